@@ -1,0 +1,129 @@
+"""The QGAC encoder-decoder: a U-Net with QGA-weighted skips and a residual head.
+
+Input is concat(Y, Q-map); the network predicts a residual R and returns
+X = Y + R, so a zero-initialised head starts training from the identity
+(the JPEG itself), which is already a strong baseline.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from qgac_jax.models.qga import QGABlock, pool_qmap
+
+
+class ResBlock(nn.Module):
+    """conv3x3 - ReLU - conv3x3 plus identity; keeps [B, h, w, C]."""
+
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        c = x.shape[-1]
+        h = nn.relu(nn.Conv(c, (3, 3), dtype=self.dtype)(x))
+        return x + nn.Conv(c, (3, 3), dtype=self.dtype)(h)
+
+
+def pad_to_multiple(x: jax.Array, multiple: int) -> jax.Array:
+    """Edge-pads [B, H, W, C] at the bottom/right to multiples of `multiple`.
+
+    Edge mode works for any size, 1x1 included (reflection needs 2 pixels).
+    """
+    h, w = x.shape[1:3]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    return jnp.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
+
+
+class QGAC(nn.Module):
+    """Quantization-guided artifact correction network.
+
+    Attributes:
+      channels: image channels, 1 (grey) or 3 (colour).
+      widths: features per resolution; widths[0] at full size, widths[l] after
+        the l-th stride-2 downsampling, so there are len(widths) - 1 levels.
+      blocks: residual blocks per level in the encoder and in the decoder.
+      bottleneck_blocks: residual blocks at the lowest resolution.
+      qga_hidden: hidden channels of each QGA attention subnetwork.
+      upsample: "transpose" (stride-2 transposed conv) or "pixel_shuffle".
+      fuse: how a skip joins the decoder, "concat" (then 1x1 conv) or "add".
+      zero_head: zero-initialise the residual head so the net starts as identity.
+      dtype: compute dtype (bfloat16 on TPU/GPU); parameters stay float32.
+    """
+
+    channels: int = 3
+    widths: Sequence[int] = (32, 64, 128)
+    blocks: int = 2
+    bottleneck_blocks: int = 2
+    qga_hidden: int = 32
+    upsample: str = "transpose"
+    fuse: str = "concat"
+    zero_head: bool = True
+    dtype: Any = jnp.float32
+
+    @property
+    def levels(self) -> int:
+        return len(self.widths) - 1
+
+    def _upsample(self, x, features, name):
+        if self.upsample == "transpose":
+            return nn.ConvTranspose(features, (2, 2), strides=(2, 2), dtype=self.dtype, name=name)(x)
+        if self.upsample == "pixel_shuffle":
+            x = nn.Conv(4 * features, (3, 3), dtype=self.dtype, name=name)(x)
+            b, h, w, _ = x.shape
+            x = x.reshape(b, h, w, 2, 2, features).transpose(0, 1, 3, 2, 4, 5)
+            return x.reshape(b, 2 * h, 2 * w, features)
+        raise ValueError(f"unknown upsample {self.upsample!r}; use 'transpose' or 'pixel_shuffle'")
+
+    def _fuse(self, x, skip, name):
+        if self.fuse == "add":
+            return x + skip
+        if self.fuse == "concat":
+            return nn.Conv(x.shape[-1], (1, 1), dtype=self.dtype, name=name)(jnp.concatenate([x, skip], -1))
+        raise ValueError(f"unknown fuse {self.fuse!r}; use 'concat' or 'add'")
+
+    @nn.compact
+    def __call__(self, y: jax.Array, qmap: jax.Array) -> jax.Array:
+        """y [B, H, W, channels] in [0, 1], qmap [B, H, W, K] -> restored [B, H, W, channels] float32."""
+        if y.ndim != 4 or y.shape[-1] != self.channels:
+            raise ValueError(f"expected image [B, H, W, {self.channels}], got {y.shape}")
+        if qmap.ndim != 4 or qmap.shape[:3] != y.shape[:3]:
+            raise ValueError(f"Q-map {qmap.shape} must be [B, H, W, K] with the image's B, H, W {y.shape[:3]}")
+        height, width = y.shape[1:3]
+        multiple = 2**self.levels
+        y32 = y.astype(jnp.float32)
+        yp = pad_to_multiple(y32, multiple)  # [B, Hp, Wp, C]
+        qp = pad_to_multiple(qmap.astype(jnp.float32), multiple)  # [B, Hp, Wp, K]
+
+        x = jnp.concatenate([yp, qp], axis=-1).astype(self.dtype)
+        x = nn.Conv(self.widths[0], (3, 3), dtype=self.dtype, name="stem")(x)
+        skips = [x]  # full-resolution skip: no QGA (QGA follows each downsampling)
+        for level in range(self.levels):
+            for i in range(self.blocks):
+                x = ResBlock(self.dtype, name=f"enc{level}_res{i}")(x)
+            x = nn.Conv(self.widths[level + 1], (3, 3), strides=(2, 2), dtype=self.dtype, name=f"down{level}")(x)
+            q = pool_qmap(qp, 2 ** (level + 1))
+            weighted, _ = QGABlock(self.qga_hidden, self.dtype, name=f"qga{level}")(x, q)
+            skips.append(weighted)
+
+        for i in range(self.bottleneck_blocks):
+            x = ResBlock(self.dtype, name=f"mid_res{i}")(x)
+
+        for level in reversed(range(self.levels)):
+            x = self._fuse(x, skips[level + 1], f"fuse{level + 1}")
+            for i in range(self.blocks):
+                x = ResBlock(self.dtype, name=f"dec{level + 1}_res{i}")(x)
+            x = self._upsample(x, self.widths[level], f"up{level}")
+        x = self._fuse(x, skips[0], "fuse0")
+        for i in range(self.blocks):
+            x = ResBlock(self.dtype, name=f"dec0_res{i}")(x)
+
+        head_init = nn.initializers.zeros if self.zero_head else nn.linear.default_kernel_init
+        residual = nn.Conv(self.channels, (3, 3), dtype=self.dtype, kernel_init=head_init, name="head")(x)
+        out = yp + residual.astype(jnp.float32)
+        return out[:, :height, :width, :]

@@ -1,0 +1,49 @@
+"""Shared test fixtures: built-in and generated images, paths to ../shared/data."""
+
+import io
+import os
+import pathlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# TF must never grab an accelerator or print start-up noise in tests.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_dataset(name: str) -> pathlib.Path:
+    """Path to ../shared/data/NAME, or a skip with the reason when it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent (only a development checkout has ../shared/data)")
+    return path
+
+
+def natural_image(height: int = 96, width: int = 128, seed: int = 0) -> np.ndarray:
+    """A deterministic [H, W, 3] uint8 picture with edges, gradients and texture."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack(
+        [
+            128 + 90 * np.sin(x / 9.0) * np.cos(y / 13.0),
+            255 * (x / max(width - 1, 1)),
+            np.where((x // 20 + y // 20) % 2 == 0, 200.0, 40.0),
+        ],
+        axis=-1,
+    )
+    img += rng.normal(0, 8, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def jpeg_bytes(img: np.ndarray, **save_kwargs) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", **save_kwargs)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def rgb_image() -> np.ndarray:
+    return natural_image()
