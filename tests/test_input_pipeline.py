@@ -1,0 +1,249 @@
+import io
+import logging
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from qgac_jax import input_pipeline as ip
+from qgac_jax import quantization as qz
+from conftest import natural_image, shared_dataset
+
+
+def _config(**kw):
+    base = dict(patch_size=32, batch_size=4, q_min=5, q_max=95)
+    return ip.DataConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Six small images of assorted formats and modes, one smaller than the patch."""
+    root = tmp_path_factory.mktemp("images")
+    (root / "sub").mkdir()
+    for i, (name, size) in enumerate([("a.png", (40, 50)), ("b.bmp", (64, 48)), ("sub/c.tif", (33, 70)),
+                                      ("d.jpg", (56, 56)), ("e.png", (20, 12)), ("sub/f.webp", (48, 40))]):
+        img = Image.fromarray(natural_image(*size, seed=i))
+        if name == "e.png":
+            img = img.convert("L")
+        img.save(root / name)
+    return root
+
+
+def _take(config, n_batches=1, **kw):
+    kw.setdefault("process_index", 0)
+    kw.setdefault("process_count", 1)
+    it = ip.train_batches(config, **kw)
+    return [next(it) for _ in range(n_batches)]
+
+
+@pytest.mark.parametrize("p_random_table", [0.0, 1.0])
+@pytest.mark.parametrize("grey", [False, True])
+def test_qmap_equals_tables_read_back_from_the_produced_jpeg(folder, p_random_table, grey):
+    config = _config(sources=(f"folder:{folder}",), p_random_table=p_random_table, grey=grey, batch_size=8)
+    (batch,) = _take(config, keep_jpeg=True)
+    c, k = (1, 1) if grey else (3, 2)
+    assert batch["compressed"].shape == (8, 32, 32, c) and batch["target"].shape == (8, 32, 32, c)
+    assert batch["qmap"].shape == (8, 32, 32, k)
+    ijg = {tuple(qz.ijg_tables(q)[0].ravel()) for q in range(1, 101)}
+    for i in range(8):
+        data = batch["jpeg"][i]
+        tables = qz.read_quantization(data)
+        assert tables.is_grey == grey
+        np.testing.assert_array_equal(tables.qmap(32, 32), batch["qmap"][i])
+        # The decoder is bit-exact with Pillow, which restore and evaluation use.
+        decoded = np.asarray(Image.open(io.BytesIO(data))).reshape(32, 32, c)
+        np.testing.assert_array_equal(np.round(batch["compressed"][i] * 255), decoded)
+        if p_random_table == 0.0:
+            q = int(batch["quality"][i])
+            assert 5 <= q <= 95
+            np.testing.assert_array_equal(tables.luma, qz.ijg_tables(q)[0])
+        else:
+            assert batch["quality"][i] == 0
+            assert tuple(tables.luma.ravel()) not in ijg or i > 6  # nearly always non-IJG
+    assert not np.array_equal(batch["compressed"], batch["target"])
+    assert 0.0 <= batch["target"].min() and batch["target"].max() <= 1.0
+
+
+@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:2"])
+def test_other_subsamplings_are_written_and_mapped(folder, subsampling):
+    config = _config(sources=(f"folder:{folder}",), subsampling=subsampling, batch_size=2)
+    (batch,) = _take(config, keep_jpeg=True)
+    for i in range(2):
+        tables = qz.read_quantization(batch["jpeg"][i])
+        assert tables.subsampling == subsampling
+        np.testing.assert_array_equal(tables.qmap(32, 32), batch["qmap"][i])
+
+
+def test_same_seed_same_stream_and_resume_at_a_step(folder):
+    config = _config(sources=(f"folder:{folder}",), p_random_table=0.3)
+    first = _take(config, 3)
+    again = _take(config, 3)
+    resumed = _take(config, 1, start_step=2)
+    other_seed = _take(_config(sources=(f"folder:{folder}",), p_random_table=0.3, seed=1), 1)
+    for a, b in zip(first, again):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+    for key in first[2]:
+        np.testing.assert_array_equal(first[2][key], resumed[0][key])
+    assert not np.array_equal(first[0]["target"], other_seed[0]["target"])
+    assert not np.array_equal(first[0]["target"], first[1]["target"])
+
+
+def test_two_processes_read_disjoint_shards_and_split_the_batch(folder):
+    config = _config(sources=(f"folder:{folder}",), batch_size=8)
+    banks = [ip.build_bank(config, p, 2) for p in range(2)]
+    assert len(banks[0]) == 3 and len(banks[1]) == 3
+    images = [{banks[p].image(k).tobytes() for k in range(3)} for p in range(2)]
+    assert not images[0] & images[1]
+    for p in range(2):
+        (batch,) = _take(config, process_index=p, process_count=2, bank=banks[p])
+        assert batch["target"].shape[0] == 4  # global 8 over 2 hosts
+        # Every crop comes from this host's own images.
+        for crop in (batch["target"] * 255).round().astype(np.uint8):
+            assert any(_contains_crop(banks[p].image(k), crop) for k in range(3))
+    with pytest.raises(ValueError, match="not divisible"):
+        _take(_config(sources=(f"folder:{folder}",), batch_size=3), process_index=0, process_count=2)
+
+
+def _contains_crop(image, crop):
+    """Whether some rotation/flip of `crop` appears in `image` (slow, fine for tiny images)."""
+    ph = crop.shape[0]
+    variants = [np.rot90(c, r) for c in (crop, crop[:, ::-1]) for r in range(4)]
+    h, w = image.shape[:2]
+    for y in range(h - ph + 1):
+        for x in range(w - ph + 1):
+            window = image[y:y + ph, x:x + ph]
+            if any(np.array_equal(window, v) for v in variants):
+                return True
+    return False
+
+
+def test_images_smaller_than_the_patch_are_mirror_padded():
+    tiny = natural_image(5, 3)
+    padded = ip.pad_to_patch(tiny, 32)
+    assert padded.shape == (32, 32, 3)
+    np.testing.assert_array_equal(padded[:5, :3], tiny)
+    np.testing.assert_array_equal(padded[5, :3], tiny[4])  # symmetric: the edge row repeats
+
+
+def test_corrupt_files_are_skipped_with_a_warning(folder, tmp_path, caplog):
+    for src in folder.glob("*.png"):
+        (tmp_path / src.name).write_bytes(src.read_bytes())
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (tmp_path / "truncated.png").write_bytes((folder / "a.png").read_bytes()[:200])
+    with caplog.at_level(logging.WARNING):
+        (batch,) = _take(_config(sources=(f"folder:{tmp_path}",)))
+    assert batch["target"].shape == (4, 32, 32, 3)
+    assert "skipped 2 unreadable image(s) of 4" in caplog.text
+
+
+def test_weights_mix_sources(folder, tmp_path):
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "black.png")
+    config = _config(sources=(f"folder:{folder}", f"folder:{tmp_path}"), weights=(0.0, 1.0), batch_size=8)
+    (batch,) = _take(config)
+    assert batch["target"].max() == 0.0  # only the black source is ever drawn
+    bank = ip.build_bank(_config(sources=(f"folder:{folder}", f"folder:{tmp_path}"), weights=(3.0, 1.0)))
+    assert bank.probs[:6].sum() == pytest.approx(0.75)
+
+
+def test_builtin_source_works_offline():
+    for grey in (False, True):
+        config = _config(sources="builtin", grey=grey, patch_size=64)
+        bank = ip.build_bank(config)
+        assert len(bank) == (12 if grey else 6)
+        (batch,) = _take(config, bank=bank)
+        assert batch["target"].shape == (4, 64, 64, 1 if grey else 3)
+        assert batch["target"].std() > 0.05
+
+
+def test_tfds_source_through_mock_data():
+    import tensorflow_datasets as tfds
+
+    config = _config(sources="tfds:div2k/bicubic_x2:train")
+    with tfds.testing.mock_data(num_examples=4):
+        bank = ip.build_bank(config, 0, 2)
+        (batch,) = _take(config, bank=bank, process_index=0, process_count=2)
+    assert len(bank) == 2  # half of the 4 mock examples
+    assert batch["target"].shape == (2, 32, 32, 3)
+
+
+def test_unknown_tfds_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown tfds dataset 'no_such_dataset_xyz'"):
+        ip.load_source("tfds:no_such_dataset_xyz:train", grey=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(q_min=60, q_max=40), "q_min \\(60\\) is above data.q_max \\(40\\)"),
+        (dict(q_min=0), "quality"),
+        (dict(p_random_table=1.5), "p_random_table"),
+        (dict(patch_size=30), "multiple of 8"),
+        (dict(subsampling="4:1:1"), "subsampling"),
+        (dict(sources=("a", "b"), weights=(1.0,)), "one non-negative weight per source"),
+        (dict(sources=()), "sources is empty"),
+    ],
+)
+def test_bad_configs_fail_at_start_up(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _config(**kwargs)
+
+
+def test_missing_empty_and_unknown_sources(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        ip.load_source(f"folder:{tmp_path / 'nope'}", grey=False)
+    with pytest.raises(ValueError, match="holds no images"):
+        ip.load_source(f"folder:{tmp_path}", grey=False)
+    (tmp_path / "x.png").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="none of its 1 image"):
+        ip.load_source(f"folder:{tmp_path}", grey=False)
+    with pytest.raises(ValueError, match="unknown data source"):
+        ip.load_source("http://example", grey=False)
+    with pytest.raises(ValueError, match="unknown data options"):
+        ip.DataConfig.from_config({"patch": 3})
+
+
+@pytest.mark.parametrize("subsampling", [None, "4:2:0", "4:2:2", "4:4:4"])
+def test_qmap_tf_matches_numpy_eagerly_and_inside_tf_data(subsampling):
+    luma, chroma = qz.random_tables(np.random.default_rng(3))
+    chroma = None if subsampling is None else chroma
+    want = qz.qmap(luma, chroma, 37, 45, subsampling)
+    eager = ip.qmap_tf(tf.constant(luma), None if chroma is None else tf.constant(chroma), 37, 45, subsampling)
+    np.testing.assert_array_equal(eager.numpy(), want)
+    ds = tf.data.Dataset.from_tensors((luma, luma if chroma is None else chroma)).map(
+        lambda l, c: ip.qmap_tf(l, None if chroma is None else c, 37, 45, subsampling))
+    np.testing.assert_array_equal(next(iter(ds)).numpy(), want)
+
+
+def test_eval_examples_use_pillow_at_fixed_qualities(folder):
+    examples = list(ip.eval_examples(f"folder:{folder}", [10, 40]))
+    assert len(examples) == 12
+    first = examples[0]
+    h, w = 40, 50
+    assert first["target"].shape == (1, h, w, 3) and first["qmap"].shape == (1, h, w, 2)
+    clean = (first["target"][0] * 255).round().astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(clean).save(buf, format="JPEG", quality=10)
+    np.testing.assert_array_equal((first["compressed"][0] * 255).round(), np.asarray(Image.open(buf)))
+    np.testing.assert_array_equal(first["qmap"][0], qz.JpegQuantization.from_quality(10).qmap(h, w))
+    grey = next(ip.eval_examples(f"folder:{folder}", [20], grey=True))
+    assert grey["compressed"].shape == (1, h, w, 1) and grey["qmap"].shape[-1] == 1
+
+
+def test_shared_training_folder_streams():
+    root = shared_dataset("t91")
+    (batch,) = _take(_config(sources=(f"folder:{root}",), patch_size=64, batch_size=4))
+    assert batch["target"].shape == (4, 64, 64, 3)
+
+
+def test_example_fn_is_the_same_eagerly_and_inside_tf_data(folder):
+    config = _config(sources=(f"folder:{folder}",), p_random_table=0.5, batch_size=1)
+    bank = ip.build_bank(config)
+    example = ip.make_example_fn(config, bank)
+    seed = tf.constant([config.seed, 0], tf.int64)
+    batches = _take(config, 4, bank=bank)
+    for step in range(4):
+        eager = example(tf.constant(step, tf.int64), seed)
+        for key in ("compressed", "target", "qmap", "quality"):
+            np.testing.assert_array_equal(eager[key].numpy(), batches[step][key][0])
