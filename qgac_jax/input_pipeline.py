@@ -197,14 +197,19 @@ def _tfds_images(spec: str, grey: bool, process_index: int, process_count: int) 
         builder = tfds.builder(name)
     except Exception as err:  # tfds raises its own DatasetNotFoundError / ConfigNotFoundError
         raise ValueError(f"unknown tfds dataset {name!r}: {err}") from None
-    try:
-        builder.download_and_prepare()
-    except Exception as err:  # offline, quota, checksum: one message, not a traceback
-        raise ValueError(
-            f"tfds dataset {name!r} could not be downloaded or prepared ({type(err).__name__}: {err}). "
-            f"Without internet, point data.sources at local images, e.g. "
-            f"--config.data.sources=folder:/path/to/images"
-        ) from None
+    offline_hint = ("Without internet, point data.sources at local images, e.g. "
+                    "--config.data.sources=folder:/path/to/images")
+    if not builder.is_prepared():
+        # tfds retries unreachable hosts for minutes: probe them first and fail fast.
+        unreachable = _unreachable_host(list(builder.url_infos or ()))
+        if unreachable:
+            raise ValueError(f"tfds dataset {name!r} is not prepared in {builder.data_dir} and could not be "
+                             f"fetched: {unreachable} is unreachable. {offline_hint}")
+        try:
+            builder.download_and_prepare()
+        except Exception as err:  # quota, checksum, disk: one message, not a traceback
+            raise ValueError(f"tfds dataset {name!r} could not be downloaded or prepared "
+                             f"({type(err).__name__}: {err}). {offline_hint}") from None
     features = builder.info.features
     key = "hr" if "hr" in features else "image"
     if key not in features:
@@ -220,6 +225,20 @@ def _tfds_images(spec: str, grey: bool, process_index: int, process_count: int) 
     if not images:
         raise ValueError(f"tfds split {spec!r} gave host {process_index} of {process_count} no images")
     return images
+
+
+def _unreachable_host(urls: Sequence[str], timeout: float = 5.0) -> Optional[str]:
+    """The first host among `urls` that does not accept a TCP connection, or None."""
+    import socket
+    import urllib.parse
+
+    for host in sorted({urllib.parse.urlsplit(u).hostname for u in urls} - {None}):
+        port = 443 if any(u.startswith("https") for u in urls) else 80
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError:
+            return host
+    return None
 
 
 def load_source(spec: str, grey: bool, process_index: int = 0, process_count: int = 1,

@@ -157,9 +157,11 @@ def test_builtin_source_works_offline():
         assert batch["target"].std() > 0.05
 
 
-def test_tfds_source_through_mock_data():
+def test_tfds_source_through_mock_data(monkeypatch):
     import tensorflow_datasets as tfds
 
+    # mock_data stands in for the download; tell the reachability probe the host is up.
+    monkeypatch.setattr(ip, "_unreachable_host", lambda urls: None)
     config = _config(sources="tfds:div2k/bicubic_x2:train")
     with tfds.testing.mock_data(num_examples=4):
         bank = ip.build_bank(config, 0, 2)
@@ -247,3 +249,15 @@ def test_example_fn_is_the_same_eagerly_and_inside_tf_data(folder):
         eager = example(tf.constant(step, tf.int64), seed)
         for key in ("compressed", "target", "qmap", "quality"):
             np.testing.assert_array_equal(eager[key].numpy(), batches[step][key][0])
+
+
+def test_unprepared_tfds_dataset_offline_fails_fast_with_a_hint(monkeypatch, tmp_path):
+    import socket
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", offline)  # as on a machine without internet
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="could not be fetched: .* is unreachable.*folder:/path/to/images"):
+        ip.load_source("tfds:div2k/bicubic_x2:train", grey=False)
