@@ -185,8 +185,8 @@ def _load_files(files: Sequence[pathlib.Path], grey: bool, max_pixels: int, what
     return images
 
 
-def _tfds_images(spec: str, grey: bool, process_index: int, process_count: int) -> List[np.ndarray]:
-    """Decoded images of this host's even share of a tfds split."""
+def _tfds_builder(spec: str):
+    """(builder, split) of a 'name[/config]:split' spec, prepared; clear errors when it cannot be."""
     import tensorflow_datasets as tfds
 
     try:
@@ -205,6 +205,28 @@ def _tfds_images(spec: str, grey: bool, process_index: int, process_count: int) 
         if unreachable:
             raise ValueError(f"tfds dataset {name!r} is not prepared in {builder.data_dir} and could not be "
                              f"fetched: {unreachable} is unreachable. {offline_hint}")
+    return builder, split, offline_hint
+
+
+def check_source(spec: str) -> None:
+    """Cheap start-up check of a source string (no image is decoded, nothing downloaded)."""
+    if spec == "builtin":
+        builtin_files(False)
+    elif spec.startswith("folder:"):
+        list_images(spec[len("folder:"):])
+    elif spec.startswith("tfds:"):
+        _tfds_builder(spec[len("tfds:"):])
+    else:
+        raise ValueError(f"unknown data source {spec!r}; use builtin, folder:<path> or tfds:<name>[/<config>]:<split>")
+
+
+def _tfds_images(spec: str, grey: bool, process_index: int, process_count: int) -> List[np.ndarray]:
+    """Decoded images of this host's even share of a tfds split."""
+    import tensorflow_datasets as tfds
+
+    builder, split, offline_hint = _tfds_builder(spec)
+    name = spec.rsplit(":", 1)[0]
+    if not builder.is_prepared():
         try:
             builder.download_and_prepare()
         except Exception as err:  # quota, checksum, disk: one message, not a traceback

@@ -1,0 +1,17 @@
+"""PSNR model: L1 only on DIV2K (the model the GAN stage of base.py starts from).
+
+    python -m qgac_jax.train --config=configs/psnr.py --workdir=gs://BUCKET/qgac_psnr
+
+Cost: as base.py without VGG and discriminator: about 4.4 TFLOP per step, about
+8 hours for 300k steps on a TPU v4-8 at 40% utilisation (estimate from FLOPs).
+"""
+
+from configs import base
+
+
+def get_config(arg: str = ""):
+    c = base.get_config(arg)
+    c.loss.l1, c.loss.perceptual, c.loss.adversarial = 1.0, 0.0, 0.0
+    c.loss.gan_start_step = 10**12
+    c.optim.lr = 2e-4
+    return c

@@ -1,0 +1,130 @@
+"""Train state and the jitted train step (generator + discriminator + EMA).
+
+`make_step` returns a pure function (state, batch, vgg_params) -> (state,
+metrics). The GAN stage and the L1 warm-up are two compilations of the same
+function (`adversarial` is static), selected by step in the train loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Dict, Optional
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from qgac_jax import losses
+from qgac_jax.models import create_model, dummy_inputs
+from qgac_jax.models.discriminator import PatchDiscriminator
+from qgac_jax.models import vgg as vgg_lib
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: jax.Array  # int32 scalar
+    g_params: Any
+    g_opt: Any
+    ema_params: Any  # exponential moving average of g_params: evaluated and exported
+    d_params: Any
+    d_opt: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """The static parts of training, built once from the config."""
+
+    model: Any
+    discriminator: Any
+    g_tx: optax.GradientTransformation
+    d_tx: optax.GradientTransformation
+    vgg: Optional[vgg_lib.VGG]
+    config: Any
+
+    @property
+    def loss(self):
+        return self.config.loss
+
+
+def schedule(optim, total_steps: int) -> optax.Schedule:
+    """Linear warm-up, then cosine decay to `final_lr_ratio` of the peak."""
+    warmup = min(int(optim.warmup_steps), max(total_steps - 1, 0))
+    return optax.warmup_cosine_decay_schedule(
+        0.0, optim.lr, warmup, max(total_steps, warmup + 1), end_value=optim.lr * optim.final_lr_ratio)
+
+
+def make_trainer(config) -> Trainer:
+    model = create_model(config.model.variant, channels=config.model.channels, dtype=config.model.dtype,
+                         **dict(config.model.get("overrides", {}) or {}))
+    discriminator = PatchDiscriminator(widths=tuple(config.discriminator.widths), dtype=model.dtype)
+    optim = config.optim
+    total = int(config.train.steps)
+
+    def tx(lr):
+        return optax.chain(optax.clip_by_global_norm(optim.clip), optax.adam(lr, b1=optim.b1, b2=optim.b2))
+
+    vgg = None
+    if config.loss.perceptual > 0:
+        vgg = vgg_lib.VGG(arch=config.loss.vgg, layers=tuple(config.loss.vgg_layers), dtype=model.dtype)
+    return Trainer(model, discriminator, tx(schedule(optim, total)),
+                   tx(optax.constant_schedule(optim.d_lr)), vgg, config)
+
+
+def init_state(trainer: Trainer, key: jax.Array) -> TrainState:
+    kg, kd = jax.random.split(key)
+    y, q = dummy_inputs(trainer.model, 32, 32)
+    g_params = trainer.model.init(kg, y, q)["params"]
+    d_params = trainer.discriminator.init(kd, y)["params"]
+    return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params, g_opt=trainer.g_tx.init(g_params),
+                      ema_params=jax.tree.map(jnp.copy, g_params), d_params=d_params, d_opt=trainer.d_tx.init(d_params))
+
+
+def make_step(trainer: Trainer, adversarial: bool) -> Callable:
+    """(state, batch, vgg_params) -> (state, metrics); batch = {'compressed', 'target', 'qmap'}."""
+    cfg = trainer.loss
+    ema_decay = trainer.config.optim.ema_decay
+    use_adv = adversarial and cfg.adversarial > 0
+
+    def step(state: TrainState, batch: Dict[str, jax.Array], vgg_params):
+        y, x, q = batch["compressed"], batch["target"], batch["qmap"]
+        metrics = {}
+        d_params, d_opt = state.d_params, state.d_opt
+        if use_adv:
+            fake = jax.lax.stop_gradient(trainer.model.apply({"params": state.g_params}, y, q))
+
+            def d_loss_fn(p):
+                real_logits = trainer.discriminator.apply({"params": p}, x)
+                fake_logits = trainer.discriminator.apply({"params": p}, fake)
+                return losses.discriminator_adversarial(real_logits, fake_logits, cfg.gan)
+
+            d_loss, d_grads = jax.value_and_grad(d_loss_fn)(d_params)
+            d_updates, d_opt = trainer.d_tx.update(d_grads, d_opt, d_params)
+            d_params = optax.apply_updates(d_params, d_updates)
+            metrics["d_loss"] = d_loss
+
+        def g_loss_fn(p):
+            pred = trainer.model.apply({"params": p}, y, q)
+            parts = {"l1": losses.l1(pred, x)}
+            total = cfg.l1 * parts["l1"]
+            if trainer.vgg is not None:
+                parts["perceptual"] = losses.perceptual(trainer.vgg, vgg_params, pred, x, cfg.vgg_layer_weights)
+                total = total + cfg.perceptual * parts["perceptual"]
+            if use_adv:
+                parts["g_adv"] = losses.generator_adversarial(
+                    trainer.discriminator.apply({"params": d_params}, pred), cfg.gan)
+                total = total + cfg.adversarial * parts["g_adv"]
+            return total, (parts, pred)
+
+        (loss, (parts, pred)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
+        updates, g_opt = trainer.g_tx.update(grads, state.g_opt, state.g_params)
+        g_params = optax.apply_updates(state.g_params, updates)
+        ema = jax.tree.map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, state.ema_params, g_params)
+        metrics.update(parts)
+        metrics.update(loss=loss, psnr=losses.batch_psnr(pred, x), jpeg_psnr=losses.batch_psnr(y, x),
+                       grad_norm=optax.tree.norm(grads))
+        new_state = state.replace(step=state.step + 1, g_params=g_params, g_opt=g_opt, ema_params=ema,
+                                  d_params=d_params, d_opt=d_opt)
+        return new_state, metrics
+
+    return step

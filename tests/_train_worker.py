@@ -1,0 +1,72 @@
+"""Runs training pieces in a fresh process (device count and distributed set-up are per process).
+
+    python tests/_train_worker.py step OUT.npz              one sharded train step on all local devices
+    python tests/_train_worker.py train WORKDIR OUT.npz [config.key=value ...]   smoke training run
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root: configs
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from configs import smoke  # noqa: E402
+from qgac_jax import input_pipeline, sharding, train, train_step  # noqa: E402
+
+
+def flat(tree):
+    return {jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def one_step(out):
+    config = smoke.get_config()
+    trainer = train_step.make_trainer(config)
+    mesh = sharding.make_mesh()
+    repl = sharding.param_sharding(mesh)
+    state = jax.device_put(train_step.init_state(trainer, jax.random.key(0)), repl)
+    data = input_pipeline.DataConfig.from_config(config.data)
+    batch = sharding.global_batch(next(input_pipeline.train_batches(data, process_index=0, process_count=1)), mesh)
+    step = jax.jit(train_step.make_step(trainer, False), in_shardings=(repl, sharding.batch_sharding(mesh), repl),
+                   out_shardings=(repl, repl))
+    state, metrics = step(state, batch, {})
+    assert batch["target"].sharding.num_devices == jax.device_count()
+    scalars = {f"metric/{k}": np.asarray(v) for k, v in metrics.items()}
+    np.savez(out, devices=jax.device_count(), **scalars, **flat(state.g_params))
+
+
+def run_training(workdir, out, overrides):
+    config = smoke.get_config(os.environ.get("SMOKE_ARG", ""))
+    for item in overrides:
+        key, value = item.split("=", 1)
+        node = config
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = type(node[leaf])(value) if not isinstance(node[leaf], (tuple, list)) else eval(value)
+    delay = float(os.environ.get("QGAC_TEST_STEP_DELAY", "0"))
+    if delay:  # slow the stream so a test can signal the run mid-way
+        original = input_pipeline.train_batches
+
+        def slow(*args, **kwargs):
+            for batch in original(*args, **kwargs):
+                time.sleep(delay)
+                yield batch
+
+        train.input_pipeline.train_batches = slow
+    sharding.initialize_distributed()
+    train.train_and_evaluate(config, workdir)
+    if out != "-":
+        from qgac_jax import checkpointing
+
+        _, params, _ = checkpointing.load_export(os.path.join(workdir, "export"))
+        np.savez(out, process=jax.process_index(), **flat(params))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "step":
+        one_step(sys.argv[2])
+    else:
+        run_training(sys.argv[2], sys.argv[3], sys.argv[4:])

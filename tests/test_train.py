@@ -1,0 +1,198 @@
+"""Training: configs, the sharded step, checkpoints, resume, preemption, multi-host, learning."""
+
+import importlib
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import shared_dataset
+from qgac_jax import checkpointing, input_pipeline, train
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+WORKER = ROOT / "tests" / "_train_worker.py"
+CONFIGS = [("base", ""), ("psnr", ""), ("cpu", ""), ("cpu", "grey"), ("smoke", ""), ("smoke", "gan")]
+
+
+def _config(name, arg=""):
+    return importlib.import_module(f"configs.{name}").get_config(arg)
+
+
+def _env(devices=1, **extra):
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+               TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+    env.update(extra)
+    return env
+
+
+def _run(args, devices=1, timeout=300, **extra):
+    return subprocess.run([sys.executable, *map(str, args)], env=_env(devices, **extra), cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _params(path):
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files if k not in ("devices", "process")}
+
+
+@pytest.mark.parametrize("name, arg", CONFIGS)
+def test_every_config_parses_and_builds(name, arg):
+    config = _config(name, arg)
+    data = input_pipeline.DataConfig.from_config(config.data)
+    assert data.batch_size > 0
+    trainer = train.train_step.make_trainer(config)
+    assert trainer.model.channels == (1 if data.grey else 3)
+    assert "python -m qgac_jax.train --config=configs/" in importlib.import_module(f"configs.{name}").__doc__
+
+
+def test_smoke_training_in_process_writes_checkpoints_export_and_tensorboard(tmp_path):
+    config = _config("smoke")
+    result = train.train_and_evaluate(config, str(tmp_path))
+    assert np.isfinite(result["loss"]) and "model_psnr" in result and "jpeg_psnr_b_q10" in result
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [2, 4, 6]
+    assert [p.name for p in (tmp_path / "best").iterdir()] == ["6"]
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    model, params, model_config = checkpointing.load_export(tmp_path / "export")
+    assert model_config["overrides"]["widths"] == [8, 16]
+    y = np.random.default_rng(0).random((1, 16, 16, 3), np.float32)
+    q = np.full((1, 16, 16, 2), 0.1, np.float32)
+    assert model.apply({"params": params}, y, q).shape == (1, 16, 16, 3)
+
+
+def test_gan_stage_trains_discriminator_with_perceptual_loss(tmp_path):
+    config = _config("smoke", "gan")
+    result = train.train_and_evaluate(config, str(tmp_path))
+    assert np.isfinite(result["d_loss"]) and np.isfinite(result["g_adv"]) and result["perceptual"] > 0
+
+
+def test_one_step_on_eight_devices_equals_one_device(tmp_path):
+    for devices in (1, 8):
+        proc = _run([WORKER, "step", tmp_path / f"step{devices}.npz"], devices=devices)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    one, eight = np.load(tmp_path / "step1.npz"), np.load(tmp_path / "step8.npz")
+    assert int(one["devices"]) == 1 and int(eight["devices"]) == 8
+    for key in one.files:
+        if key != "devices":
+            np.testing.assert_allclose(eight[key], one[key], rtol=1e-5, atol=1e-7, err_msg=key)
+
+
+def test_killed_run_resumes_to_the_same_parameters_as_an_uninterrupted_one(tmp_path):
+    overrides = ["train.steps=10", "train.checkpoint_every=2", "train.log_every=2", "train.eval_every=1000"]
+    straight = _run([WORKER, "train", tmp_path / "straight", tmp_path / "straight.npz", *overrides])
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    work = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(WORKER), "train", str(work), "-", *overrides],
+                            env=_env(QGAC_TEST_STEP_DELAY="0.5"), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (work / "checkpoints" / "4").exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = sorted(int(p.name) for p in (work / "checkpoints").iterdir() if p.name.isdigit())
+    assert saved and max(saved) < 10, f"the run was not interrupted mid-way: {saved}"
+    resumed = _run([WORKER, "train", work, tmp_path / "resumed.npz", *overrides])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = _params(tmp_path / "straight.npz"), _params(tmp_path / "resumed.npz")
+    for key in a:
+        np.testing.assert_allclose(b[key], a[key], rtol=1e-5, atol=1e-7, err_msg=key)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_zero(tmp_path):
+    work = tmp_path / "preempted"
+    args = [WORKER, "train", work, "-", "train.steps=1000", "train.checkpoint_every=1000", "train.log_every=1",
+            "train.eval_every=1000"]
+    proc = subprocess.Popen([sys.executable, *map(str, args)], env=_env(QGAC_TEST_STEP_DELAY="0.2"), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(work.glob("tensorboard/events*")):
+        time.sleep(0.2)
+    time.sleep(3)  # a few steps in
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    saved = [int(p.name) for p in (work / "checkpoints").iterdir() if p.name.isdigit()]
+    assert len(saved) == 1 and 0 < saved[0] < 1000
+    assert "preempted: saved step" in err
+
+
+def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    work = tmp_path / "nan"
+    first = _run([WORKER, "train", work, "-", "train.steps=4"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    proc = _run(["-m", "qgac_jax.train", "--config=configs/smoke.py", f"--workdir={work}",
+                 "--config.train.steps=12", "--config.optim.lr=1e30", "--config.optim.clip=1e30"])
+    assert proc.returncode == 1
+    assert "error: non-finite loss at step" in proc.stderr and "Traceback" not in proc.stderr
+    saved = sorted(int(p.name) for p in (work / "checkpoints").iterdir() if p.name.isdigit())
+    assert max(saved) == 4  # nothing saved after the loss broke
+    state_like = train.train_step.init_state(train.train_step.make_trainer(_config("smoke")), jax.random.key(0))
+    ckpt = checkpointing.Checkpointer(work)
+    state, meta = ckpt.restore_latest(state_like)
+    ckpt.close()
+    assert meta["step"] == 4 and all(np.isfinite(x).all() for x in jax.tree.leaves(state.g_params))
+
+
+def test_two_processes_train_to_identical_parameters(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for pid in range(2):
+        env = _env(QGAC_COORDINATOR=f"127.0.0.1:{port}", QGAC_NUM_PROCESSES="2", QGAC_PROCESS_ID=str(pid))
+        procs.append(subprocess.Popen(
+            [sys.executable, str(WORKER), "train", str(tmp_path / "work"), str(tmp_path / f"p{pid}.npz"),
+             "train.steps=4", "train.eval_every=1000"],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    a, b = _params(tmp_path / "p0.npz"), _params(tmp_path / "p1.npz")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert int(np.load(tmp_path / "p1.npz")["process"]) == 1
+
+
+def test_base_config_offline_fails_fast_naming_div2k(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", offline)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    start = time.time()
+    with pytest.raises(ValueError, match="div2k.*could not be fetched.*data.sources"):
+        train.train_and_evaluate(_config("base"), str(tmp_path / "work"))
+    assert time.time() - start < 30
+
+
+def test_perceptual_loss_without_vgg_weights_is_a_start_up_error(tmp_path):
+    config = _config("smoke")
+    config.loss.perceptual = 1.0
+    with pytest.raises(ValueError, match="convert_vgg"):
+        train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
+    root = shared_dataset("cbsd68")
+    config = _config("smoke")
+    config.model.overrides = dict(widths=(16, 32), blocks=1, bottleneck_blocks=1, qga_hidden=8)
+    config.data.sources = (f"folder:{shared_dataset('t91')}",)
+    config.data.q_min, config.data.q_max, config.data.patch_size, config.data.batch_size = 10, 10, 48, 8
+    config.eval.source, config.eval.max_images = str(root), 3
+    config.optim.lr, config.optim.warmup_steps, config.optim.ema_decay = 2e-3, 10, 0.9
+    config.train.steps, config.train.log_every, config.train.eval_every = 150, 50, 150
+    config.train.checkpoint_every = 150
+    before = train.evaluate(train.train_step.make_trainer(config).model,
+                            train.train_step.init_state(train.train_step.make_trainer(config),
+                                                        jax.random.key(0)).ema_params, config)[0]
+    result = train.train_and_evaluate(config, str(tmp_path))
+    assert before["model_psnr"] == pytest.approx(before["jpeg_psnr"], abs=1e-6)  # zero head: identity
+    assert result["model_psnr"] > result["jpeg_psnr"] + 0.1, result
