@@ -488,12 +488,15 @@ def train_batches(config: DataConfig, start_step: int = 0, **kwargs) -> Iterator
     return iter(make_train_dataset(config, start_step, **kwargs).as_numpy_iterator())
 
 
-def compress_with_pillow(image: np.ndarray, quality: int) -> Tuple[np.ndarray, qz.JpegQuantization]:
-    """Evaluation degradation (SPEC section 6): Pillow save at `quality`, Pillow decode."""
+def compress_with_pillow(image: np.ndarray, quality: int) -> Tuple[np.ndarray, qz.JpegQuantization, int]:
+    """Evaluation degradation (SPEC section 6): Pillow save at `quality`, Pillow decode.
+
+    Returns (decoded uint8 image, its quantization, JPEG size in bytes).
+    """
     data = pillow_encode(image, *qz.ijg_tables(quality), "4:2:0")
     with Image.open(io.BytesIO(data)) as img:
         decoded = to_array(img, image.shape[-1] == 1)
-    return decoded, qz.read_quantization(data)
+    return decoded, qz.read_quantization(data), len(data)
 
 
 def eval_examples(source: str, qualities: Sequence[int], grey: bool = False,
@@ -501,7 +504,7 @@ def eval_examples(source: str, qualities: Sequence[int], grey: bool = False,
     """Whole images (no crop) at fixed qualities, one image per batch.
 
     Yields dicts with 'compressed', 'target' [1, H, W, C] float32 in [0, 1],
-    'qmap' [1, H, W, K], 'quality' [1] and 'name' (file name).
+    'qmap' [1, H, W, K], 'quality' [1], 'bpp' (JPEG bits per pixel) and 'name'.
     """
     for q in qualities:
         qz._validate_quality(q)
@@ -515,11 +518,12 @@ def eval_examples(source: str, qualities: Sequence[int], grey: bool = False,
             log.warning("evaluation: skipped %s (%s: %s)", path, type(err).__name__, err)
             continue
         for q in qualities:
-            compressed, tables = compress_with_pillow(clean, q)
+            compressed, tables, nbytes = compress_with_pillow(clean, q)
             yield {
                 "compressed": compressed[None].astype(np.float32) / 255.0,
                 "target": clean[None].astype(np.float32) / 255.0,
                 "qmap": tables.qmap(*clean.shape[:2])[None],
                 "quality": np.array([q], np.int32),
+                "bpp": 8.0 * nbytes / (clean.shape[0] * clean.shape[1]),
                 "name": path.name,
             }

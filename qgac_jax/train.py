@@ -23,7 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qgac_jax import checkpointing, input_pipeline, metrics, sharding, train_step
+from qgac_jax import checkpointing, evaluate, input_pipeline, sharding, train_step
+from qgac_jax.restorer import Restorer
 from qgac_jax.models import vgg as vgg_lib
 
 log = logging.getLogger("qgac_jax.train")
@@ -71,34 +72,6 @@ def load_vgg_params(trainer, config, key):
         return vgg_lib.load_params(config.loss.vgg_weights, config.loss.vgg)
     log.warning("perceptual loss with RANDOM VGG weights (loss.allow_random_vgg): for tests only")
     return trainer.vgg.init(key, jnp.zeros((1, 32, 32, 3)))["params"]
-
-
-def evaluate(model, params, config) -> Dict[str, float]:
-    """JPEG and model PSNR / SSIM / PSNR-B on the validation images, per quality and averaged."""
-    apply = jax.jit(lambda p, y, q: jnp.clip(model.apply({"params": p}, y, q), 0.0, 1.0))
-    sums: Dict[str, list] = {}
-    first = None
-    seen = {}
-    for ex in input_pipeline.eval_examples(config.eval.source or "builtin", config.eval.qualities, config.data.grey):
-        q = int(ex["quality"][0])
-        seen[q] = seen.get(q, 0) + 1
-        if config.eval.max_images and seen[q] > config.eval.max_images:
-            continue
-        restored = apply(params, ex["compressed"], ex["qmap"])
-        to255 = lambda a: jnp.round(jnp.asarray(a) * 255.0)  # noqa: E731 - metrics on uint8 levels
-        clean, jpeg, ours = to255(ex["target"]), to255(ex["compressed"]), to255(restored)
-        for who, img in (("jpeg", jpeg), ("model", ours)):
-            for name, value in metrics.all_metrics(clean, img).items():
-                sums.setdefault(f"{who}_{name}_q{q}", []).append(float(value[0]))
-        if first is None:
-            first = (ex["compressed"][0], np.asarray(restored[0]), ex["target"][0])
-    out = {k: float(np.mean(v)) for k, v in sums.items()}
-    for who in ("jpeg", "model"):
-        for name in ("psnr", "ssim", "psnr_b"):
-            out[f"{who}_{name}"] = float(np.mean([out[f"{who}_{name}_q{q}"] for q in config.eval.qualities]))
-    out["val_l1"] = None  # filled below when known
-    out.pop("val_l1")
-    return out, first
 
 
 class _Preemption:
@@ -182,6 +155,7 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
         return step_fns[adversarial]
 
     batches = input_pipeline.train_batches(data_config, start_step=start)
+    restorer = Restorer(trainer.model, None)  # evaluation, tiled like inference; params set at each eval
     writer = _summary_writer(workdir)
     preemption = _Preemption()
     meta = {"config": config.to_json_best_effort() if hasattr(config, "to_json_best_effort") else str(config)}
@@ -210,8 +184,10 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
             elif done % SYNC_EVERY == 0:
                 jax.block_until_ready(state.step)
             if done % config.train.eval_every == 0 or is_last:
-                ema = jax.device_get(state.ema_params)
-                last_eval, triplet = evaluate(trainer.model, ema, config)
+                restorer.params = jax.device_get(state.ema_params)
+                result = evaluate.evaluate_images(restorer.restore_batch, config.eval.source or "builtin",
+                                                  config.eval.qualities, config.data.grey, config.eval.max_images)
+                last_eval, triplet = evaluate.flat_metrics(result), result["example"]
                 if jax.process_index() == 0:
                     log.info("eval step %d: JPEG %.3f dB -> model %.3f dB (PSNR-B %.3f -> %.3f)", done,
                              last_eval["jpeg_psnr"], last_eval["model_psnr"], last_eval["jpeg_psnr_b"],

@@ -47,3 +47,29 @@ def jpeg_bytes(img: np.ndarray, **save_kwargs) -> bytes:
 @pytest.fixture
 def rgb_image() -> np.ndarray:
     return natural_image()
+
+
+def _make_export(path, channels: int):
+    """A real Orbax export of a small model whose head is not zero (so it changes images)."""
+    import jax
+
+    from qgac_jax import checkpointing, models
+
+    overrides = dict(widths=(8, 16), blocks=1, bottleneck_blocks=1, qga_hidden=4, zero_head=False)
+    model = models.create_model("tiny", channels=channels, **overrides)
+    params = models.init_params(model, jax.random.key(channels))
+    params = jax.tree.map(lambda x: x, params)
+    params["head"]["kernel"] = params["head"]["kernel"] * 0.05  # a gentle residual, like a trained model
+    checkpointing.export_params(path, params, {"variant": "tiny", "channels": channels, "dtype": "float32",
+                                               "overrides": overrides})
+    return path
+
+
+@pytest.fixture(scope="session")
+def colour_export(tmp_path_factory):
+    return _make_export(tmp_path_factory.mktemp("colour") / "export", 3)
+
+
+@pytest.fixture(scope="session")
+def grey_export(tmp_path_factory):
+    return _make_export(tmp_path_factory.mktemp("grey") / "export", 1)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import shared_dataset
-from qgac_jax import checkpointing, input_pipeline, train
+from qgac_jax import checkpointing, evaluate, input_pipeline, train
+from qgac_jax.restorer import Restorer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "_train_worker.py"
@@ -190,9 +191,9 @@ def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
     config.optim.lr, config.optim.warmup_steps, config.optim.ema_decay = 2e-3, 10, 0.9
     config.train.steps, config.train.log_every, config.train.eval_every = 150, 50, 150
     config.train.checkpoint_every = 150
-    before = train.evaluate(train.train_step.make_trainer(config).model,
-                            train.train_step.init_state(train.train_step.make_trainer(config),
-                                                        jax.random.key(0)).ema_params, config)[0]
+    trainer = train.train_step.make_trainer(config)
+    initial = Restorer(trainer.model, train.train_step.init_state(trainer, jax.random.key(0)).ema_params)
+    before = evaluate.flat_metrics(evaluate.evaluate_images(initial.restore_batch, str(root), (10,), max_images=3))
     result = train.train_and_evaluate(config, str(tmp_path))
     assert before["model_psnr"] == pytest.approx(before["jpeg_psnr"], abs=1e-6)  # zero head: identity
     assert result["model_psnr"] > result["jpeg_psnr"] + 0.1, result

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Train qgac_jax on a Cloud TPU VM or pod slice: create it, install on every
+# worker, run the same train command on all workers at once, stream the logs,
+# and delete the TPU afterwards (also on failure or Ctrl-C).
+#
+#   launch/tpu_vm.sh --project my-proj --zone us-central2-b --accelerator v4-32 \
+#       --workdir gs://my-bucket/qgac_base -- --config.loss.vgg_weights=gs://my-bucket/vgg19.npz
+#   launch/tpu_vm.sh --dry-run ...      # print the exact commands, run nothing
+#
+# Flags (or environment variables):
+#   --name NAME           QGAC_TPU_NAME      (default: qgac-$USER)
+#   --project PROJECT     QGAC_PROJECT       (default: gcloud's configured project)
+#   --zone ZONE           QGAC_ZONE          (default: us-central2-b)
+#   --accelerator TYPE    QGAC_ACCELERATOR   (default: v4-8)
+#   --runtime VERSION     QGAC_RUNTIME       (default: tpu-ubuntu2204-base)
+#   --workdir GS_PATH     QGAC_WORKDIR       (required: checkpoints must outlive the VM)
+#   --config FILE         QGAC_CONFIG        (default: configs/base.py)
+#   --repo URL            QGAC_REPO          (default: this checkout's origin URL)
+#   --ref REF             QGAC_REF           (default: main)
+#   --keep                keep the TPU VM after training
+#   --dry-run             print the commands instead of running them
+# Arguments after `--` go to `python -m qgac_jax.train` unchanged.
+# Re-running with the same --workdir resumes from its latest checkpoint.
+set -euo pipefail
+
+name=${QGAC_TPU_NAME:-qgac-${USER:-user}}
+project=${QGAC_PROJECT:-}
+zone=${QGAC_ZONE:-us-central2-b}
+accelerator=${QGAC_ACCELERATOR:-v4-8}
+runtime=${QGAC_RUNTIME:-tpu-ubuntu2204-base}
+workdir=${QGAC_WORKDIR:-}
+config=${QGAC_CONFIG:-configs/base.py}
+repo=${QGAC_REPO:-$(git -C "$(dirname "$0")" remote get-url origin 2>/dev/null || true)}
+ref=${QGAC_REF:-main}
+keep=0
+dry_run=0
+train_args=()
+
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+need() { [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --name) need "$@"; name=$2; shift 2 ;;
+    --project) need "$@"; project=$2; shift 2 ;;
+    --zone) need "$@"; zone=$2; shift 2 ;;
+    --accelerator) need "$@"; accelerator=$2; shift 2 ;;
+    --runtime) need "$@"; runtime=$2; shift 2 ;;
+    --workdir) need "$@"; workdir=$2; shift 2 ;;
+    --config) need "$@"; config=$2; shift 2 ;;
+    --repo) need "$@"; repo=$2; shift 2 ;;
+    --ref) need "$@"; ref=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    --dry-run) dry_run=1; shift ;;
+    -h|--help) usage 0 ;;
+    --) shift; train_args=("$@"); break ;;
+    *) echo "error: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+[ -n "$workdir" ] || { echo "error: --workdir gs://BUCKET/PATH is required (a TPU VM's disk is lost when it is deleted)" >&2; exit 2; }
+case "$workdir" in gs://*) ;; *) echo "error: --workdir must be a gs:// path reachable from every worker, got $workdir" >&2; exit 2 ;; esac
+[ -n "$repo" ] || { echo "error: --repo URL is required (no git origin found)" >&2; exit 2; }
+if [ -z "$project" ] && [ "$dry_run" = 0 ]; then
+  project=$(gcloud config get-value project 2>/dev/null || true)
+  [ -n "$project" ] || { echo "error: --project is required (gcloud has no default project)" >&2; exit 2; }
+fi
+project=${project:-PROJECT}
+
+# Print a command exactly as it runs (shell-quoted); run it unless --dry-run.
+run() {
+  printf '+'; printf ' %q' "$@"; printf '\n'
+  [ "$dry_run" = 1 ] || "$@"
+}
+
+gcloud_tpu=(gcloud compute tpus tpu-vm)
+where=(--project="$project" --zone="$zone")
+
+install="set -e; rm -rf qgac_jax && git clone --depth 1 --branch $(printf '%q' "$ref") $(printf '%q' "$repo") qgac_jax"
+install+=" && cd qgac_jax && python3 -m pip install -q -e . && python3 -m pip install -q -U 'jax[tpu]'"
+train="cd qgac_jax && python3 -m qgac_jax.train --config=$(printf '%q' "$config") --workdir=$(printf '%q' "$workdir")"
+for arg in "${train_args[@]+"${train_args[@]}"}"; do train+=" $(printf '%q' "$arg")"; done
+
+teardown() {
+  if [ "$keep" = 0 ]; then
+    run "${gcloud_tpu[@]}" delete "$name" "${where[@]}" --quiet
+  else
+    echo "keeping $name; delete it with: ${gcloud_tpu[*]} delete $name --project=$project --zone=$zone --quiet"
+  fi
+}
+
+run "${gcloud_tpu[@]}" create "$name" "${where[@]}" --accelerator-type="$accelerator" --version="$runtime"
+trap teardown EXIT
+run "${gcloud_tpu[@]}" ssh "$name" "${where[@]}" --worker=all --command="$install"
+run "${gcloud_tpu[@]}" ssh "$name" "${where[@]}" --worker=all --command="$train"

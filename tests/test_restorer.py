@@ -1,0 +1,105 @@
+import io
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from qgac_jax import Restorer, metrics
+from conftest import jpeg_bytes, natural_image
+
+
+@pytest.fixture(scope="module")
+def restorer(colour_export):
+    return Restorer.from_checkpoint(colour_export)
+
+
+def test_tables_read_from_the_file_equal_the_quality_it_was_saved_with(restorer):
+    data = jpeg_bytes(natural_image(72, 88), quality=30)
+    from_file = restorer.restore(data)
+    np.testing.assert_array_equal(from_file, restorer.restore(data, quality=30))
+    assert from_file.dtype == np.uint8 and from_file.shape == (72, 88, 3)
+    decoded = np.asarray(Image.open(io.BytesIO(data)))
+    assert not np.array_equal(from_file, decoded)  # the model does change the image
+    assert not np.array_equal(from_file, restorer.restore(data, quality=80))  # and listens to the tables
+
+
+def test_tiled_restore_matches_untiled_to_50_db(colour_export):
+    photo = skimage.data.astronaut()[:300, :260]
+    data = jpeg_bytes(photo, quality=20)
+    whole = Restorer.from_checkpoint(colour_export, tile=1024).restore(data)
+    tiled = Restorer.from_checkpoint(colour_export, tile=64, overlap=16).restore(data)
+    assert float(metrics.psnr(whole, tiled)[0]) >= 50.0
+
+
+def test_tile_origins_cover_the_image_on_the_8x8_grid():
+    from qgac_jax.restorer import tile_origins
+
+    starts = tile_origins(304, 64, 16)
+    assert starts[0] == 0 and starts[-1] == 304 - 64 and all(s % 8 == 0 for s in starts)
+    assert all(b - a <= 64 - 16 for a, b in zip(starts, starts[1:]))
+    assert tile_origins(40, 64, 16) == [0]
+
+
+def test_exif_orientation_is_applied_after_restoring_in_stored_orientation(restorer):
+    img = Image.fromarray(natural_image(48, 80))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed rotated 90 degrees clockwise
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=25, exif=exif)
+    plain = restorer.restore(jpeg_bytes(np.asarray(img), quality=25))
+    rotated = restorer.restore(buf.getvalue())
+    assert rotated.shape == (80, 48, 3)
+    np.testing.assert_array_equal(rotated, np.asarray(Image.fromarray(plain).transpose(Image.Transpose.ROTATE_270)))
+
+
+def test_grey_and_colour_policies(restorer, grey_export):
+    grey_jpeg = jpeg_bytes(natural_image(40, 48)[..., 0], quality=20)
+    out = restorer.restore(grey_jpeg)  # colour model, grey image
+    assert out.shape == (40, 48) and out.dtype == np.uint8
+    grey_model = Restorer.from_checkpoint(grey_export)
+    colour_jpeg = jpeg_bytes(natural_image(40, 48), quality=20)
+    out = grey_model.restore(colour_jpeg)  # grey model, colour image: luma restored, chroma kept
+    decoded = np.asarray(Image.open(io.BytesIO(colour_jpeg)))
+    assert out.shape == (40, 48, 3)
+    ycc_out = np.asarray(Image.fromarray(out).convert("YCbCr"), np.float32)
+    ycc_in = np.asarray(Image.fromarray(decoded).convert("YCbCr"), np.float32)
+    assert np.abs(ycc_out[..., 0] - ycc_in[..., 0]).mean() > 0.2
+    assert np.abs(ycc_out[..., 1:] - ycc_in[..., 1:]).mean() < 1.0
+
+
+def test_arrays_png_and_16_bit_inputs_need_a_quality(restorer, tmp_path):
+    arr = natural_image(32, 40)
+    with pytest.raises(ValueError, match="pass quality="):
+        restorer.restore(arr)
+    assert restorer.restore(arr, quality=50).shape == (32, 40, 3)
+    png16 = tmp_path / "deep.png"
+    Image.fromarray((natural_image(24, 24)[..., 0].astype(np.uint16) * 257)).save(png16)
+    with pytest.raises(ValueError, match="not a JPEG.*--quality"):
+        restorer.restore(png16)
+    out = restorer.restore(png16, quality=40)
+    assert out.dtype == np.uint16 and out.shape == (24, 24)
+
+
+def test_bad_inputs_raise_value_errors(restorer, tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        restorer.restore(b"")
+    with pytest.raises(ValueError, match="not an image"):
+        restorer.restore(b"\x00\x01 not an image at all")
+    data = jpeg_bytes(natural_image(64, 64), quality=50)
+    with pytest.raises(ValueError, match="broken"):  # header intact, scan cut short
+        restorer.restore(data[: len(data) * 2 // 3])
+    with pytest.raises(ValueError, match="not an image"):  # cut inside the header
+        restorer.restore(data[:300])
+    with pytest.raises(ValueError, match="CMYK JPEGs are not supported"):
+        buf = io.BytesIO()
+        Image.fromarray(natural_image(16, 16)).convert("CMYK").save(buf, format="JPEG")
+        restorer.restore(buf.getvalue())
+    with pytest.raises(ValueError, match="exceeds the limit"):
+        Restorer(restorer.model, restorer.params, max_pixels=100).restore(jpeg_bytes(natural_image(16, 16)))
+    with pytest.raises(ValueError, match="does not exist"):
+        Restorer.from_checkpoint(tmp_path / "nothing")
+    with pytest.raises(ValueError, match="quality"):
+        restorer.restore(jpeg_bytes(natural_image(16, 16)), quality=0)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        Restorer(restorer.model, restorer.params, tile=100)
