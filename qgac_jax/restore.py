@@ -24,9 +24,16 @@ SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", "
 
 
 def default_checkpoint(channels: int = 3) -> Optional[pathlib.Path]:
-    """The pretrained export shipped inside the package, if this version has one."""
-    path = pathlib.Path(__file__).parent / "pretrained" / ("colour" if channels == 3 else "grey")
-    return path if path.is_dir() else None
+    """The pretrained export shipped inside the package for `channels` (else the other one), or None.
+
+    A colour model restores grey images too (see Restorer's policy), and the reverse.
+    """
+    root = pathlib.Path(__file__).parent / "pretrained"
+    preferred = ("colour", "grey") if channels == 3 else ("grey", "colour")
+    for name in preferred:
+        if (root / name / "model").is_dir():
+            return root / name
+    return None
 
 
 def collect_inputs(patterns: List[str]) -> Tuple[List[Tuple[pathlib.Path, pathlib.Path]], List[str]]:

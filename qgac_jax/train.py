@@ -79,7 +79,11 @@ class _Preemption:
 
     def __init__(self):
         self.requested = False
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread (a notebook helper, say): no preemption handling there
+            log.warning("not in the main thread: SIGTERM will not save a checkpoint")
+            self._previous = None
 
     def _handle(self, signum, frame):
         log.warning("SIGTERM received: saving a checkpoint and exiting")
@@ -94,7 +98,8 @@ class _Preemption:
         return bool(np.any(multihost_utils.process_allgather(np.array([self.requested]))))
 
     def restore(self):
-        signal.signal(signal.SIGTERM, self._previous)
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
 
 
 def _summary_writer(workdir):
@@ -133,12 +138,13 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
     ckpt = checkpointing.Checkpointer(workdir, keep=config.train.keep_checkpoints)
     restored = ckpt.restore_latest(state)
     if restored is not None:
-        state, meta = restored
+        state, _ = restored
         log.info("resumed from step %d in %s", int(state.step), workdir)
-    elif config.train.init_from:
+    elif config.train.init_from:  # e.g. the GAN stage starting from a PSNR model's export
         _, params, _ = checkpointing.load_export(config.train.init_from)
         params = jax.device_put(params, repl)
-        state = state.replace(g_params=params, ema_params=jax.tree.map(jnp.copy, params), g_opt=jax.device_put(trainer.g_tx.init(params), repl))
+        state = state.replace(g_params=params, ema_params=jax.tree.map(jnp.copy, params),
+                              g_opt=jax.device_put(trainer.g_tx.init(params), repl))
         log.info("generator initialised from %s", config.train.init_from)
     start = int(state.step)
     total = int(config.train.steps)

@@ -197,3 +197,17 @@ def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
     result = train.train_and_evaluate(config, str(tmp_path))
     assert before["model_psnr"] == pytest.approx(before["jpeg_psnr"], abs=1e-6)  # zero head: identity
     assert result["model_psnr"] > result["jpeg_psnr"] + 0.1, result
+
+
+def test_init_from_starts_the_generator_from_an_export(tmp_path):
+    first = _config("smoke")
+    first.train.steps = 2
+    train.train_and_evaluate(first, str(tmp_path / "a"))
+    second = _config("smoke")
+    second.train.steps, second.train.init_from, second.optim.lr = 2, str(tmp_path / "a" / "export"), 0.0
+    train.train_and_evaluate(second, str(tmp_path / "b"))
+    _, a, _ = checkpointing.load_export(tmp_path / "a" / "export")
+    _, b, _ = checkpointing.load_export(tmp_path / "b" / "export")
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(x, y)  # lr 0: the generator stays exactly where it started
+    assert any(float(np.abs(x).max()) > 0 for x in jax.tree.leaves(a["head"]))  # and that is not the init
