@@ -2,8 +2,9 @@
 
     python -m qgac_jax.train --config=configs/psnr.py --workdir=gs://BUCKET/qgac_psnr
 
-Cost: as base.py without VGG and discriminator: about 4.4 TFLOP per step, about
-8 hours for 300k steps on a TPU v4-8 at 40% utilisation (estimate from FLOPs).
+Cost (estimate from FLOPs, not measured): as base.py without VGG and the
+discriminator, about 3.5 TFLOP per step: about an hour for 300k steps at 30%
+of a TPU v4-8's bf16 peak, if the input pipeline keeps up.
 """
 
 from configs import base
