@@ -26,7 +26,7 @@ def get_config(arg: str = ""):
     c.loss = dict(l1=0.01, perceptual=1.0, adversarial=0.005, gan="nonsaturating", gan_start_step=100_000,
                   vgg="vgg19", vgg_weights="", vgg_layers=("block5_conv4",), vgg_layer_weights=(1.0,),
                   allow_random_vgg=False)
-    c.discriminator = dict(widths=(64, 128, 256, 512))
+    c.discriminator = dict(widths=(64, 128, 256, 512), spectral_norm=False)
     c.optim = dict(lr=1e-4, d_lr=1e-4, warmup_steps=2000, final_lr_ratio=0.01, clip=1.0, b1=0.9, b2=0.999,
                    ema_decay=0.999)
     c.train = dict(steps=300_000, log_every=100, eval_every=5000, checkpoint_every=5000, keep_checkpoints=3,

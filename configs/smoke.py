@@ -5,7 +5,8 @@
 
 Builtin photos, a 2-level 'tiny' model, batch 8 of 32x32, 6 steps (about 20 s
 on the 2-core dev machine, mostly compilation). ':gan' adds the perceptual loss
-with random VGG weights and the adversarial loss from step 3.
+with random VGG weights and the adversarial loss (spectrally normalised
+discriminator) from step 3.
 """
 
 from configs import psnr
@@ -24,4 +25,5 @@ def get_config(arg: str = ""):
     if arg == "gan":
         c.loss.perceptual, c.loss.adversarial, c.loss.gan_start_step = 0.1, 0.01, 3
         c.loss.allow_random_vgg, c.loss.vgg, c.loss.vgg_layers = True, "vgg16", ("block1_conv2",)
+        c.discriminator.spectral_norm = True
     return c

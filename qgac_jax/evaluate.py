@@ -18,7 +18,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-METRICS = ("psnr", "ssim", "psnr_b")
+METRICS = ("psnr", "ssim", "psnr_b", "mae")  # mae: mean absolute error in uint8 levels (validation L1)
 
 
 def evaluate_images(restore: Callable[[np.ndarray, np.ndarray], np.ndarray], source: str,
@@ -51,7 +51,9 @@ def evaluate_images(restore: Callable[[np.ndarray, np.ndarray], np.ndarray], sou
         levels = lambda a: jnp.round(jnp.asarray(a) * 255.0)  # noqa: E731 - metrics on uint8 levels
         clean = levels(ex["target"])
         for who, img in (("jpeg", ex["compressed"]), ("model", restored)):
-            for name, value in metrics.all_metrics(clean, levels(img)).items():
+            values = metrics.all_metrics(clean, levels(img))
+            values["mae"] = jnp.mean(jnp.abs(clean - levels(img)), axis=(1, 2, 3))
+            for name, value in values.items():
                 sums[q].setdefault(f"{who}/{name}", []).append(float(value[0]))
         sums[q].setdefault("bpp", []).append(ex["bpp"])
         if example is None:

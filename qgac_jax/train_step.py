@@ -29,6 +29,7 @@ class TrainState:
     ema_params: Any  # exponential moving average of g_params: evaluated and exported
     d_params: Any
     d_opt: Any
+    d_stats: Any  # spectral-norm power-iteration vectors ({} without spectral norm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +58,9 @@ def schedule(optim, total_steps: int) -> optax.Schedule:
 def make_trainer(config) -> Trainer:
     model = create_model(config.model.variant, channels=config.model.channels, dtype=config.model.dtype,
                          **dict(config.model.get("overrides", {}) or {}))
-    discriminator = PatchDiscriminator(widths=tuple(config.discriminator.widths), dtype=model.dtype)
+    discriminator = PatchDiscriminator(widths=tuple(config.discriminator.widths),
+                                       spectral_norm=bool(config.discriminator.get("spectral_norm", False)),
+                                       dtype=model.dtype)
     optim = config.optim
     total = int(config.train.steps)
 
@@ -75,9 +78,15 @@ def init_state(trainer: Trainer, key: jax.Array) -> TrainState:
     kg, kd = jax.random.split(key)
     y, q = dummy_inputs(trainer.model, 32, 32)
     g_params = trainer.model.init(kg, y, q)["params"]
-    d_params = trainer.discriminator.init(kd, y)["params"]
+    d_vars = trainer.discriminator.init(kd, y)
+    d_params = d_vars["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params, g_opt=trainer.g_tx.init(g_params),
-                      ema_params=jax.tree.map(jnp.copy, g_params), d_params=d_params, d_opt=trainer.d_tx.init(d_params))
+                      ema_params=jax.tree.map(jnp.copy, g_params), d_params=d_params, d_opt=trainer.d_tx.init(d_params),
+                      d_stats=d_vars.get("batch_stats", {}))
+
+
+def _d_vars(params, stats):
+    return {"params": params, **({"batch_stats": stats} if stats else {})}
 
 
 def make_step(trainer: Trainer, adversarial: bool) -> Callable:
@@ -89,16 +98,19 @@ def make_step(trainer: Trainer, adversarial: bool) -> Callable:
     def step(state: TrainState, batch: Dict[str, jax.Array], vgg_params):
         y, x, q = batch["compressed"], batch["target"], batch["qmap"]
         metrics = {}
-        d_params, d_opt = state.d_params, state.d_opt
+        d_params, d_opt, d_stats = state.d_params, state.d_opt, state.d_stats
         if use_adv:
             fake = jax.lax.stop_gradient(trainer.model.apply({"params": state.g_params}, y, q))
 
             def d_loss_fn(p):
-                real_logits = trainer.discriminator.apply({"params": p}, x)
-                fake_logits = trainer.discriminator.apply({"params": p}, fake)
-                return losses.discriminator_adversarial(real_logits, fake_logits, cfg.gan)
+                # Real and fake in one call: one power-iteration update of the spectral norms.
+                logits, new_vars = trainer.discriminator.apply(
+                    _d_vars(p, d_stats), jnp.concatenate([x, fake], 0), update_stats=True, mutable=["batch_stats"])
+                real_logits, fake_logits = jnp.split(logits, 2, axis=0)
+                loss = losses.discriminator_adversarial(real_logits, fake_logits, cfg.gan)
+                return loss, new_vars.get("batch_stats", {})
 
-            d_loss, d_grads = jax.value_and_grad(d_loss_fn)(d_params)
+            (d_loss, d_stats), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d_params)
             d_updates, d_opt = trainer.d_tx.update(d_grads, d_opt, d_params)
             d_params = optax.apply_updates(d_params, d_updates)
             metrics["d_loss"] = d_loss
@@ -112,7 +124,7 @@ def make_step(trainer: Trainer, adversarial: bool) -> Callable:
                 total = total + cfg.perceptual * parts["perceptual"]
             if use_adv:
                 parts["g_adv"] = losses.generator_adversarial(
-                    trainer.discriminator.apply({"params": d_params}, pred), cfg.gan)
+                    trainer.discriminator.apply(_d_vars(d_params, d_stats), pred), cfg.gan)
                 total = total + cfg.adversarial * parts["g_adv"]
             return total, (parts, pred)
 
@@ -124,7 +136,7 @@ def make_step(trainer: Trainer, adversarial: bool) -> Callable:
         metrics.update(loss=loss, psnr=losses.batch_psnr(pred, x), jpeg_psnr=losses.batch_psnr(y, x),
                        grad_norm=optax.tree.norm(grads))
         new_state = state.replace(step=state.step + 1, g_params=g_params, g_opt=g_opt, ema_params=ema,
-                                  d_params=d_params, d_opt=d_opt)
+                                  d_params=d_params, d_opt=d_opt, d_stats=d_stats)
         return new_state, metrics
 
     return step

@@ -197,6 +197,7 @@ def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
     result = train.train_and_evaluate(config, str(tmp_path))
     assert before["model_psnr"] == pytest.approx(before["jpeg_psnr"], abs=1e-6)  # zero head: identity
     assert result["model_psnr"] > result["jpeg_psnr"] + 0.1, result
+    assert result["model_mae"] < result["jpeg_mae"] == pytest.approx(before["model_mae"], abs=1e-6)
 
 
 def test_init_from_starts_the_generator_from_an_export(tmp_path):
