@@ -45,13 +45,14 @@ def main(argv):
     y, x, size = (int(v) for v in FLAGS.crop.split(","))
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
     for ax, (title, img) in zip(axes, [("JPEG", jpeg), ("restored (QGAC)", restored), ("original", clean)]):
-        psnr = "" if img is clean else f"\nPSNR {float(metrics.psnr(clean, img)[0]):.2f} dB, " \
+        psnr = "" if img is clean else f": PSNR {float(metrics.psnr(clean, img)[0]):.2f}, " \
                                           f"PSNR-B {float(metrics.psnr_b(clean, img)[0]):.2f} dB"
         ax.imshow(img[y:y + size, x:x + size], interpolation="nearest")
         ax.set_title(f"{title}{psnr}", fontsize=10)
         ax.axis("off")
-    fig.suptitle(f"quality {FLAGS.quality}; crop of {clean.shape[1]}x{clean.shape[0]}, whole-image metrics")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.text(0.5, 0.02, f"JPEG quality {FLAGS.quality}; {size}x{size} crop of a {clean.shape[1]}x{clean.shape[0]} "
+             "image; metrics over the whole image", ha="center", fontsize=10)
     fig.savefig(FLAGS.out, dpi=110)
     print(f"wrote {FLAGS.out}")
 
