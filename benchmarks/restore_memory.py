@@ -52,8 +52,8 @@ def main():
         peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 2**30  # Linux: KiB
         out = np.asarray(Image.open(tmp / "out" / "big.png"))
     mp = width * height / 1e6
-    print(f"| image | variant | tile | wall s | MP/s | peak RSS GiB | within 6 GB |")
-    print(f"|---|---|---|---|---|---|---|")
+    print("| image | variant | tile | wall s | MP/s | peak RSS GiB | within 6 GB |")
+    print("|---|---|---|---|---|---|---|")
     print(f"| {width}x{height} ({mp:.1f} MP) | {args.variant} | {args.tile} | {seconds:.1f} | {mp / seconds:.2f} | "
           f"{peak_gb:.2f} | {'yes' if peak_gb * 2**30 <= 6e9 else 'NO'} |")
     assert out.shape == (height, width, 3)

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import time
-from typing import Dict, Optional
+from typing import Dict
 
 import jax
 import jax.numpy as jnp

@@ -1,7 +1,6 @@
 """The restore CLI, through real subprocesses: outputs, safety, and the bad-input suite."""
 
 import hashlib
-import io
 import pathlib
 import subprocess
 import sys
