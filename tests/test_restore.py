@@ -103,11 +103,11 @@ def test_unwritable_output_and_missing_things_are_one_line_errors(colour_export,
     assert proc.returncode == 2 and "1..100" in proc.stderr
 
 
-def test_without_a_shipped_checkpoint_the_message_says_one_is_needed(tmp_path, monkeypatch):
+def test_without_a_shipped_checkpoint_the_message_says_one_is_needed(tmp_path, monkeypatch, capsys):
     from qgac_jax import restore
 
-    if restore.default_checkpoint() is not None:
-        pytest.skip("this version ships a pretrained checkpoint")
+    monkeypatch.setattr(restore, "default_checkpoint", lambda channels=3: None)  # a build without pretrained/
     with pytest.raises(SystemExit) as exit_info:
         restore.run([str(tmp_path), "--output", str(tmp_path / "o")])
     assert exit_info.value.code == 2
+    assert "ships no pretrained checkpoint: pass --checkpoint" in capsys.readouterr().err
