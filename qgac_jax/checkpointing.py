@@ -112,12 +112,10 @@ def read_model_config(path) -> Dict[str, Any]:
 
 def load_export(path):
     """(model, params, model_config) of an export, built from the stored config."""
-    from qgac_jax.models import create_model, dummy_inputs
+    from qgac_jax.models import create_model_from_config, dummy_inputs
 
     config = read_model_config(path)
-    overrides = dict(config.get("overrides") or {})
-    model = create_model(config["variant"], channels=config["channels"], dtype=config.get("dtype", "float32"),
-                         **overrides)
+    model = create_model_from_config(config)
     like = jax.eval_shape(lambda: model.init(jax.random.key(0), *dummy_inputs(model, 32, 32))["params"])
     with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckpt:
         params = ckpt.restore(_path(path), args=ocp.args.Composite(params=ocp.args.StandardRestore(like))).params

@@ -60,11 +60,6 @@ def validate_config(config) -> None:
         raise ValueError(f"model.channels={config.model.channels} does not match data.grey={config.data.grey}")
 
 
-def model_config(config) -> Dict:
-    return {"variant": config.model.variant, "channels": int(config.model.channels),
-            "dtype": config.model.dtype, "overrides": dict(config.model.get("overrides", {}) or {})}
-
-
 def load_vgg_params(trainer, config, key):
     if trainer.vgg is None:
         return {}
@@ -209,7 +204,7 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
                 break
         else:
             checkpointing.export_params(os.path.join(workdir, "export"), jax.device_get(state.ema_params),
-                                        model_config(config))
+                                        train_step.model_config(config))
     finally:
         ckpt.wait()
         ckpt.close()

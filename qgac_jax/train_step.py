@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from qgac_jax import losses
-from qgac_jax.models import create_model, dummy_inputs
+from qgac_jax.models import create_model_from_config, dummy_inputs
 from qgac_jax.models.discriminator import PatchDiscriminator
 from qgac_jax.models import vgg as vgg_lib
 
@@ -55,9 +55,14 @@ def schedule(optim, total_steps: int) -> optax.Schedule:
         0.0, optim.lr, warmup, max(total_steps, warmup + 1), end_value=optim.lr * optim.final_lr_ratio)
 
 
+def model_config(config) -> Dict:
+    """The model part of a training config as the plain dict exports store (and inference reads)."""
+    return {"variant": config.model.variant, "channels": int(config.model.channels),
+            "dtype": config.model.dtype, "overrides": dict(config.model.get("overrides", {}) or {})}
+
+
 def make_trainer(config) -> Trainer:
-    model = create_model(config.model.variant, channels=config.model.channels, dtype=config.model.dtype,
-                         **dict(config.model.get("overrides", {}) or {}))
+    model = create_model_from_config(model_config(config))
     discriminator = PatchDiscriminator(widths=tuple(config.discriminator.widths),
                                        spectral_norm=bool(config.discriminator.get("spectral_norm", False)),
                                        dtype=model.dtype)

@@ -58,7 +58,6 @@ def _make_export(path, channels: int):
     overrides = dict(widths=(8, 16), blocks=1, bottleneck_blocks=1, qga_hidden=4, zero_head=False)
     model = models.create_model("tiny", channels=channels, **overrides)
     params = models.init_params(model, jax.random.key(channels))
-    params = jax.tree.map(lambda x: x, params)
     params["head"]["kernel"] = params["head"]["kernel"] * 0.05  # a gentle residual, like a trained model
     checkpointing.export_params(path, params, {"variant": "tiny", "channels": channels, "dtype": "float32",
                                                "overrides": overrides})

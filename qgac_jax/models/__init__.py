@@ -58,6 +58,12 @@ def create_model(variant: str = "small", *, channels: int = 3, dtype: Any = "flo
     return QGAC(channels=channels, dtype=dtype, **kwargs)
 
 
+def create_model_from_config(config) -> QGAC:
+    """A QGAC from the {'variant', 'channels', 'dtype', 'overrides'} dict that exports store."""
+    return create_model(config["variant"], channels=int(config["channels"]), dtype=config.get("dtype", "float32"),
+                        **dict(config.get("overrides") or {}))
+
+
 def dummy_inputs(model: QGAC, height: int = 64, width: int = 64, batch: int = 1):
     """Zero inputs of the right shapes: (y [B, H, W, C], qmap [B, H, W, K])."""
     y = jnp.zeros((batch, height, width, model.channels), jnp.float32)
@@ -95,6 +101,7 @@ __all__ = [
     "ResBlock",
     "VARIANTS",
     "create_model",
+    "create_model_from_config",
     "count_params",
     "dummy_inputs",
     "init_params",
