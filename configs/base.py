@@ -21,7 +21,7 @@ def get_config(arg: str = ""):
     c.model = dict(variant="base", channels=3, dtype="bfloat16", overrides={})
     c.data = dict(sources=("tfds:div2k/bicubic_x2:train",), weights=None, patch_size=128, batch_size=32,
                   grey=False, q_min=10, q_max=95, p_random_table=0.2, subsampling="4:2:0", seed=0,
-                  max_pixels=64_000_000)
+                  max_pixels=64_000_000, pipeline="tf.data", workers=0)
     c.eval = dict(source="builtin", qualities=(10, 20, 30, 40), max_images=0)
     c.loss = dict(l1=0.01, perceptual=1.0, adversarial=0.005, gan="nonsaturating", gan_start_step=100_000,
                   vgg="vgg19", vgg_weights="", vgg_layers=("block5_conv4",), vgg_layer_weights=(1.0,),

@@ -51,6 +51,7 @@ BUILTIN_COLOUR = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left
 BUILTIN_GREY = ("camera.png", "moon.png", "coins.png", "brick.png", "grass.png", "gravel.png")
 # Steps in `qmap` and in the pipeline's output are divided by this.
 QMAP_SCALE = qz.QMAP_SCALE
+PIPELINES = ("tf.data", "pillow")
 
 
 def _tf():
@@ -84,6 +85,8 @@ class DataConfig:
     subsampling: str = "4:2:0"
     seed: int = 0
     max_pixels: int = 64_000_000  # per source image; larger files are refused as bombs
+    pipeline: str = "tf.data"  # or "pillow": worker threads, no TensorFlow (see pillow_train_batches)
+    workers: int = 0  # threads of the "pillow" pipeline; 0 = one per CPU core
 
     def __post_init__(self):
         if isinstance(self.sources, str):
@@ -110,6 +113,10 @@ class DataConfig:
             raise ValueError(f"data.patch_size must be a positive multiple of 8, got {self.patch_size}")
         if self.batch_size < 1:
             raise ValueError(f"data.batch_size must be positive, got {self.batch_size}")
+        if self.pipeline not in PIPELINES:
+            raise ValueError(f"data.pipeline must be one of {PIPELINES}, got {self.pipeline!r}")
+        if self.workers < 0:
+            raise ValueError(f"data.workers must be 0 (one per core) or more, got {self.workers}")
 
     @property
     def channels(self) -> int:
@@ -484,8 +491,144 @@ def make_train_dataset(
 
 
 def train_batches(config: DataConfig, start_step: int = 0, **kwargs) -> Iterator[Dict[str, np.ndarray]]:
-    """NumPy batches of `make_train_dataset`, ready for `jax.make_array_from_process_local_data`."""
+    """NumPy batches from `config.pipeline`, ready for `jax.make_array_from_process_local_data`."""
+    if config.pipeline == "pillow":
+        return pillow_train_batches(config, start_step, **kwargs)
     return iter(make_train_dataset(config, start_step, **kwargs).as_numpy_iterator())
+
+
+def pillow_example(config: DataConfig, bank: ImageBank, process_index: int, index: int,
+                   keep_jpeg: bool = False) -> Dict[str, np.ndarray]:
+    """Example `index` of host `process_index` without TensorFlow: NumPy + Pillow (libjpeg).
+
+    The same recipe as `make_example_fn` (image drawn by weight, random crop,
+    one of 8 rotations/flips, quality in [q_min, q_max] or a random table,
+    Pillow encode, Pillow decode, tables kept for the Q-map) and a pure
+    function of (seed, host, index) too, but drawn from NumPy's generator:
+    the two pipelines give different, equally distributed streams. Returns
+    the compact form: uint8 'compressed' and 'target' [P, P, C], int32
+    'tables' [2, 8, 8], 'quality' (0: random table); `finish_batch` makes
+    the float batch of it.
+    """
+    rng = np.random.default_rng([config.seed, process_index, index])
+    patch = config.patch_size
+    img = bank.image(int(rng.choice(len(bank), p=bank.probs)))
+    y = int(rng.integers(img.shape[0] - patch + 1))
+    x = int(rng.integers(img.shape[1] - patch + 1))
+    turn = int(rng.integers(8))
+    crop = np.rot90(img[y: y + patch, x: x + patch], turn % 4)
+    crop = np.ascontiguousarray(crop[:, ::-1] if turn >= 4 else crop)  # [P, P, C] uint8
+    quality = int(rng.integers(config.q_min, config.q_max + 1))
+    use_random = rng.random() < config.p_random_table
+    luma, chroma = qz.random_tables(rng) if use_random else qz.ijg_tables(quality)
+    data = pillow_encode(crop, luma, chroma, config.subsampling)
+    with Image.open(io.BytesIO(data)) as decoded:
+        compressed = to_array(decoded, config.grey)
+    out = {"compressed": compressed, "target": crop, "tables": np.stack([luma, chroma]).astype(np.int32),
+           "quality": np.int32(0 if use_random else quality)}
+    if keep_jpeg:
+        out["jpeg"] = data
+    return out
+
+
+def finish_batch(config: DataConfig, compact: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """Stacked `pillow_example`s -> the batch format of the tf.data stream (floats, Q-maps)."""
+    p = config.patch_size
+    tables = compact.pop("tables")  # [B, 2, 8, 8]
+    compact["qmap"] = np.stack([qz.qmap(t[0], None if config.grey else t[1], p, p, config.subsampling) for t in tables])
+    for key in ("compressed", "target"):
+        compact[key] = compact[key].astype(np.float32) / 255.0
+    return compact
+
+
+def _pillow_batch(config: DataConfig, bank: ImageBank, process_index: int, local_batch: int, step: int,
+                  keep_jpeg: bool) -> Dict[str, np.ndarray]:
+    """Compact batch `step` (uint8 images: a sixth of the bytes to pass between processes)."""
+    examples = [pillow_example(config, bank, process_index, step * local_batch + j, keep_jpeg)
+                for j in range(local_batch)]
+    return {k: np.array([e[k] for e in examples], object) if k == "jpeg" else np.stack([e[k] for e in examples])
+            for k in examples[0]}
+
+
+_WORKER: Dict[str, object] = {}  # the state of one pipeline worker process
+
+
+def _init_worker(config: DataConfig, flat_path: str, offsets, shapes, probs, process_index, local_batch, keep_jpeg):
+    import multiprocessing
+    import multiprocessing.connection
+    import signal
+    import threading
+
+    # Stopping is the parent's decision: a SIGTERM or Ctrl-C sent to the whole process group (SLURM,
+    # `timeout`, a terminal) must let the parent save its checkpoint, not break the pool under it.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # and a parent killed outright (SIGKILL, OOM) takes its workers with it
+        threading.Thread(target=lambda: (multiprocessing.connection.wait([parent.sentinel]), os._exit(0)),
+                         daemon=True).start()
+    flat = np.load(flat_path, mmap_mode="r")  # shared with the parent through the page cache, not copied
+    _WORKER.update(config=config, bank=ImageBank(flat, offsets, shapes, probs), process_index=process_index,
+                   local_batch=local_batch, keep_jpeg=keep_jpeg)
+
+
+def _worker_batch(step: int) -> Dict[str, np.ndarray]:
+    w = _WORKER
+    return _pillow_batch(w["config"], w["bank"], w["process_index"], w["local_batch"], step, w["keep_jpeg"])
+
+
+def pillow_train_batches(
+    config: DataConfig,
+    start_step: int = 0,
+    process_index: Optional[int] = None,
+    process_count: Optional[int] = None,
+    bank: Optional[ImageBank] = None,
+    keep_jpeg: bool = False,
+    threads: Optional[int] = None,
+) -> Iterator[Dict[str, np.ndarray]]:
+    """`make_train_dataset`'s stream without TensorFlow, for machines that lack it.
+
+    `config.workers` (or `threads`) processes each build whole batches with
+    `pillow_example` (Python holds the GIL for three quarters of an example,
+    so threads would not scale); they map the image bank from one temporary
+    .npy file instead of copying it. Batches come out in order, a few steps
+    ahead. Deterministic and resumable like the tf.data stream: batch s of
+    host p depends only on (seed, p, s), whatever the number of workers.
+    """
+    import collections
+    import concurrent.futures
+    import multiprocessing
+    import tempfile
+
+    process_index, process_count = host_info(process_index, process_count)
+    if config.batch_size % process_count:
+        raise ValueError(f"data.batch_size {config.batch_size} is not divisible by {process_count} hosts")
+    local_batch = config.batch_size // process_count
+    bank = bank if bank is not None else build_bank(config, process_index, process_count)
+    workers = int(threads or config.workers or os.cpu_count() or 1)
+    if workers == 1:
+        step = start_step
+        while True:
+            yield finish_batch(config, _pillow_batch(config, bank, process_index, local_batch, step, keep_jpeg))
+            step += 1
+
+    with tempfile.TemporaryDirectory(prefix="qgac-bank-") as tmp:
+        flat_path = os.path.join(tmp, "flat.npy")
+        np.save(flat_path, bank.flat)
+        pool = concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded JAX process
+            initializer=_init_worker,
+            initargs=(config, flat_path, bank.offsets, bank.shapes, bank.probs, process_index, local_batch, keep_jpeg))
+        try:
+            ahead = collections.deque(pool.submit(_worker_batch, s) for s in range(start_step, start_step + 2 * workers))
+            step = start_step + 2 * workers
+            while True:
+                result = ahead.popleft().result()
+                ahead.append(pool.submit(_worker_batch, step))
+                step += 1
+                yield finish_batch(config, result)
+        finally:  # the consumer stopped (or the generator was collected): drop the work queued ahead
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def compress_with_pillow(image: np.ndarray, quality: int) -> Tuple[np.ndarray, qz.JpegQuantization, int]:

@@ -274,15 +274,18 @@ def qmap(
     """
     if int(height) < 1 or int(width) < 1:
         raise ValueError(f"Q-map size must be positive, got {height}x{width}")
-    rows, cols = np.arange(int(height)), np.arange(int(width))
-    luma = validate_table(luma, "luma table")
-    channels = [luma[(rows % 8)[:, None], (cols % 8)[None, :]]]
+    height, width = int(height), int(width)
+
+    def tile(table, sv, sh):  # table[(i // sv) % 8, (j // sh) % 8] for every pixel (i, j)
+        block = np.repeat(np.repeat(table, sv, axis=0), sh, axis=1)
+        return np.tile(block, (-(-height // (8 * sv)), -(-width // (8 * sh))))[:height, :width]
+
+    channels = [tile(validate_table(luma, "luma table"), 1, 1)]
     if chroma is not None:
         chroma = validate_table(chroma, "chroma table")
         if subsampling not in SUBSAMPLING_FACTORS:
             raise ValueError(
                 f"unknown chroma subsampling {subsampling!r}; expected one of {sorted(SUBSAMPLING_FACTORS)}"
             )
-        sv, sh = SUBSAMPLING_FACTORS[subsampling]
-        channels.append(chroma[((rows // sv) % 8)[:, None], ((cols // sh) % 8)[None, :]])
+        channels.append(tile(chroma, *SUBSAMPLING_FACTORS[subsampling]))
     return (np.stack(channels, axis=-1) * float(scale)).astype(np.float32)  # f64 product, then round once

@@ -98,10 +98,14 @@ class _Preemption:
 
 
 def _summary_writer(workdir):
+    """TensorBoard writer (process 0); None where TensorFlow is not installed (data.pipeline='pillow')."""
     if jax.process_index() != 0:
         return None
-    import tensorflow as tf
-
+    try:
+        import tensorflow as tf
+    except ImportError:
+        log.warning("TensorFlow is not installed: no TensorBoard summaries; metrics go to the log only")
+        return None
     return tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
 
 
@@ -121,8 +125,9 @@ def _write(writer, step, scalars=None, images=None):
 def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
     """Trains (or resumes) in `workdir`; returns the last logged and evaluated metrics."""
     validate_config(config)
-    input_pipeline._tf()  # TF sees no accelerator, before anything else touches it
     data_config = input_pipeline.DataConfig.from_config(config.data)
+    if data_config.pipeline == "tf.data":
+        input_pipeline._tf()  # TF sees no accelerator, before anything else touches it
     mesh = sharding.make_mesh()
     sharding.check_batch(data_config.batch_size, mesh)
     trainer = train_step.make_trainer(config)

@@ -9,6 +9,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root: configs
+if os.environ.get("QGAC_TEST_NO_TENSORFLOW"):  # as on a machine without TensorFlow: any import of it fails
+    sys.modules["tensorflow"] = None
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -38,6 +40,10 @@ def one_step(out):
 
 
 def run_training(workdir, out, overrides):
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("qgac_jax").setLevel(logging.INFO)  # step lines, which tests wait for
     config = smoke.get_config(os.environ.get("SMOKE_ARG", ""))
     for item in overrides:
         key, value = item.split("=", 1)

@@ -1,4 +1,9 @@
+import dataclasses
 import io
+import subprocess
+import pathlib
+import sys
+import time
 import logging
 
 import numpy as np
@@ -37,10 +42,12 @@ def _take(config, n_batches=1, **kw):
     return [next(it) for _ in range(n_batches)]
 
 
+@pytest.mark.parametrize("pipeline", ip.PIPELINES)
 @pytest.mark.parametrize("p_random_table", [0.0, 1.0])
 @pytest.mark.parametrize("grey", [False, True])
-def test_qmap_equals_tables_read_back_from_the_produced_jpeg(folder, p_random_table, grey):
-    config = _config(sources=(f"folder:{folder}",), p_random_table=p_random_table, grey=grey, batch_size=8)
+def test_qmap_equals_tables_read_back_from_the_produced_jpeg(folder, p_random_table, grey, pipeline):
+    config = _config(sources=(f"folder:{folder}",), p_random_table=p_random_table, grey=grey, batch_size=8,
+                     pipeline=pipeline, workers=1)
     (batch,) = _take(config, keep_jpeg=True)
     c, k = (1, 1) if grey else (3, 2)
     assert batch["compressed"].shape == (8, 32, 32, c) and batch["target"].shape == (8, 32, 32, c)
@@ -65,9 +72,10 @@ def test_qmap_equals_tables_read_back_from_the_produced_jpeg(folder, p_random_ta
     assert 0.0 <= batch["target"].min() and batch["target"].max() <= 1.0
 
 
+@pytest.mark.parametrize("pipeline", ip.PIPELINES)
 @pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:2"])
-def test_other_subsamplings_are_written_and_mapped(folder, subsampling):
-    config = _config(sources=(f"folder:{folder}",), subsampling=subsampling, batch_size=2)
+def test_other_subsamplings_are_written_and_mapped(folder, subsampling, pipeline):
+    config = _config(sources=(f"folder:{folder}",), subsampling=subsampling, batch_size=2, pipeline=pipeline, workers=1)
     (batch,) = _take(config, keep_jpeg=True)
     for i in range(2):
         tables = qz.read_quantization(batch["jpeg"][i])
@@ -75,12 +83,14 @@ def test_other_subsamplings_are_written_and_mapped(folder, subsampling):
         np.testing.assert_array_equal(tables.qmap(32, 32), batch["qmap"][i])
 
 
-def test_same_seed_same_stream_and_resume_at_a_step(folder):
-    config = _config(sources=(f"folder:{folder}",), p_random_table=0.3)
+@pytest.mark.parametrize("pipeline", ip.PIPELINES)
+def test_same_seed_same_stream_and_resume_at_a_step(folder, pipeline):
+    config = _config(sources=(f"folder:{folder}",), p_random_table=0.3, pipeline=pipeline, workers=1)
     first = _take(config, 3)
-    again = _take(config, 3)
+    # Two worker processes (pillow) make the same stream as one.
+    again = _take(dataclasses.replace(config, workers=2) if pipeline == "pillow" else config, 3)
     resumed = _take(config, 1, start_step=2)
-    other_seed = _take(_config(sources=(f"folder:{folder}",), p_random_table=0.3, seed=1), 1)
+    other_seed = _take(dataclasses.replace(config, seed=1), 1)
     for a, b in zip(first, again):
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
@@ -90,8 +100,9 @@ def test_same_seed_same_stream_and_resume_at_a_step(folder):
     assert not np.array_equal(first[0]["target"], first[1]["target"])
 
 
-def test_two_processes_read_disjoint_shards_and_split_the_batch(folder):
-    config = _config(sources=(f"folder:{folder}",), batch_size=8)
+@pytest.mark.parametrize("pipeline", ip.PIPELINES)
+def test_two_processes_read_disjoint_shards_and_split_the_batch(folder, pipeline):
+    config = _config(sources=(f"folder:{folder}",), batch_size=8, pipeline=pipeline, workers=1)
     banks = [ip.build_bank(config, p, 2) for p in range(2)]
     assert len(banks[0]) == 3 and len(banks[1]) == 3
     images = [{banks[p].image(k).tobytes() for k in range(3)} for p in range(2)]
@@ -103,7 +114,7 @@ def test_two_processes_read_disjoint_shards_and_split_the_batch(folder):
         for crop in (batch["target"] * 255).round().astype(np.uint8):
             assert any(_contains_crop(banks[p].image(k), crop) for k in range(3))
     with pytest.raises(ValueError, match="not divisible"):
-        _take(_config(sources=(f"folder:{folder}",), batch_size=3), process_index=0, process_count=2)
+        _take(dataclasses.replace(config, batch_size=3), process_index=0, process_count=2)
 
 
 def _contains_crop(image, crop):
@@ -185,6 +196,8 @@ def test_unknown_tfds_name_is_a_clear_error():
         (dict(subsampling="4:1:1"), "subsampling"),
         (dict(sources=("a", "b"), weights=(1.0,)), "one non-negative weight per source"),
         (dict(sources=()), "sources is empty"),
+        (dict(pipeline="torch"), "data.pipeline must be one of"),
+        (dict(workers=-1), "data.workers"),
     ],
 )
 def test_bad_configs_fail_at_start_up(kwargs, message):
@@ -261,3 +274,62 @@ def test_unprepared_tfds_dataset_offline_fails_fast_with_a_hint(monkeypatch, tmp
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
     with pytest.raises(ValueError, match="could not be fetched: .* is unreachable.*folder:/path/to/images"):
         ip.load_source("tfds:div2k/bicubic_x2:train", grey=False)
+
+
+def test_both_pipelines_draw_the_same_distribution(folder):
+    """Different streams, one recipe: qualities, random-table share and JPEG damage agree."""
+    stats = {}
+    for pipeline in ip.PIPELINES:
+        config = _config(sources=(f"folder:{folder}",), p_random_table=0.25, batch_size=64, pipeline=pipeline,
+                         workers=1, q_min=10, q_max=40)
+        batches = _take(config, 4)
+        quality = np.concatenate([b["quality"] for b in batches])
+        mse = np.concatenate([((b["compressed"] - b["target"]) ** 2).mean(axis=(1, 2, 3)) for b in batches])
+        ijg = quality > 0
+        assert quality[ijg].min() >= 10 and quality[ijg].max() <= 40
+        stats[pipeline] = (1 - ijg.mean(), quality[ijg].mean(), np.log10(mse[ijg]).mean())
+    (share_a, q_a, err_a), (share_b, q_b, err_b) = stats.values()
+    assert abs(share_a - 0.25) < 0.1 and abs(share_b - 0.25) < 0.1  # 256 draws: 3.5 sigma
+    assert abs(q_a - 25) < 3 and abs(q_b - 25) < 3
+    assert abs(err_a - err_b) < 0.2  # mean log10 MSE: the same JPEG damage
+
+
+def test_pillow_pipeline_needs_no_tensorflow(folder):
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"  # any import of TensorFlow now fails
+        "from qgac_jax import input_pipeline as ip\n"
+        "if __name__ == '__main__':\n"
+        f"    c = ip.DataConfig(sources=('folder:{folder}',), patch_size=32, batch_size=4, pipeline='pillow', workers=2)\n"
+        "    b = next(ip.train_batches(c, process_index=0, process_count=1))\n"
+        "    print(b['compressed'].shape, b['qmap'].shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "(4, 32, 32, 3) (4, 32, 32, 2)" in out.stdout
+
+
+def test_pillow_workers_exit_when_their_parent_is_killed(folder):
+    code = (
+        "from qgac_jax import input_pipeline as ip\n"
+        "if __name__ == '__main__':\n"
+        f"    c = ip.DataConfig(sources=('folder:{folder}',), patch_size=32, batch_size=4, pipeline='pillow', workers=2)\n"
+        "    it = ip.train_batches(c, process_index=0, process_count=1); next(it)\n"
+        "    print('ready', flush=True)\n"
+        "    import time; time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        # Two pool workers (the spawn start method may add a resource tracker).
+        assert len(workers) >= 2
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.time() + 30
+    alive = workers
+    while alive and time.time() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in workers if pathlib.Path(f"/proc/{pid}").exists()
+                 and "zombie" not in pathlib.Path(f"/proc/{pid}/status").read_text().lower()]
+    assert not alive, f"worker processes {alive} outlived their killed parent"

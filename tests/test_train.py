@@ -19,7 +19,7 @@ from qgac_jax.restorer import Restorer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "_train_worker.py"
-CONFIGS = [("base", ""), ("psnr", ""), ("cpu", ""), ("cpu", "grey"), ("smoke", ""), ("smoke", "gan")]
+CONFIGS = [("base", ""), ("psnr", ""), ("cpu", ""), ("cpu", "grey"), ("gpu", ""), ("gpu", "grey"), ("smoke", ""), ("smoke", "gan")]
 
 
 def _config(name, arg=""):
@@ -107,22 +107,29 @@ def test_killed_run_resumes_to_the_same_parameters_as_an_uninterrupted_one(tmp_p
         np.testing.assert_allclose(b[key], a[key], rtol=1e-5, atol=1e-7, err_msg=key)
 
 
-def test_sigterm_saves_a_checkpoint_and_exits_zero(tmp_path):
+@pytest.mark.parametrize("pipeline", ["tf.data", "pillow"])
+def test_sigterm_saves_a_checkpoint_and_exits_zero(tmp_path, pipeline):
+    """SIGTERM to the whole process group (as SLURM, `timeout` and TPU maintenance send it)."""
     work = tmp_path / "preempted"
-    args = [WORKER, "train", work, "-", "train.steps=1000", "train.checkpoint_every=1000", "train.log_every=1",
-            "train.eval_every=1000"]
-    proc = subprocess.Popen([sys.executable, *map(str, args)], env=_env(QGAC_TEST_STEP_DELAY="0.2"), cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and not list(work.glob("tensorboard/events*")):
-        time.sleep(0.2)
-    time.sleep(3)  # a few steps in
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    args = [WORKER, "train", work, "-", "train.steps=1000", "train.checkpoint_every=1000", "train.log_every=8",
+            "train.eval_every=1000", f"data.pipeline={pipeline}", "data.workers=2"]
+    extra = {"QGAC_TEST_NO_TENSORFLOW": "1"} if pipeline == "pillow" else {}
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err_file:
+        proc = subprocess.Popen([sys.executable, *map(str, args)], env=_env(QGAC_TEST_STEP_DELAY="0.2", **extra),
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err_file, start_new_session=True)
+        deadline = time.time() + 240
+        while time.time() < deadline and "step 8/1000" not in log.read_text() and proc.poll() is None:
+            time.sleep(0.2)
+        time.sleep(0.5)  # mid-way between two log steps, where the stop is agreed: batches are still drawn
+        os.killpg(proc.pid, signal.SIGTERM)  # the pipeline's worker processes get it too
+        proc.wait(timeout=120)
+    err = log.read_text()
     assert proc.returncode == 0, err[-3000:]
     saved = [int(p.name) for p in (work / "checkpoints").iterdir() if p.name.isdigit()]
     assert len(saved) == 1 and 0 < saved[0] < 1000
     assert "preempted: saved step" in err
+    assert (work / "tensorboard").exists() == (pipeline == "tf.data")
 
 
 def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):

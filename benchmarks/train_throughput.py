@@ -1,0 +1,129 @@
+"""Training and inference throughput of one config on this machine's default JAX backend.
+
+    python benchmarks/train_throughput.py --config configs/gpu.py [--workers 15] [--json out.json]
+
+Measured in one run, printed side by side:
+- the host input pipeline (config.data.pipeline), pairs/s with --workers
+  processes or tf.data threads;
+- the jitted train step alone on one fixed batch (the device's ceiling),
+  steps/s and pairs/s, with achieved TFLOP/s from XLA's cost analysis;
+- the whole loop (pipeline feeding the step), pairs/s: what a run gets;
+- restoring one 2048x1536 image (tiled as `restore` does), MP/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root: configs
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from qgac_jax import input_pipeline as ip  # noqa: E402
+from qgac_jax import quantization as qz  # noqa: E402
+from qgac_jax import sharding, train_step  # noqa: E402
+from qgac_jax.restorer import Restorer  # noqa: E402
+
+
+def load_config(spec):
+    import importlib.util
+
+    path, _, arg = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("bench_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg)
+
+
+def rate(fn, seconds, warmup=3):
+    for _ in range(warmup):
+        fn()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/gpu.py")
+    parser.add_argument("--pipeline", choices=ip.PIPELINES, help="override config.data.pipeline")
+    parser.add_argument("--workers", type=int, default=0, help="pipeline processes / threads (0: all cores)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+
+    config = load_config(args.config)
+    data_fields = dict(config.data) | ({"pipeline": args.pipeline} if args.pipeline else {}) | {"workers": args.workers}
+    data = ip.DataConfig(**data_fields)
+    device = f"{jax.devices()[0].device_kind} x{jax.device_count()}"
+    print(f"config {args.config}: {config.model.variant} {config.model.dtype}, batch {data.batch_size} of "
+          f"{data.patch_size}x{data.patch_size}, pipeline {data.pipeline}; devices: {device}", flush=True)
+
+    batches = ip.train_batches(data, process_index=0, process_count=1)
+    pipeline_pairs = rate(lambda: next(batches), args.seconds) * data.batch_size
+
+    mesh = sharding.make_mesh()
+    repl = sharding.param_sharding(mesh)
+    trainer = train_step.make_trainer(config)
+    state = jax.device_put(train_step.init_state(trainer, jax.random.key(0)), repl)
+    step = jax.jit(train_step.make_step(trainer, False), in_shardings=(repl, sharding.batch_sharding(mesh), repl),
+                   out_shardings=(repl, repl), donate_argnums=0)
+    fixed = sharding.global_batch(next(batches), mesh)
+    compiled = step.lower(state, fixed, {}).compile()
+    flops = compiled.cost_analysis()
+    flops = (flops[0] if isinstance(flops, list) else flops).get("flops", 0.0)
+    holder = {"state": state}
+
+    def device_step():
+        holder["state"], metrics = step(holder["state"], fixed, {})
+        return metrics
+
+    def fed_step():
+        holder["state"], metrics = step(holder["state"], sharding.global_batch(next(batches), mesh), {})
+        return metrics
+
+    def synced(fn, every=20):
+        count = {"n": 0}
+
+        def run():
+            out = fn()
+            count["n"] += 1
+            if count["n"] % every == 0:
+                jax.block_until_ready(out)
+        return run
+
+    step_rate = rate(synced(device_step), args.seconds)
+    fed_rate = rate(synced(fed_step), args.seconds)
+    jax.block_until_ready(holder["state"])
+
+    restorer = Restorer(trainer.model, jax.device_get(holder["state"].ema_params))
+    rng = np.random.default_rng(0)
+    image = rng.random((1536, 2048, data.channels), np.float32)
+    qmap = qz.JpegQuantization.from_quality(30, grey=data.grey).qmap(1536, 2048)
+    restore_mps = rate(lambda: restorer.restore_pixels(image, qmap), args.seconds, warmup=1) * 1536 * 2048 / 1e6
+
+    figures = {
+        "device": device, "pipeline": data.pipeline, "pipeline_pairs_s": pipeline_pairs,
+        "step_steps_s": step_rate, "step_pairs_s": step_rate * data.batch_size,
+        "step_tflops": step_rate * flops / 1e12, "fed_pairs_s": fed_rate * data.batch_size,
+        "restore_mps_2048x1536": restore_mps, "cpu_count": os.cpu_count(),
+    }
+    print(f"{'input pipeline':<28}{pipeline_pairs:>10,.0f} pairs/s  ({args.workers or os.cpu_count()} workers)")
+    print(f"{'train step, fixed batch':<28}{step_rate * data.batch_size:>10,.0f} pairs/s  ({step_rate:.1f} steps/s, "
+          f"{figures['step_tflops']:.1f} TFLOP/s)")
+    print(f"{'train loop, fed':<28}{fed_rate * data.batch_size:>10,.0f} pairs/s")
+    print(f"{'restore 2048x1536':<28}{restore_mps:>10,.2f} MP/s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""The shipped checkpoints: colour and grey 'small' models trained on one GPU from local photos.
+
+    python -m qgac_jax.train --config=configs/gpu.py --workdir=workdirs/gpu_colour
+    python -m qgac_jax.train --config=configs/gpu.py:grey --workdir=workdirs/gpu_grey
+
+Data and evaluation as configs/cpu.py (../shared/data training folders plus
+the built-in photos; 8 images of cbsd68 / bsd68 for validation), L1 only,
+quality 10..95 with 20% random tables. 'small' variant (1.79 M params, 7 MB
+of float32 weights, 0.5 TFLOP/MP), batch 32 of 128x128 patches, Adam at
+1e-3 with warm-up and cosine decay. float32 parameters and activations (the
+GPU's matrix units run them as TF32), so the export restores on CPU as is.
+Machines without TensorFlow (such as the lent H100 these were trained on)
+add --config.data.pipeline=pillow; measured figures are in the README's
+model card.
+"""
+
+from configs import cpu
+
+
+def get_config(arg: str = ""):
+    c = cpu.get_config(arg)
+    c.model.variant = "small"
+    c.data.patch_size, c.data.batch_size = 128, 32
+    c.optim.lr, c.optim.warmup_steps = 1e-3, 500
+    c.train.steps, c.train.log_every, c.train.eval_every, c.train.checkpoint_every = 20_000, 200, 5_000, 2_500
+    return c
