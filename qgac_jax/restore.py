@@ -97,17 +97,25 @@ def run(argv=None) -> int:
     if args.quality is not None and not 1 <= args.quality <= 100:
         parser.error(f"--quality must be in 1..100, got {args.quality}")
 
-    checkpoint = args.checkpoint or default_checkpoint()
-    if checkpoint is None:
+    if not args.checkpoint and default_checkpoint() is None:
         parser.error("this version ships no pretrained checkpoint: pass --checkpoint (an export folder or a "
                      "training workdir, e.g. workdirs/cpu after `python -m qgac_jax.train --config=configs/cpu.py`)")
     from tqdm import tqdm
 
-    from qgac_jax.restorer import Restorer
+    from qgac_jax.restorer import Restorer, decode
+
+    loaded = {}
+
+    def restorer_for(grey: bool) -> Restorer:
+        """--checkpoint for every image; else the shipped grey model for grey JPEGs, colour for colour."""
+        path = args.checkpoint or default_checkpoint(1 if grey else 3)
+        if path not in loaded:
+            loaded[path] = Restorer.from_checkpoint(path, tile=args.tile, overlap=args.overlap,
+                                                    max_pixels=args.max_pixels)
+        return loaded[path]
 
     try:
-        restorer = Restorer.from_checkpoint(checkpoint, tile=args.tile, overlap=args.overlap,
-                                            max_pixels=args.max_pixels)
+        restorer_for(False)  # a bad --checkpoint fails here, before any file
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -128,7 +136,8 @@ def run(argv=None) -> int:
                 raise ValueError("the output would replace the input")
             if dest.exists() and not args.overwrite:
                 raise ValueError(f"{dest} exists; pass --overwrite to replace it")
-            pixels = restorer.restore(src, quality=args.quality)
+            decoded = decode(src, args.quality, args.max_pixels)
+            pixels = restorer_for(decoded.is_grey).restore_decoded(decoded)
             write_png_atomically(pixels, dest)
             done += 1
             megapixels += pixels.shape[0] * pixels.shape[1] / 1e6

@@ -176,6 +176,16 @@ class Restorer:
         model, params, _ = checkpointing.load_export(path)
         return cls(model, params, **kwargs)
 
+    @classmethod
+    def pretrained(cls, channels: int = 3, **kwargs) -> "Restorer":
+        """The model shipped inside the package: the colour one (channels=3) or the grey one (1)."""
+        from qgac_jax.restore import default_checkpoint
+
+        path = default_checkpoint(channels)
+        if path is None:
+            raise ValueError("this installation ships no pretrained checkpoint; use Restorer.from_checkpoint(PATH)")
+        return cls.from_checkpoint(path, **kwargs)
+
     @property
     def channels(self) -> int:
         return self.model.channels
@@ -221,7 +231,10 @@ class Restorer:
 
     def restore(self, source: ImageSource, quality: Optional[int] = None) -> np.ndarray:
         """Restores an image: uint8 (uint16 for 16-bit input) [H, W, 3] colour or [H, W] grey."""
-        d = decode(source, quality, self.max_pixels)
+        return self.restore_decoded(decode(source, quality, self.max_pixels))
+
+    def restore_decoded(self, d: "Decoded") -> np.ndarray:
+        """`restore` for an image `decode` already read."""
         out = self.restore_pixels(d.pixels, d.quantization.qmap(*d.pixels.shape[:2]))
         scale = 65535.0 if d.bit_depth == 16 else 255.0
         out = np.round(np.clip(out, 0.0, 1.0) * scale).astype(np.uint16 if d.bit_depth == 16 else np.uint8)
