@@ -2,9 +2,10 @@
 
     python benchmarks/input_pipeline.py [--source builtin] [--patch 128] [--seconds 8]
 
-Prints one table: the IJG path (libjpeg inside the tf.data graph) and the
+Prints one table: the IJG path (libjpeg inside the tf.data graph), the
 random-table path (Pillow `qtables=` in tf.numpy_function), each with tf.data
-limited to 1 and to 2 threads. Goals on the 2-core dev machine: IJG >= 1500
+limited to 1 and to 2 threads, and the TensorFlow-free 'pillow' pipeline with
+1 and 2 worker processes. Goals on the 2-core dev machine: IJG >= 1500
 pairs/s per core, random tables >= 300 pairs/s per core.
 """
 
@@ -19,8 +20,8 @@ from qgac_jax import input_pipeline as ip  # noqa: E402
 
 
 def pairs_per_second(config, bank, threads, seconds):
-    it = iter(ip.make_train_dataset(config, bank=bank, process_index=0, process_count=1, threads=threads))
-    for _ in range(10):  # warm up: graph tracing, thread pools, prefetch
+    it = ip.train_batches(config, bank=bank, process_index=0, process_count=1, threads=threads)
+    for _ in range(10 + 2 * threads):  # warm up: graph tracing, worker start-up, thread pools, prefetch
         next(it)
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -42,13 +43,15 @@ def main():
     print(f"source={args.source} patch={args.patch} batch={args.batch} cores available={os.cpu_count()}")
     print("| path | threads | pairs/s | pairs/s per thread |")
     print("|---|---|---|---|")
-    for path, p_random in (("IJG (tf.data graph)", 0.0), ("random tables (Pillow)", 1.0)):
+    paths = (("IJG (tf.data graph)", "tf.data", 0.0, "ijg"), ("random tables (Pillow in tf.data)", "tf.data", 1.0, "random"),
+             ("pillow pipeline, 20% random tables", "pillow", 0.2, "pillow"))
+    for path, pipeline, p_random, key in paths:
         config = ip.DataConfig(sources=(args.source,), patch_size=args.patch, batch_size=args.batch,
-                               q_min=10, q_max=95, p_random_table=p_random)
+                               q_min=10, q_max=95, p_random_table=p_random, pipeline=pipeline)
         bank = ip.build_bank(config)
         for threads in (1, 2):
             rate = pairs_per_second(config, bank, threads, args.seconds)
-            results[f"{'ijg' if p_random == 0 else 'random'}_{threads}t"] = rate
+            results[f"{key}_{threads}t"] = rate
             print(f"| {path} | {threads} | {rate:,.0f} | {rate / threads:,.0f} |", flush=True)
     if args.json:
         with open(args.json, "w") as f:
