@@ -40,13 +40,18 @@ def load_config(spec):
     return module.get_config(arg)
 
 
-def rate(fn, seconds, warmup=3):
+def rate(fn, seconds, warmup=3, sync_every=20):
+    """Calls per second of `fn`, counting only finished work (JAX dispatches asynchronously)."""
     for _ in range(warmup):
-        fn()
+        out = fn()
+    jax.block_until_ready(out)
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        fn()
+        out = fn()
         n += 1
+        if n % sync_every == 0:  # bounded queue: the device never runs far behind the clock
+            jax.block_until_ready(out)
+    jax.block_until_ready(out)
     return n / (time.perf_counter() - start)
 
 
@@ -56,11 +61,17 @@ def main():
     parser.add_argument("--pipeline", choices=ip.PIPELINES, help="override config.data.pipeline")
     parser.add_argument("--workers", type=int, default=0, help="pipeline processes / threads (0: all cores)")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--batch", type=int, help="override config.data.batch_size")
+    parser.add_argument("--patch", type=int, help="override config.data.patch_size")
+    parser.add_argument("--image", default="2048x1536", help="WxH of the restore measurement")
     parser.add_argument("--json")
     args = parser.parse_args()
 
     config = load_config(args.config)
-    data_fields = dict(config.data) | ({"pipeline": args.pipeline} if args.pipeline else {}) | {"workers": args.workers}
+    data_fields = dict(config.data) | {"workers": args.workers}
+    for key, value in (("pipeline", args.pipeline), ("batch_size", args.batch), ("patch_size", args.patch)):
+        if value:
+            data_fields[key] = value
     data = ip.DataConfig(**data_fields)
     device = f"{jax.devices()[0].device_kind} x{jax.device_count()}"
     print(f"config {args.config}: {config.model.variant} {config.model.dtype}, batch {data.batch_size} of "
@@ -90,37 +101,26 @@ def main():
         holder["state"], metrics = step(holder["state"], sharding.global_batch(next(batches), mesh), {})
         return metrics
 
-    def synced(fn, every=20):
-        count = {"n": 0}
-
-        def run():
-            out = fn()
-            count["n"] += 1
-            if count["n"] % every == 0:
-                jax.block_until_ready(out)
-        return run
-
-    step_rate = rate(synced(device_step), args.seconds)
-    fed_rate = rate(synced(fed_step), args.seconds)
-    jax.block_until_ready(holder["state"])
+    step_rate = rate(device_step, args.seconds)
+    fed_rate = rate(fed_step, args.seconds)
 
     restorer = Restorer(trainer.model, jax.device_get(holder["state"].ema_params))
-    rng = np.random.default_rng(0)
-    image = rng.random((1536, 2048, data.channels), np.float32)
-    qmap = qz.JpegQuantization.from_quality(30, grey=data.grey).qmap(1536, 2048)
-    restore_mps = rate(lambda: restorer.restore_pixels(image, qmap), args.seconds, warmup=1) * 1536 * 2048 / 1e6
+    width, height = (int(v) for v in args.image.lower().split("x"))
+    image = np.random.default_rng(0).random((height, width, data.channels), np.float32)
+    qmap = qz.JpegQuantization.from_quality(30, grey=data.grey).qmap(height, width)
+    restore_mps = rate(lambda: restorer.restore_pixels(image, qmap), args.seconds, warmup=1) * height * width / 1e6
 
     figures = {
         "device": device, "pipeline": data.pipeline, "pipeline_pairs_s": pipeline_pairs,
         "step_steps_s": step_rate, "step_pairs_s": step_rate * data.batch_size,
         "step_tflops": step_rate * flops / 1e12, "fed_pairs_s": fed_rate * data.batch_size,
-        "restore_mps_2048x1536": restore_mps, "cpu_count": os.cpu_count(),
+        f"restore_mps_{width}x{height}": restore_mps, "cpu_count": os.cpu_count(),
     }
     print(f"{'input pipeline':<28}{pipeline_pairs:>10,.0f} pairs/s  ({args.workers or os.cpu_count()} workers)")
     print(f"{'train step, fixed batch':<28}{step_rate * data.batch_size:>10,.0f} pairs/s  ({step_rate:.1f} steps/s, "
           f"{figures['step_tflops']:.1f} TFLOP/s)")
     print(f"{'train loop, fed':<28}{fed_rate * data.batch_size:>10,.0f} pairs/s")
-    print(f"{'restore 2048x1536':<28}{restore_mps:>10,.2f} MP/s")
+    print(f"{f'restore {width}x{height}':<28}{restore_mps:>10,.2f} MP/s")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=1)

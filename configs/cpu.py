@@ -14,7 +14,8 @@ import os
 
 from configs import psnr
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+# realpath first, then "..": a symlinked configs/ must find the same ../shared/data as the checkout
+SHARED = os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "shared", "data"))
 COLOUR_SETS = ("t91", "bsds500_train", "wiki49", "urban100_20", "mcmaster18")
 
 
@@ -24,11 +25,11 @@ def get_config(arg: str = ""):
     c.model.variant, c.model.dtype = "tiny", "float32"
     c.model.channels = 1 if grey else 3
     folders = [os.path.join(SHARED, s) for s in COLOUR_SETS + (("train400",) if grey else ())]
-    local = tuple(f"folder:{os.path.abspath(f)}" for f in folders if os.path.isdir(f))
+    local = tuple(f"folder:{f}" for f in folders if os.path.isdir(f))
     c.data.sources = local + ("builtin",)
     c.data.grey = grey
     c.data.patch_size, c.data.batch_size = 96, 16
-    c.eval.source = os.path.abspath(os.path.join(SHARED, "bsd68" if grey else "cbsd68"))
+    c.eval.source = os.path.join(SHARED, "bsd68" if grey else "cbsd68")
     if not os.path.isdir(c.eval.source):
         c.eval.source = "builtin"
     c.eval.max_images = 8

@@ -1,0 +1,222 @@
+"""Every command and Python snippet in the README is run here (shortened), or named with what runs it.
+
+A command added to the README without a rule below fails `test_every_readme_command_has_a_rule`, so
+the README cannot drift from what the code accepts. Long jobs run with overrides that keep their
+path (the config, the flags, the data) and cut their length (steps, images, seconds).
+"""
+
+import os
+import pathlib
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SHARED_DATA
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+SHORT_TRAINING = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",
+                  "--config.train.log_every=1", "--config.data.patch_size=32", "--config.data.batch_size=2",
+                  "--config.eval.max_images=1", "--config.eval.qualities=(10,)"]
+
+
+def readme_commands():
+    """Shell commands of the README: code-block lines (continuations joined, comments cut) and inline
+    code that starts like a command and has arguments."""
+    commands = []
+    for lang, body in re.findall(r"```(\w*)\n(.*?)```", README, re.S):
+        if lang == "python":
+            continue
+        for line in body.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            if line:
+                commands.append(re.sub(r"\s+", " ", line))
+    for span in re.findall(r"`([^`\n]+)`", README):
+        if re.match(r"(python3? |bash |launch/|\.venv/bin/)", span) and " " in span.split(" -m ")[-1]:
+            commands.append(span)
+    return list(dict.fromkeys(commands))  # once each, in order
+
+
+def python_snippets():
+    return [body for lang, body in re.findall(r"```(\w*)\n(.*?)```", README, re.S) if lang == "python"]
+
+
+def _env():
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT), XLA_FLAGS="")
+
+
+def _run(argv, cwd=ROOT, timeout=600):
+    proc = subprocess.run(argv, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    return proc
+
+
+def _argv(command):
+    argv = shlex.split(command)
+    if argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return argv
+
+
+def _shared(command):
+    if "../shared/data" in command:
+        if not SHARED_DATA.is_dir():
+            pytest.skip(f"{SHARED_DATA} is absent (only a development checkout has ../shared/data)")
+        command = command.replace("../shared/data", str(SHARED_DATA))
+    return command
+
+
+def _sandbox(tmp_path):
+    """A working folder holding what the README's commands name: photos, a workdir, docs/."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    work = tmp_path / "work"
+    for folder in ("more_photos", "scans", "docs", "workdirs"):
+        (work / folder).mkdir(parents=True)
+    photo = skimage.data.coffee()[:64, :96]
+    Image.fromarray(photo).save(work / "photo.jpg", quality=20)
+    Image.fromarray(photo[::-1]).save(work / "more_photos" / "a.jpg", quality=30)
+    Image.fromarray(np.asarray(Image.fromarray(photo).convert("L"))).save(work / "scans" / "b.jpg", quality=10)
+    (work / "workdirs" / "cpu").symlink_to(ROOT / "qgac_jax" / "pretrained" / "colour")
+    for folder in ("benchmarks", "configs"):  # scripts the README runs from the repository root
+        (work / folder).symlink_to(ROOT / folder)
+    return work
+
+
+# ----------------------------------------------------------------------------- how each command is exercised
+
+
+def by_ci(command, tmp_path):
+    """The two set-up commands and CI itself: `.ci/run` runs the README's marked lines verbatim."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "setup-command" in ci and "test-command" in ci
+    marked = [re.search(rf"<!-- {marker} -->\n```\n(.*)\n```", README).group(1)
+              for marker in ("setup-command", "test-command")]
+    assert command in marked or command == "bash .ci/run"
+
+
+def train_short(command, tmp_path):
+    argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
+    proc = _run(argv + SHORT_TRAINING)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "w" / "export").is_dir()
+
+
+def train_offline_div2k(command, tmp_path):
+    """DIV2K through tfds: offline it must stop at once, naming the dataset (online it trains)."""
+    argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
+    proc = _run(argv, timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("this machine reached DIV2K; the full run is a TPU job")
+    assert "div2k" in proc.stderr.lower() and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+
+
+def dry_run(command, tmp_path):
+    """As from a user's clone, whose origin the TPU script installs from on every worker."""
+    import shutil
+
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT / "launch", clone / "launch")
+    subprocess.run(["git", "init", "-q", str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "remote", "add", "origin", "https://example.com/qgac_jax.git"], check=True)
+    proc = _run(_argv(command) + ["--dry-run"], cwd=clone, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert ("gcloud compute tpus tpu-vm create" in proc.stdout) or ("sbatch" in proc.stdout), proc.stdout
+
+
+def restore(command, tmp_path):
+    work = _sandbox(tmp_path)
+    proc = _run(_argv(command), cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in (work / "restored").rglob("*.png")) == ["a.png", "b.png", "photo.png"]
+
+
+def evaluate(command, tmp_path):
+    work = _sandbox(tmp_path)
+    proc = _run(_argv(_shared(command)) + ["--max-images", "1"], cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| 10 |" in proc.stdout
+    outputs = [a for a in _argv(command) if a.endswith((".json", ".png"))]
+    assert outputs and all((work / o).is_file() for o in outputs)
+
+
+def run_in_sandbox(extra):
+    def run(command, tmp_path):
+        work = _sandbox(tmp_path)
+        argv = [a for a in _argv(command) if not (a.startswith("[") or a.endswith("]"))]  # drop [--optional V]
+        proc = _run(argv + extra, cwd=work)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.strip() or list(work.rglob("*.png"))
+    return run
+
+
+def vs_pytorch(command, tmp_path):
+    pytest.importorskip("torch", reason="the PyTorch comparison needs torch (not a dependency; CI has none)")
+    run_in_sandbox(["--quick", "--seconds", "0.1", "--json", str(tmp_path / "v.json")])(command, tmp_path)
+
+
+def covered_by(test):
+    """Commands that download (VGG weights): a test runs the same CLI on a local file."""
+    def check(command, tmp_path):
+        path, name = test.split("::")
+        assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M), f"{test} is gone"
+    return check
+
+
+RULES = [
+    (r"^python3 -m venv \.venv && \.venv/bin/pip install -e '\.\[test\]' && ", by_ci),
+    (r"^\.venv/bin/python -m pytest -q$", by_ci),
+    (r"^bash \.ci/run$", by_ci),
+    (r"^python -m qgac_jax\.train --config=configs/(gpu|cpu)\.py(:grey)? --workdir=workdirs/", train_short),
+    (r"^python -m qgac_jax\.train --config=configs/(psnr|base)\.py --workdir=gs://", train_offline_div2k),
+    (r"^launch/(tpu_vm|gpu_slurm)\.sh ", dry_run),
+    (r"^python -m qgac_jax\.restore ", restore),
+    (r"^python -m qgac_jax\.evaluate ", evaluate),
+    (r"^python -m qgac_jax\.tools\.make_figure ", run_in_sandbox([])),
+    (r"^python -m qgac_jax\.tools\.convert_vgg ",
+     covered_by("tests/test_vgg.py::test_convert_cli_from_a_local_keras_file_and_refuses_to_overwrite")),
+    (r"^python benchmarks/input_pipeline\.py$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),
+    (r"^python benchmarks/restore_memory\.py", run_in_sandbox(["--megapixels", "0.3"])),
+    (r"^python benchmarks/train_throughput\.py ", run_in_sandbox(["--seconds", "0.2", "--workers", "2", "--batch", "2",
+                                                                    "--patch", "32", "--image", "128x96"])),
+    (r"^python benchmarks/vs_pytorch\.py ", vs_pytorch),
+]
+
+
+def _rule(command):
+    matches = [fn for pattern, fn in RULES if re.search(pattern, command)]
+    assert len(matches) == 1, f"README command without exactly one rule in tests/test_readme.py: {command!r}"
+    return matches[0]
+
+
+def test_every_readme_command_has_a_rule():
+    commands = readme_commands()
+    assert len(commands) >= 15
+    for command in commands:
+        _rule(command)
+
+
+@pytest.mark.parametrize("command", readme_commands())
+def test_readme_command(command, tmp_path):
+    _rule(command)(command, tmp_path)
+
+
+@pytest.mark.parametrize("index", range(len(python_snippets())))
+def test_readme_python_snippet(index, tmp_path):
+    """Each ```python block runs as written, given the photo, image and workdir it names."""
+    snippet = python_snippets()[index]
+    if "../shared/data" in snippet:
+        _shared(snippet)
+        (tmp_path / "shared").symlink_to(SHARED_DATA.parent)  # ../shared/data from the sandbox
+    work = _sandbox(tmp_path)
+    preamble = (
+        "import numpy as np\nfrom PIL import Image\n"
+        "image = np.asarray(Image.open('photo.jpg')); height, width = image.shape[:2]\n"
+        "jpeg_bytes_or_array = open('photo.jpg', 'rb').read()\n"
+    )
+    proc = _run([sys.executable, "-c", preamble + snippet], cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
