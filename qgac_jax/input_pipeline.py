@@ -454,6 +454,16 @@ def host_info(process_index: Optional[int] = None, process_count: Optional[int] 
     return process_index, process_count
 
 
+def _host_share(config: DataConfig, process_index: Optional[int], process_count: Optional[int],
+                bank: Optional[ImageBank]) -> Tuple[int, int, ImageBank]:
+    """(this host's index, its share of the global batch, its image bank)."""
+    process_index, process_count = host_info(process_index, process_count)
+    if config.batch_size % process_count:
+        raise ValueError(f"data.batch_size {config.batch_size} is not divisible by {process_count} hosts")
+    bank = bank if bank is not None else build_bank(config, process_index, process_count)
+    return process_index, config.batch_size // process_count, bank
+
+
 def make_train_dataset(
     config: DataConfig,
     start_step: int = 0,
@@ -470,11 +480,7 @@ def make_train_dataset(
     `threads` bounds tf.data's private thread pool (None: all cores).
     """
     tf = _tf()
-    process_index, process_count = host_info(process_index, process_count)
-    if config.batch_size % process_count:
-        raise ValueError(f"data.batch_size {config.batch_size} is not divisible by {process_count} hosts")
-    local_batch = config.batch_size // process_count
-    bank = bank if bank is not None else build_bank(config, process_index, process_count)
+    process_index, local_batch, bank = _host_share(config, process_index, process_count, bank)
     example = make_example_fn(config, bank, keep_jpeg)
     host_seed = tf.constant([config.seed, process_index], tf.int64)
 
@@ -600,11 +606,7 @@ def pillow_train_batches(
     import multiprocessing
     import tempfile
 
-    process_index, process_count = host_info(process_index, process_count)
-    if config.batch_size % process_count:
-        raise ValueError(f"data.batch_size {config.batch_size} is not divisible by {process_count} hosts")
-    local_batch = config.batch_size // process_count
-    bank = bank if bank is not None else build_bank(config, process_index, process_count)
+    process_index, local_batch, bank = _host_share(config, process_index, process_count, bank)
     workers = int(threads or config.workers or os.cpu_count() or 1)
     if workers == 1:
         step = start_step

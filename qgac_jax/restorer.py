@@ -155,12 +155,18 @@ def tile_origins(size: int, tile: int, overlap: int):
 class Restorer:
     """Applies a QGAC model to images; see the module docstring for the policies."""
 
-    def __init__(self, model, params, tile: int = 512, overlap: int = 32, max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(self, model, params, tile: int = 512, overlap: int = 32, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 tile_batch: Optional[int] = None):
         if tile % 8 or tile < 16 or overlap % 8 or not 0 <= overlap < tile // 2:
             raise ValueError(f"tile ({tile}) must be a multiple of 8 >= 16 and overlap ({overlap}) a multiple of 8 "
                              f"below half the tile")
+        if tile_batch is None:  # an accelerator wants many tiles per call; a CPU gains nothing and pays memory
+            tile_batch = 1 if jax.default_backend() == "cpu" else 4
+        if tile_batch < 1:
+            raise ValueError(f"tile_batch must be at least 1, got {tile_batch}")
         self.model, self.params = model, params
         self.tile, self.overlap, self.max_pixels = int(tile), int(overlap), int(max_pixels)
+        self.tile_batch = int(tile_batch)
         self._apply = jax.jit(lambda p, y, q: jnp.clip(model.apply({"params": p}, y, q), 0.0, 1.0))
 
     @classmethod
@@ -219,14 +225,19 @@ class Restorer:
             return np.asarray(self._apply(self.params, pixels[None], qmap[None])[0])[:h, :w]
         out = np.zeros(pixels.shape, np.float32)
         weight = np.zeros((H, W, 1), np.float32)
-        for i, y in enumerate(ys):
-            wy = _ramp(th, self.overlap, i == 0, i == len(ys) - 1)
-            for j, x in enumerate(xs):
+        tiles = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
+        for first in range(0, len(tiles), self.tile_batch):
+            group = tiles[first:first + self.tile_batch]
+            padded = group + [group[-1]] * (self.tile_batch - len(group))  # one batch shape: one compilation
+            y_in = np.stack([pixels[ys[i]:ys[i] + th, xs[j]:xs[j] + tw] for i, j in padded])  # [T, th, tw, C]
+            q_in = np.stack([qmap[ys[i]:ys[i] + th, xs[j]:xs[j] + tw] for i, j in padded])
+            restored = np.asarray(self._apply(self.params, y_in, q_in))
+            for (i, j), tile in zip(group, restored):
+                wy = _ramp(th, self.overlap, i == 0, i == len(ys) - 1)
                 wx = _ramp(tw, self.overlap, j == 0, j == len(xs) - 1)
-                tile = self._apply(self.params, pixels[None, y:y + th, x:x + tw], qmap[None, y:y + th, x:x + tw])
                 wt = (wy[:, None] * wx[None, :])[..., None]
-                out[y:y + th, x:x + tw] += np.asarray(tile[0]) * wt
-                weight[y:y + th, x:x + tw] += wt
+                out[ys[i]:ys[i] + th, xs[j]:xs[j] + tw] += tile * wt
+                weight[ys[i]:ys[i] + th, xs[j]:xs[j] + tw] += wt
         return (out / weight)[:h, :w]
 
     def restore(self, source: ImageSource, quality: Optional[int] = None) -> np.ndarray:

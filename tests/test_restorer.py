@@ -6,6 +6,7 @@ import skimage.data
 from PIL import Image
 
 from qgac_jax import Restorer, metrics
+from qgac_jax.restorer import decode
 from conftest import jpeg_bytes, natural_image
 
 
@@ -30,6 +31,17 @@ def test_tiled_restore_matches_untiled_to_50_db(colour_export):
     whole = Restorer.from_checkpoint(colour_export, tile=1024).restore(data)
     tiled = Restorer.from_checkpoint(colour_export, tile=64, overlap=16).restore(data)
     assert float(metrics.psnr(whole, tiled)[0]) >= 50.0
+
+
+def test_batched_tiles_give_the_same_image_as_one_tile_at_a_time(colour_export):
+    data = jpeg_bytes(skimage.data.astronaut()[:300, :260], quality=20)  # 6 x 5 = 30 tiles of 64
+    one = Restorer.from_checkpoint(colour_export, tile=64, overlap=16, tile_batch=1)
+    batched = Restorer.from_checkpoint(colour_export, tile=64, overlap=16, tile_batch=7)  # 4 full + 1 padded
+    d = decode(data)
+    qmap = d.quantization.qmap(*d.pixels.shape[:2])
+    np.testing.assert_allclose(batched.restore_pixels(d.pixels, qmap), one.restore_pixels(d.pixels, qmap), atol=2e-6)
+    with pytest.raises(ValueError, match="tile_batch"):
+        Restorer(one.model, one.params, tile_batch=0)
 
 
 def test_tile_origins_cover_the_image_on_the_8x8_grid():
