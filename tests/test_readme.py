@@ -184,6 +184,8 @@ RULES = [
     (r"^python benchmarks/train_throughput\.py ", run_in_sandbox(["--seconds", "0.2", "--workers", "2", "--batch", "2",
                                                                     "--patch", "32", "--image", "128x96"])),
     (r"^python benchmarks/vs_pytorch\.py ", vs_pytorch),
+    (r"^python benchmarks/profile_step\.py$", run_in_sandbox(["--variant", "tiny", "--batch", "1", "--patch", "32",
+                                                              "--seconds", "0.05"])),
 ]
 
 
