@@ -57,7 +57,11 @@ PIPELINES = ("tf.data", "pillow")
 def _tf():
     """Imports TensorFlow hidden from every accelerator: it only feeds the host."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no start-up banner in users' logs
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ImportError as err:
+        raise ValueError(f"the tf.data pipeline needs TensorFlow, which does not import here ({err}); "
+                         "install tensorflow-cpu or set --config.data.pipeline=pillow") from None
 
     try:
         tf.config.set_visible_devices([], "GPU")
@@ -194,7 +198,11 @@ def _load_files(files: Sequence[pathlib.Path], grey: bool, max_pixels: int, what
 
 def _tfds_builder(spec: str):
     """(builder, split) of a 'name[/config]:split' spec, prepared; clear errors when it cannot be."""
-    import tensorflow_datasets as tfds
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as err:  # e.g. a JAX-only GPU machine running data.pipeline="pillow"
+        raise ValueError(f"tfds source {spec!r} needs tensorflow-datasets and TensorFlow, which do not import here "
+                         f"({err}); use folder:<path> sources instead") from None
 
     try:
         name, split = spec.rsplit(":", 1)

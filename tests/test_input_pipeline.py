@@ -333,3 +333,15 @@ def test_pillow_workers_exit_when_their_parent_is_killed(folder):
         alive = [pid for pid in workers if pathlib.Path(f"/proc/{pid}").exists()
                  and "zombie" not in pathlib.Path(f"/proc/{pid}/status").read_text().lower()]
     assert not alive, f"worker processes {alive} outlived their killed parent"
+
+
+def test_tfds_source_without_tensorflow_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # as on a machine without it
+    with pytest.raises(ValueError, match="needs tensorflow-datasets and TensorFlow.*folder:"):
+        ip.check_source("tfds:div2k/bicubic_x2:train")
+
+
+def test_tf_data_pipeline_without_tensorflow_names_the_pillow_pipeline(monkeypatch, folder):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(ValueError, match="data.pipeline=pillow"):
+        next(ip.train_batches(_config(sources=(f"folder:{folder}",)), process_index=0, process_count=1))
