@@ -89,8 +89,8 @@ class DataConfig:
     subsampling: str = "4:2:0"
     seed: int = 0
     max_pixels: int = 64_000_000  # per source image; larger files are refused as bombs
-    pipeline: str = "tf.data"  # or "pillow": worker threads, no TensorFlow (see pillow_train_batches)
-    workers: int = 0  # threads of the "pillow" pipeline; 0 = one per CPU core
+    pipeline: str = "tf.data"  # or "pillow": worker processes, no TensorFlow (see pillow_train_batches)
+    workers: int = 0  # processes of the "pillow" pipeline; 0 = one per CPU core
 
     def __post_init__(self):
         if isinstance(self.sources, str):

@@ -114,11 +114,12 @@ def run(argv=None) -> int:
                                                     max_pixels=args.max_pixels)
         return loaded[path]
 
-    try:
-        restorer_for(False)  # a bad --checkpoint fails here, before any file
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.checkpoint:
+        try:
+            restorer_for(False)  # a bad --checkpoint fails here, before any file
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
 
     jobs, errors = collect_inputs(args.inputs)
     for e in errors:
