@@ -1,6 +1,9 @@
 """Where a QGAC train step spends its time: every convolution of the model timed in its three roles.
 
-    python benchmarks/profile_step.py [--variant small] [--batch 16] [--patch 128] [--seconds 2]
+    python benchmarks/profile_step.py [--variant small] [--batch 16] [--patch 128] [--seconds 2] [--xla-defaults]
+
+Everything is compiled as training compiles it (`qgac_jax.compiler_options`:
+on CPU, YNNPACK off); --xla-defaults profiles XLA's default compilation.
 
 The whole step (L1 loss, Adam) is timed first. Then every Conv / ConvTranspose
 call of one forward pass is captured with its real input shape (flax's
@@ -29,6 +32,8 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from qgac_jax.models import create_model, init_params, qmap_channels  # noqa: E402
+from qgac_jax import compiler_options  # noqa: E402
+from qgac_jax.models.conv_transpose import ConvTranspose2x2  # noqa: E402
 
 
 def seconds_per_call(fn, args, budget):
@@ -50,7 +55,8 @@ def capture_convs(model, params, y, q):
     calls = []
 
     def record(next_fun, args, kwargs, context):
-        if isinstance(context.module, (nn.Conv, nn.ConvTranspose)) and context.method_name == "__call__":
+        convolution = isinstance(context.module, (nn.Conv, nn.ConvTranspose, ConvTranspose2x2))
+        if convolution and context.method_name == "__call__":
             calls.append((context.module.clone(parent=None), args[0].shape))
         return next_fun(*args, **kwargs)
 
@@ -65,6 +71,7 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--patch", type=int, default=128)
     parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per measurement")
+    parser.add_argument("--xla-defaults", action="store_true", help="XLA's default options, not training's")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -82,13 +89,19 @@ def main():
         return optax.apply_updates(p, u), o
 
     opt = tx.init(params)
-    step_s = seconds_per_call(jax.jit(step), (params, opt), args.seconds)
+    options = None if args.xla_defaults else compiler_options.for_training()
+
+    def jit(fn):
+        return jax.jit(fn, compiler_options=options)
+
+    step_s = seconds_per_call(jit(step), (params, opt), args.seconds)
     step_flops = flops_of(step, (params, opt))
 
     totals = collections.defaultdict(lambda: [0.0, 0.0])  # (role, width) -> [seconds, flops]
     cache = {}
     for module, in_shape in capture_convs(model, params, y, q):
-        key = (type(module).__name__, module.features, module.kernel_size, module.strides, in_shape)
+        key = (type(module).__name__, module.features, getattr(module, "kernel_size", None),
+               getattr(module, "strides", None), in_shape)
         if key not in cache:
             p = module.init(jax.random.key(1), jnp.zeros(in_shape))["params"]
             xin = jnp.asarray(rng.random(in_shape, np.float32))
@@ -101,7 +114,7 @@ def main():
                 "weight grad": (lambda p, xin, ct: jax.vjp(lambda w: module.apply({"params": w}, xin), p)[1](ct)[0],
                                 (p, xin, ct)),
             }
-            cache[key] = {role: (seconds_per_call(jax.jit(fn), a, args.seconds / 4), flops_of(fn, a))
+            cache[key] = {role: (seconds_per_call(jit(fn), a, args.seconds / 4), flops_of(fn, a))
                           for role, (fn, a) in roles.items()}
         width = max(in_shape[-1], module.features)
         for role, (s, f) in cache[key].items():
@@ -111,7 +124,7 @@ def main():
             totals[(role, width)][1] += f
 
     print(f"{args.variant} variant, train step at batch {args.batch} of {args.patch}x{args.patch}, "
-          f"{jax.devices()[0].platform}: {step_s * 1e3:.0f} ms, {step_flops / 1e9:.0f} GFLOP, "
+          f"{jax.devices()[0].platform}, compiler options {options}: {step_s * 1e3:.0f} ms, {step_flops / 1e9:.0f} GFLOP, "
           f"{step_flops / step_s / 1e9:.1f} GFLOP/s")
     print("| convolutions | ms per step | share of the step | GFLOP | GFLOP/s |")
     print("|---|---|---|---|---|")

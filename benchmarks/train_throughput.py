@@ -84,8 +84,7 @@ def main():
     repl = sharding.param_sharding(mesh)
     trainer = train_step.make_trainer(config)
     state = jax.device_put(train_step.init_state(trainer, jax.random.key(0)), repl)
-    step = jax.jit(train_step.make_step(trainer, False), in_shardings=(repl, sharding.batch_sharding(mesh), repl),
-                   out_shardings=(repl, repl), donate_argnums=0)
+    step = train_step.jit_step(trainer, False, mesh)
     fixed = sharding.global_batch(next(batches), mesh)
     # FLOPs of the lowered (not compiled) step: GPU compilations hand convolutions to cuDNN custom calls,
     # which the compiled cost analysis does not count.

@@ -12,6 +12,9 @@ anything is timed. Measured in one run:
 - float32 and bfloat16 (JAX: bf16 compute with f32 params; PyTorch: autocast),
 - the machine's float32 matmul rate, and the train step's achieved GFLOP/s
   (FLOPs from XLA's cost analysis) as a fraction of it.
+The JAX train step is compiled as `qgac_jax.train` compiles it
+(`qgac_jax.compiler_options.for_training()`: on CPU, YNNPACK off); the float32
+step is also timed under XLA's default options, for the before/after.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import optax
 import torch
 import torch.nn.functional as F
 
+from qgac_jax import compiler_options
 from qgac_jax.models import create_model, init_params, qmap_channels
 
 
@@ -195,17 +199,19 @@ def main():
             u, o = tx.update(g, o, p)
             return optax.apply_updates(p, u), o, loss
 
-        jstep = jax.jit(step)
-        compiled = jstep.lower(params, tx.init(params), y, q, x).compile()
-        cost = compiled.cost_analysis()
-        flops = float((cost[0] if isinstance(cost, (list, tuple)) else cost).get("flops", 0.0))
-        state = [params, tx.init(params)]
+        def jax_seconds(options):
+            compiled = jax.jit(step, compiler_options=options).lower(params, tx.init(params), y, q, x).compile()
+            state = [params, tx.init(params)]
 
-        def jax_run():
-            state[0], state[1], loss = compiled(state[0], state[1], y, q, x)
-            loss.block_until_ready()
+            def jax_run():
+                state[0], state[1], loss = compiled(state[0], state[1], y, q, x)
+                loss.block_until_ready()
 
-        t_jax = timed(jax_run, args.seconds)
+            cost = compiled.cost_analysis()
+            return timed(jax_run, args.seconds), float((cost[0] if isinstance(cost, (list, tuple)) else cost)["flops"])
+
+        options = compiler_options.for_training()
+        t_jax, flops = jax_seconds(options)
         tm = TorchQGAC(model, params).train().to(memory_format=torch.channels_last)
         opt = torch.optim.Adam(tm.parameters(), lr=1e-4)
         ty, tq, tx_ = (torch.from_numpy(a).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
@@ -225,6 +231,10 @@ def main():
         results[f"jax_train_gflops{suffix}"] = flops / t_jax / 1e9
         results[f"train_step_gflop{suffix}"] = flops / 1e9
         rows.append((f"train step b{batch} {patch}x{patch} ({prec}), steps/s", 1 / t_jax, 1 / t_torch))
+        if options:  # the same step under XLA's default CPU options: what training ran before
+            t_default, _ = jax_seconds(None)
+            results[f"jax_train_steps_s{suffix}_xla_defaults"] = 1 / t_default
+            rows.append((f"train step ({prec}), XLA default options, steps/s", 1 / t_default, 1 / t_torch))
 
     print("| measurement | JAX | PyTorch | JAX / PyTorch |")
     print("|---|---|---|---|")

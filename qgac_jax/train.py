@@ -154,10 +154,7 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
 
     def compiled(adversarial):
         if adversarial not in step_fns:
-            step_fns[adversarial] = jax.jit(
-                train_step.make_step(trainer, adversarial),
-                in_shardings=(repl, sharding.batch_sharding(mesh), repl), out_shardings=(repl, repl),
-                donate_argnums=0)
+            step_fns[adversarial] = train_step.jit_step(trainer, adversarial, mesh)
         return step_fns[adversarial]
 
     batches = input_pipeline.train_batches(data_config, start_step=start)

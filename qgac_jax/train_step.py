@@ -1,8 +1,10 @@
 """Train state and the jitted train step (generator + discriminator + EMA).
 
 `make_step` returns a pure function (state, batch, vgg_params) -> (state,
-metrics). The GAN stage and the L1 warm-up are two compilations of the same
-function (`adversarial` is static), selected by step in the train loop.
+metrics); `jit_step` compiles it for a mesh (batch sharded, state replicated,
+the CPU compiler options of `compiler_options`). The GAN stage and the L1
+warm-up are two compilations of the same function (`adversarial` is static),
+selected by step in the train loop.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from qgac_jax import losses
+from qgac_jax import compiler_options, losses, sharding
 from qgac_jax.models import create_model_from_config, dummy_inputs
 from qgac_jax.models.discriminator import PatchDiscriminator
 from qgac_jax.models import vgg as vgg_lib
@@ -145,3 +147,11 @@ def make_step(trainer: Trainer, adversarial: bool) -> Callable:
         return new_state, metrics
 
     return step
+
+
+def jit_step(trainer: Trainer, adversarial: bool, mesh: jax.sharding.Mesh, donate: bool = True) -> Callable:
+    """`make_step` jitted over `mesh`: batch split on 'data', state and VGG weights replicated."""
+    repl = sharding.param_sharding(mesh)
+    return jax.jit(make_step(trainer, adversarial), in_shardings=(repl, sharding.batch_sharding(mesh), repl),
+                   out_shardings=(repl, repl), donate_argnums=0 if donate else (),
+                   compiler_options=compiler_options.for_training(mesh.devices.flat[0].platform))

@@ -31,8 +31,7 @@ def one_step(out):
     state = jax.device_put(train_step.init_state(trainer, jax.random.key(0)), repl)
     data = input_pipeline.DataConfig.from_config(config.data)
     batch = sharding.global_batch(next(input_pipeline.train_batches(data, process_index=0, process_count=1)), mesh)
-    step = jax.jit(train_step.make_step(trainer, False), in_shardings=(repl, sharding.batch_sharding(mesh), repl),
-                   out_shardings=(repl, repl))
+    step = train_step.jit_step(trainer, False, mesh, donate=False)
     state, metrics = step(state, batch, {})
     assert batch["target"].sharding.num_devices == jax.device_count()
     scalars = {f"metric/{k}": np.asarray(v) for k, v in metrics.items()}

@@ -80,7 +80,9 @@ def test_one_step_on_eight_devices_equals_one_device(tmp_path):
     one, eight = np.load(tmp_path / "step1.npz"), np.load(tmp_path / "step8.npz")
     assert int(one["devices"]) == 1 and int(eight["devices"]) == 8
     for key in one.files:
-        if key != "devices":
+        if key.startswith("metric/"):  # batch means, summed in another order over 8 shards
+            np.testing.assert_allclose(eight[key], one[key], rtol=1e-4, err_msg=key)
+        elif key != "devices":
             np.testing.assert_allclose(eight[key], one[key], rtol=1e-5, atol=1e-7, err_msg=key)
 
 

@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from qgac_jax.models.conv_transpose import ConvTranspose2x2
 from qgac_jax.models.qga import QGABlock, pool_qmap
 
 
@@ -72,7 +73,7 @@ class QGAC(nn.Module):
 
     def _upsample(self, x, features, name):
         if self.upsample == "transpose":
-            return nn.ConvTranspose(features, (2, 2), strides=(2, 2), dtype=self.dtype, name=name)(x)
+            return ConvTranspose2x2(features, dtype=self.dtype, name=name)(x)
         if self.upsample == "pixel_shuffle":
             x = nn.Conv(4 * features, (3, 3), dtype=self.dtype, name=name)(x)
             b, h, w, _ = x.shape
