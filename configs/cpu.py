@@ -5,9 +5,12 @@
 
 Data: the project's training folders under ../shared/data when present, else
 scikit-image's built-in photos. 'tiny' variant (0.25 M params, 71 GFLOP/MP);
-16 patches of 96x96 per step. Measured on the 2-core dev machine (2026-11-24):
-1.6 steps/s, so 5,000 steps take about 52 minutes plus about 4 minutes of
-evaluation (8 images x 4 qualities every 500 steps) and 15 s of data loading.
+16 patches of 96x96 per step. Measured on the 2-core dev machine: a whole run
+took 52 minutes at 1.6 steps/s (2026-11-24); since the train step is compiled
+with YNNPACK off and upsamples by matmul, the step runs at 2.6 steps/s
+(`python benchmarks/train_throughput.py --config configs/cpu.py`, 2026-11-25),
+so 5,000 steps take about 32 minutes, plus about 4 minutes of evaluation
+(8 images x 4 qualities every 500 steps) and 15 s of data loading.
 """
 
 import os
