@@ -208,7 +208,7 @@ def main():
                 loss.block_until_ready()
 
             cost = compiled.cost_analysis()
-            return timed(jax_run, args.seconds), float((cost[0] if isinstance(cost, (list, tuple)) else cost)["flops"])
+            return timed(jax_run, args.seconds), float((cost[0] if isinstance(cost, (list, tuple)) else cost).get("flops", 0.0))
 
         options = compiler_options.for_training()
         t_jax, flops = jax_seconds(options)
