@@ -18,6 +18,7 @@ Conventions (used throughout the package):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import os
 from typing import Optional, Tuple, Union
@@ -88,7 +89,7 @@ def validate_table(table, name: str = "quantization table") -> Table:
     return arr.astype(np.int32)
 
 
-def _validate_quality(quality) -> int:
+def validate_quality(quality) -> int:
     if isinstance(quality, bool) or not float(quality).is_integer():
         raise ValueError(f"JPEG quality must be a whole number in 1..100, got {quality!r}")
     q = int(quality)
@@ -99,7 +100,7 @@ def _validate_quality(quality) -> int:
 
 def ijg_scale(quality: int) -> int:
     """The IJG percentage scale factor of a quality (libjpeg's jpeg_quality_scaling)."""
-    q = _validate_quality(quality)
+    q = validate_quality(quality)
     return 5000 // q if q < 50 else 200 - 2 * q
 
 
@@ -113,6 +114,35 @@ def ijg_tables(quality: int) -> Tuple[Table, Table]:
     """(luma, chroma) tables that libjpeg (Pillow, TensorFlow) writes for `quality`."""
     scale = ijg_scale(quality)
     return scale_table(ANNEX_K_LUMA, scale), scale_table(ANNEX_K_CHROMA, scale)
+
+
+@functools.lru_cache(maxsize=1)
+def _ijg_log_luma() -> np.ndarray:
+    """[100, 8, 8] float64: log steps of the IJG luma table of quality 1..100."""
+    return np.log(np.stack([ijg_tables(q)[0] for q in range(1, 101)]).astype(np.float64))
+
+
+def equivalent_quality(luma) -> int:
+    """The IJG quality (1..100) whose luma table is nearest to `luma` (mean absolute log-step difference).
+
+    Exact for IJG tables; for other tables (cameras, editors, random training
+    tables, the effective table of a twice-compressed image) the one number a
+    user can read and pass back as `--quality`.
+    """
+    log_t = np.log(validate_table(luma, "luma table").astype(np.float64))
+    return int(np.argmin(np.abs(_ijg_log_luma() - log_t).mean(axis=(1, 2)))) + 1
+
+
+def effective_tables(file_tables, first_tables):
+    """Elementwise max of two (luma, chroma) table pairs: the quantization a twice-compressed image has seen.
+
+    An image saved with steps q1 and then with q2 has lost at least what the
+    coarser of the two removed at each frequency, so the guide map of a
+    recompressed photo is max(q1, q2) per entry (exactly the file's tables for
+    an image compressed once).
+    """
+    return tuple(None if f is None else np.maximum(validate_table(f), validate_table(s)).astype(np.int32)
+                 for f, s in zip(file_tables, first_tables))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,8 +11,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from qgac_jax import input_pipeline as ip
+from qgac_jax import data as ip
+from qgac_jax import evaluation
 from qgac_jax import quantization as qz
+from qgac_jax.data import degrade, on_device, sources, tf_pipeline
 from conftest import natural_image, shared_dataset
 
 
@@ -85,7 +87,7 @@ def test_other_subsamplings_are_written_and_mapped(folder, subsampling, pipeline
 
 @pytest.mark.parametrize("pipeline", ip.PIPELINES)
 def test_same_seed_same_stream_and_resume_at_a_step(folder, pipeline):
-    config = _config(sources=(f"folder:{folder}",), p_random_table=0.3, pipeline=pipeline, workers=1)
+    config = _config(sources=(f"folder:{folder}",), p_random_table=0.3, p_double=0.5, pipeline=pipeline, workers=1)
     first = _take(config, 3)
     # Two worker processes (pillow) make the same stream as one.
     again = _take(dataclasses.replace(config, workers=2) if pipeline == "pillow" else config, 3)
@@ -172,7 +174,7 @@ def test_tfds_source_through_mock_data(monkeypatch):
     import tensorflow_datasets as tfds
 
     # mock_data stands in for the download; tell the reachability probe the host is up.
-    monkeypatch.setattr(ip, "_unreachable_host", lambda urls: None)
+    monkeypatch.setattr(sources, "_unreachable_host", lambda urls: None)
     config = _config(sources="tfds:div2k/bicubic_x2:train")
     with tfds.testing.mock_data(num_examples=4):
         bank = ip.build_bank(config, 0, 2)
@@ -224,26 +226,40 @@ def test_qmap_tf_matches_numpy_eagerly_and_inside_tf_data(subsampling):
     luma, chroma = qz.random_tables(np.random.default_rng(3))
     chroma = None if subsampling is None else chroma
     want = qz.qmap(luma, chroma, 37, 45, subsampling)
-    eager = ip.qmap_tf(tf.constant(luma), None if chroma is None else tf.constant(chroma), 37, 45, subsampling)
+    eager = tf_pipeline.qmap_tf(tf.constant(luma), None if chroma is None else tf.constant(chroma), 37, 45, subsampling)
     np.testing.assert_array_equal(eager.numpy(), want)
     ds = tf.data.Dataset.from_tensors((luma, luma if chroma is None else chroma)).map(
-        lambda l, c: ip.qmap_tf(l, None if chroma is None else c, 37, 45, subsampling))
+        lambda l, c: tf_pipeline.qmap_tf(l, None if chroma is None else c, 37, 45, subsampling))
     np.testing.assert_array_equal(next(iter(ds)).numpy(), want)
 
 
 def test_eval_examples_use_pillow_at_fixed_qualities(folder):
-    examples = list(ip.eval_examples(f"folder:{folder}", [10, 40]))
+    examples = list(evaluation.eval_examples(f"folder:{folder}", [10, 40]))
     assert len(examples) == 12
     first = examples[0]
     h, w = 40, 50
-    assert first["target"].shape == (1, h, w, 3) and first["qmap"].shape == (1, h, w, 2)
+    assert first["target"].shape == (1, h, w, 3) and first["quantization"].subsampling == "4:2:0"
     clean = (first["target"][0] * 255).round().astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(clean).save(buf, format="JPEG", quality=10)
     np.testing.assert_array_equal((first["compressed"][0] * 255).round(), np.asarray(Image.open(buf)))
-    np.testing.assert_array_equal(first["qmap"][0], qz.JpegQuantization.from_quality(10).qmap(h, w))
-    grey = next(ip.eval_examples(f"folder:{folder}", [20], grey=True))
-    assert grey["compressed"].shape == (1, h, w, 1) and grey["qmap"].shape[-1] == 1
+    np.testing.assert_array_equal(first["quantization"].luma, qz.ijg_tables(10)[0])
+    grey = next(evaluation.eval_examples(f"folder:{folder}", [20], grey=True))
+    assert grey["compressed"].shape == (1, h, w, 1) and grey["quantization"].is_grey
+
+
+def test_eval_double_jpeg_is_two_pillow_saves_with_the_grid_shifted(folder):
+    (ex,) = list(evaluation.eval_examples(f"folder:{folder}", ["20:75:3"], max_images=1))
+    clean = sources.load_image(sorted(folder.rglob("a.png"))[0], False, 10**8)
+    first = io.BytesIO()
+    Image.fromarray(clean).save(first, format="JPEG", quality=20)
+    once = np.asarray(Image.open(first))[3:, 3:]
+    second = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(once)).save(second, format="JPEG", quality=75)
+    np.testing.assert_array_equal((ex["compressed"][0] * 255).round(), np.asarray(Image.open(second)))
+    np.testing.assert_array_equal((ex["target"][0] * 255).round(), clean[3:, 3:])
+    np.testing.assert_array_equal(ex["quantization"].luma, qz.ijg_tables(75)[0])  # the file holds q2's tables
+    assert evaluation.Case.parse("20:75:3").effective_quality == 20
 
 
 def test_shared_training_folder_streams():
@@ -253,14 +269,14 @@ def test_shared_training_folder_streams():
 
 
 def test_example_fn_is_the_same_eagerly_and_inside_tf_data(folder):
-    config = _config(sources=(f"folder:{folder}",), p_random_table=0.5, batch_size=1)
+    config = _config(sources=(f"folder:{folder}",), p_random_table=0.5, p_double=0.5, batch_size=1)
     bank = ip.build_bank(config)
-    example = ip.make_example_fn(config, bank)
+    example = tf_pipeline.make_example_fn(config, bank)
     seed = tf.constant([config.seed, 0], tf.int64)
     batches = _take(config, 4, bank=bank)
     for step in range(4):
         eager = example(tf.constant(step, tf.int64), seed)
-        for key in ("compressed", "target", "qmap", "quality"):
+        for key in ("compressed", "target", "qmap", "quality", "effective_quality", "grid_shift"):
             np.testing.assert_array_equal(eager[key].numpy(), batches[step][key][0])
 
 
@@ -297,7 +313,7 @@ def test_both_pipelines_draw_the_same_distribution(folder):
 def test_pillow_pipeline_needs_no_tensorflow(folder):
     code = (
         "import sys; sys.modules['tensorflow'] = None\n"  # any import of TensorFlow now fails
-        "from qgac_jax import input_pipeline as ip\n"
+        "from qgac_jax import data as ip\n"
         "if __name__ == '__main__':\n"
         f"    c = ip.DataConfig(sources=('folder:{folder}',), patch_size=32, batch_size=4, pipeline='pillow', workers=2)\n"
         "    b = next(ip.train_batches(c, process_index=0, process_count=1))\n"
@@ -310,7 +326,7 @@ def test_pillow_pipeline_needs_no_tensorflow(folder):
 
 def test_pillow_workers_exit_when_their_parent_is_killed(folder):
     code = (
-        "from qgac_jax import input_pipeline as ip\n"
+        "from qgac_jax import data as ip\n"
         "if __name__ == '__main__':\n"
         f"    c = ip.DataConfig(sources=('folder:{folder}',), patch_size=32, batch_size=4, pipeline='pillow', workers=2)\n"
         "    it = ip.train_batches(c, process_index=0, process_count=1); next(it)\n"
@@ -345,3 +361,58 @@ def test_tf_data_pipeline_without_tensorflow_names_the_pillow_pipeline(monkeypat
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(ValueError, match="data.pipeline=pillow"):
         next(ip.train_batches(_config(sources=(f"folder:{folder}",)), process_index=0, process_count=1))
+
+
+@pytest.mark.parametrize("pipeline", ip.PIPELINES)
+@pytest.mark.parametrize("shift", [0.0, 1.0])
+def test_double_jpeg_is_two_saves_whose_last_tables_are_in_the_file(folder, pipeline, shift):
+    config = _config(sources=(f"folder:{folder}",), batch_size=16, p_double=1.0, p_shift=shift, first_q_min=5,
+                     first_q_max=20, q_min=70, q_max=90, pipeline=pipeline, workers=1)
+    (batch,) = _take(config, keep_jpeg=True)
+    for i in range(16):
+        data = batch["jpeg"][i]
+        tables = qz.read_quantization(data)
+        q = int(batch["quality"][i])
+        np.testing.assert_array_equal(tables.luma, qz.ijg_tables(q)[0])  # the second save's tables
+        np.testing.assert_array_equal(batch["tables"][i][0], tables.luma)
+        # Not one save: saving the clean target once with the file's tables gives other pixels.
+        target = (batch["target"][i] * 255).round().astype(np.uint8)
+        once = degrade.pillow_decode(degrade.pillow_encode(target, tables.luma, tables.chroma, "4:2:0"), False)
+        compressed = (batch["compressed"][i] * 255).round().astype(np.uint8)
+        assert np.abs(once.astype(int) - compressed).mean() > 0.5
+        # The guide is the coarser first save's: above the file's tables, its quality the first one's.
+        guide_luma = np.round(batch["qmap"][i][:8, :8, 0] * 255).astype(np.int32)
+        assert (guide_luma >= tables.luma).all() and (guide_luma > tables.luma).any()
+        assert batch["effective_quality"][i] == qz.equivalent_quality(guide_luma) <= 20
+        assert (batch["grid_shift"][i] != 0).any() == bool(shift)
+
+
+@pytest.mark.parametrize("pipeline", ip.PIPELINES)
+def test_compact_batches_finished_on_device_equal_the_host_batches(folder, pipeline):
+    config = _config(sources=(f"folder:{folder}",), p_random_table=0.3, p_double=0.5, pipeline=pipeline, workers=1,
+                     subsampling="4:2:0")
+    (host,) = _take(config)
+    (compact,) = _take(config, compact=True)
+    assert compact["compressed"].dtype == np.uint8 and "qmap" not in compact
+    finished = on_device.make_prepare(config)({k: v for k, v in compact.items()})
+    for key in ("compressed", "target", "tables", "quality", "effective_quality", "grid_shift"):
+        np.testing.assert_array_equal(np.asarray(finished[key]), host[key])
+    np.testing.assert_allclose(np.asarray(finished["qmap"]), host["qmap"], rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("subsampling", ["4:2:0", "4:2:2", "4:4:4"])
+@pytest.mark.parametrize("grey", [False, True])
+def test_on_device_qmap_equals_quantization_qmap(subsampling, grey):
+    rng = np.random.default_rng(5)
+    tables = np.stack([np.stack(qz.random_tables(rng)) for _ in range(3)])
+    got = np.asarray(on_device.qmap(tables, 37, 45, grey, subsampling))
+    want = np.stack([qz.qmap(t[0], None if grey else t[1], 37, 45, subsampling) for t in tables])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)  # within one float32 rounding
+
+
+def test_double_jpeg_config_is_validated():
+    with pytest.raises(ValueError, match="first_q_min \\(50\\) is above data.first_q_max \\(40\\)"):
+        _config(first_q_min=50, first_q_max=40)
+    with pytest.raises(ValueError, match="p_double"):
+        _config(p_double=2.0)
+    assert _config(p_double=0.5, p_shift=0.5).crop_size == 40 and _config(p_double=0.5, p_shift=0.0).crop_size == 32

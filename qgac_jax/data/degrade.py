@@ -1,0 +1,122 @@
+"""The JPEG degradation recipe in NumPy + Pillow (libjpeg): single and double JPEG.
+
+Why double JPEG: photos people bring were often saved at q1, edited or
+shifted, and saved again at q2. The file then holds q2's tables while the
+worst artifacts are q1's, possibly on an 8x8 grid shifted by (dy, dx). The
+model is trained on both, and told the *effective* quantization: the
+elementwise max of the two table pairs (`quantization.effective_tables`),
+which is the file's tables for a single JPEG.
+
+A shifted double JPEG needs a crop 8 pixels larger than the patch: the first
+save sees all of it, the second the patch at (dy, dx), and the clean target
+is the same window of the original.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Dict, Tuple
+
+import numpy as np
+from PIL import Image
+
+from qgac_jax import quantization as qz
+from qgac_jax.data.config import DataConfig
+from qgac_jax.data.sources import to_array
+
+
+def pillow_encode(image: np.ndarray, luma: np.ndarray, chroma: np.ndarray, subsampling: str) -> bytes:
+    """JPEG bytes of a uint8 [H, W, 1 or 3] image with explicit tables, through Pillow/libjpeg."""
+    pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    tables = [luma.ravel().tolist()] + ([] if image.shape[-1] == 1 else [chroma.ravel().tolist()])
+    buf = io.BytesIO()
+    kwargs = {} if image.shape[-1] == 1 else {"subsampling": qz.PILLOW_SUBSAMPLING[subsampling]}
+    pil.save(buf, format="JPEG", qtables=tables, **kwargs)
+    return buf.getvalue()
+
+
+def pillow_decode(data: bytes, grey: bool) -> np.ndarray:
+    """uint8 [H, W, 1 or 3] pixels of JPEG bytes, decoded by Pillow as restore and evaluation decode."""
+    with Image.open(io.BytesIO(data)) as img:
+        return to_array(img, grey)
+
+
+def draw_tables(rng: np.random.Generator, quality: int, use_random: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """(luma, chroma): random tables, or IJG's at `quality`."""
+    return qz.random_tables(rng) if use_random else qz.ijg_tables(int(quality))
+
+
+def compress_twice(crop: np.ndarray, first: Tuple[np.ndarray, np.ndarray], second: Tuple[np.ndarray, np.ndarray],
+                   shift: Tuple[int, int], size: Tuple[int, int], subsampling: str) -> Tuple[bytes, np.ndarray]:
+    """(JPEG bytes, clean target): `crop` saved with `first`, cut at `shift` to `size`, saved with `second`."""
+    dy, dx = shift
+    h, w = size
+    once = pillow_decode(pillow_encode(crop, *first, subsampling), crop.shape[-1] == 1)
+    return pillow_encode(np.ascontiguousarray(once[dy:dy + h, dx:dx + w]), *second, subsampling), \
+        np.ascontiguousarray(crop[dy:dy + h, dx:dx + w])
+
+
+def draw_first(config: DataConfig, rng: np.random.Generator):
+    """(first save's (luma, chroma) tables, grid shift (dy, dx)) of a double JPEG.
+
+    The shift is (0, 0) (aligned grids) or, with probability p_shift, one of the 63 others.
+    """
+    quality = int(rng.integers(config.first_q_min, config.first_q_max + 1))
+    tables = draw_tables(rng, quality, rng.random() < config.p_random_table)
+    shift = (0, 0)
+    if rng.random() < config.p_shift:
+        s = int(rng.integers(1, 64))
+        shift = (s // 8, s % 8)
+    return tables, shift
+
+
+def jpeg_pair(config: DataConfig, crop: np.ndarray, tables, double: bool, rng: np.random.Generator):
+    """(JPEG bytes, clean target [P, P, C], guide tables, grid shift) of a crop saved once with `tables`, or twice.
+
+    The grid shift [2] is where the 8x8 grid of the coarser save starts in the patch: (0, 0) unless the
+    first save is the coarser one (in luma) and was shifted.
+    """
+    p = config.patch_size
+    if not double:
+        target = np.ascontiguousarray(crop[:p, :p])
+        return pillow_encode(target, *tables, config.subsampling), target, tables, np.zeros(2, np.int32)
+    first, (dy, dx) = draw_first(config, rng)
+    data, target = compress_twice(crop, first, tables, (dy, dx), (p, p), config.subsampling)
+    first_dominates = qz.equivalent_quality(first[0]) < qz.equivalent_quality(tables[0])
+    grid = np.array([(8 - dy) % 8, (8 - dx) % 8] if first_dominates else [0, 0], np.int32)
+    return data, target, qz.effective_tables(tables, first), grid
+
+
+def degrade(config: DataConfig, crop: np.ndarray, rng: np.random.Generator, keep_jpeg: bool = False
+            ) -> Dict[str, np.ndarray]:
+    """One training pair from a rotated crop [S, S, C] (S = config.crop_size), drawn from `rng`.
+
+    Returns the compact form: uint8 'compressed' and 'target' [P, P, C],
+    int32 'tables' (the file's) and 'guide_tables' (effective) [2, 8, 8],
+    'quality' (the file's IJG quality, 0 for random tables),
+    'effective_quality' (`quantization.equivalent_quality` of the guide's luma) and
+    'grid_shift' [2] (where the coarser save's 8x8 grid starts; see `jpeg_pair`).
+    """
+    quality = int(rng.integers(config.q_min, config.q_max + 1))
+    use_random = rng.random() < config.p_random_table
+    tables = draw_tables(rng, quality, use_random)
+    double = rng.random() < config.p_double
+    data, target, guide, grid = jpeg_pair(config, crop, tables, double, rng)
+    out = {"compressed": pillow_decode(data, config.grey), "target": target,
+           "tables": np.stack(tables).astype(np.int32), "guide_tables": np.stack(guide).astype(np.int32),
+           "quality": np.int32(0 if use_random else quality),
+           "effective_quality": np.int32(qz.equivalent_quality(guide[0])), "grid_shift": grid}
+    if keep_jpeg:
+        out["jpeg"] = data
+    return out
+
+
+def finish_batch(config: DataConfig, compact: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """Stacked compact examples -> the batch format of both pipelines (floats, Q-map of the guide tables)."""
+    p = config.patch_size
+    guide = compact.pop("guide_tables")  # [B, 2, 8, 8]
+    compact["qmap"] = np.stack([qz.qmap(t[0], None if config.grey else t[1], p, p, config.subsampling)
+                                for t in guide])
+    for key in ("compressed", "target"):
+        compact[key] = compact[key].astype(np.float32) / 255.0
+    return compact
