@@ -1,95 +1,28 @@
-"""Measure a checkpoint against the JPEG baseline (SPEC section 6 conventions).
+"""Measure a checkpoint against the JPEG baseline, single and double JPEG (docs/conventions.md).
 
-    python -m qgac_jax.evaluate --checkpoint PATH --images DIR [--qualities 10,20,30,40] [--grey]
-                                [--json OUT.json] [--plot OUT.png]
+    python -m qgac_jax.evaluate --images DIR [--checkpoint PATH] [--qualities 10,20,30,40]
+                                [--double 20:75,20:75:4] [--grey] [--max-images N] [--quality auto|file]
+                                [--ensemble] [--json OUT.json] [--plot OUT.png]
 
 Each clean image is saved by Pillow at each quality (IJG tables, 4:2:0 for
 colour), decoded by Pillow, restored, and PSNR / SSIM / PSNR-B are taken on
-uint8 levels against the clean image for both JPEG and model. Grey (--grey)
-uses ITU-R BT.601 luma of colour images (Pillow's convert("L")).
+uint8 levels against the clean image for both JPEG and model. --double Q1:Q2[:S]
+saves at Q1, crops S pixels off the top and left (0: aligned grids), and saves
+at Q2. The model sees what a file gives it (pixels and the last save's tables);
+--quality says what it is told, as for restore. Grey (--grey) uses ITU-R
+BT.601 luma of colour images (Pillow's convert("L")).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
-from typing import Callable, Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
-import numpy as np
-
-METRICS = ("psnr", "ssim", "psnr_b", "mae")  # mae: mean absolute error in uint8 levels (validation L1)
-
-
-def evaluate_images(restore: Callable[[np.ndarray, np.ndarray], np.ndarray], source: str,
-                    qualities: Sequence[int], grey: bool = False, max_images: int = 0,
-                    progress: bool = False) -> Dict:
-    """Mean metrics per quality for JPEG and model.
-
-    `restore(compressed [1, H, W, C] in [0, 1], qmap [1, H, W, K]) -> [1, H, W, C]`.
-    Returns {'images': n, 'qualities': {q: {'bpp': .., 'jpeg': {metric: ..}, 'model': {...}}},
-    'example': (compressed, restored, clean) of the first image}.
-    """
-    import jax.numpy as jnp
-
-    from qgac_jax import input_pipeline, metrics
-
-    sums: Dict[int, Dict[str, list]] = {q: {} for q in qualities}
-    counts = {q: 0 for q in qualities}
-    example = None
-    examples = input_pipeline.eval_examples(source, qualities, grey)
-    if progress:
-        from tqdm import tqdm
-
-        examples = tqdm(examples, desc="evaluating", unit="image")
-    for ex in examples:
-        q = int(ex["quality"][0])
-        if max_images and counts[q] >= max_images:
-            continue
-        counts[q] += 1
-        restored = np.clip(np.asarray(restore(ex["compressed"], ex["qmap"])), 0.0, 1.0)
-        levels = lambda a: jnp.round(jnp.asarray(a) * 255.0)  # noqa: E731 - metrics on uint8 levels
-        clean = levels(ex["target"])
-        for who, img in (("jpeg", ex["compressed"]), ("model", restored)):
-            values = metrics.all_metrics(clean, levels(img))
-            values["mae"] = jnp.mean(jnp.abs(clean - levels(img)), axis=(1, 2, 3))
-            for name, value in values.items():
-                sums[q].setdefault(f"{who}/{name}", []).append(float(value[0]))
-        sums[q].setdefault("bpp", []).append(ex["bpp"])
-        if example is None:
-            example = (ex["compressed"][0], restored[0], ex["target"][0])
-    if not any(counts.values()):
-        raise ValueError(f"no readable images in {source}")
-    out = {"images": counts[qualities[0]], "qualities": {}, "example": example}
-    for q in qualities:
-        mean = {k: float(np.mean(v)) for k, v in sums[q].items()}
-        out["qualities"][q] = {"bpp": mean["bpp"],
-                               **{who: {m: mean[f"{who}/{m}"] for m in METRICS} for who in ("jpeg", "model")}}
-    return out
-
-
-def flat_metrics(result: Dict) -> Dict[str, float]:
-    """{'jpeg_psnr_q10': .., 'model_ssim': (mean over qualities), ...} for logging."""
-    flat = {}
-    for q, r in result["qualities"].items():
-        for who in ("jpeg", "model"):
-            for m in METRICS:
-                flat[f"{who}_{m}_q{q}"] = r[who][m]
-    for who in ("jpeg", "model"):
-        for m in METRICS:
-            flat[f"{who}_{m}"] = float(np.mean([r[who][m] for r in result["qualities"].values()]))
-    return flat
-
-
-def markdown_table(result: Dict) -> str:
-    rows = ["| quality | bpp | PSNR JPEG | PSNR model | gain | SSIM JPEG | SSIM model | PSNR-B JPEG | PSNR-B model | gain |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
-    for q, r in result["qualities"].items():
-        j, m = r["jpeg"], r["model"]
-        rows.append(f"| {q} | {r['bpp']:.3f} | {j['psnr']:.2f} | {m['psnr']:.2f} | {m['psnr'] - j['psnr']:+.2f} | "
-                    f"{j['ssim']:.4f} | {m['ssim']:.4f} | {j['psnr_b']:.2f} | {m['psnr_b']:.2f} | "
-                    f"{m['psnr_b'] - j['psnr_b']:+.2f} |")
-    return "\n".join(rows)
+from qgac_jax import shipped
+from qgac_jax.evaluation import Case, evaluate_images, markdown_table
 
 
 def plot(result: Dict, path: str, title: str = "") -> None:
@@ -119,9 +52,26 @@ def _qualities(text: str):
         qs = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"qualities must be integers separated by commas, got {text!r}") from None
-    if not qs or any(not 1 <= q <= 100 for q in qs):
+    if any(not 1 <= q <= 100 for q in qs):
         raise argparse.ArgumentTypeError(f"qualities must lie in 1..100, got {text!r}")
     return qs
+
+
+def _doubles(text: str):
+    try:
+        return [Case.parse(t) for t in text.split(",") if t.strip()]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-images must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--max-images must be 0 (all) or more, got {value}")
+    return value
 
 
 def run(argv: Optional[Sequence[str]] = None) -> int:
@@ -129,35 +79,48 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped model)")
     parser.add_argument("--images", required=True, help="folder of clean images, or 'builtin'")
-    parser.add_argument("--qualities", type=_qualities, default=[10, 20, 30, 40])
+    parser.add_argument("--qualities", type=_qualities, default=None,
+                        help="single-JPEG qualities (default 10,20,30,40; none with --double alone)")
+    parser.add_argument("--double", type=_doubles, default=[], help="double-JPEG cases Q1:Q2[:SHIFT], comma-separated")
     parser.add_argument("--grey", action="store_true", help="evaluate on grey versions of the images")
-    parser.add_argument("--max-images", type=int, default=0, help="only the first N images (0: all)")
+    parser.add_argument("--max-images", type=_count, default=0, help="only the first N readable images (0: all)")
+    parser.add_argument("--quality", choices=("auto", "file"), default="auto",
+                        help="what the model is told: the file's tables and the shipped estimate (auto), or the "
+                             "file's tables alone (file)")
+    parser.add_argument("--ensemble", action="store_true", help="average over the 8 flips and transposes")
     parser.add_argument("--json", help="write the numbers here")
     parser.add_argument("--plot", help="draw PSNR against quality and bits per pixel here (PNG)")
     args = parser.parse_args(argv)
+    qualities = args.qualities if args.qualities is not None else ([] if args.double else [10, 20, 30, 40])
+    cases = [Case(q) for q in qualities] + args.double
+    if not cases:
+        parser.error("nothing to evaluate: give --qualities and/or --double")
 
-    from qgac_jax.restore import default_checkpoint
     from qgac_jax.restorer import Restorer
 
-    checkpoint = args.checkpoint or default_checkpoint(1 if args.grey else 3)
+    checkpoint = args.checkpoint or shipped.default_checkpoint(1 if args.grey else 3)
     if checkpoint is None:
         parser.error("this version ships no pretrained checkpoint: pass --checkpoint")
     try:
-        restorer = Restorer.from_checkpoint(checkpoint)
-        result = evaluate_images(restorer.restore_batch, args.images, args.qualities, args.grey, args.max_images,
-                                 progress=True)
+        restorer = Restorer.from_checkpoint(checkpoint, estimator="shipped" if args.quality == "auto" else None)
+        restore = functools.partial(restorer.restore_batch, ensemble=args.ensemble)
+        result = evaluate_images(restore, args.images, cases, args.grey, args.max_images, progress=True)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    told = "file tables + estimate" if restorer.estimator is not None else "file tables"
     print(f"{result['images']} images from {args.images} ({'grey' if args.grey else 'colour'}), "
-          f"checkpoint {checkpoint}\n")
+          f"checkpoint {checkpoint}, model told: {told}\n")
     print(markdown_table(result))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"checkpoint": str(checkpoint), "images": result["images"], "source": args.images,
-                       "grey": args.grey, "qualities": result["qualities"]}, f, indent=2)
+                       "grey": args.grey, "told": told, "ensemble": args.ensemble, "qualities": result["qualities"]},
+                      f, indent=2)
     if args.plot:
-        plot(result, args.plot, f"{args.images} ({result['images']} images)")
+        single = {**result, "qualities": {q: r for q, r in result["qualities"].items() if isinstance(q, int)}}
+        if single["qualities"]:
+            plot(single, args.plot, f"{args.images} ({result['images']} images)")
     return 0
 
 

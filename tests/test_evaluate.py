@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgac_jax import evaluate, metrics
+from qgac_jax import evaluation, metrics
 from conftest import natural_image, shared_dataset
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -22,11 +22,11 @@ def _cli(*args):
 def test_identity_restore_reproduces_the_jpeg_numbers(tmp_path):
     for i in range(2):
         Image.fromarray(natural_image(40, 48, seed=i)).save(tmp_path / f"{i}.png")
-    result = evaluate.evaluate_images(lambda y, q: y, str(tmp_path), (10, 50))
+    result = evaluation.evaluate_images(lambda y, q: y, str(tmp_path), (10, 50))
     assert result["images"] == 2
     for q, r in result["qualities"].items():
         assert r["model"] == r["jpeg"]
-    # The JPEG numbers are SPEC section 6's: Pillow at quality q, metrics on uint8 levels.
+    # The JPEG numbers follow docs/conventions.md: Pillow at quality q, metrics on uint8 levels.
     clean = natural_image(40, 48, seed=0)
     buf = io.BytesIO()
     Image.fromarray(clean).save(buf, format="JPEG", quality=10)
@@ -37,18 +37,19 @@ def test_identity_restore_reproduces_the_jpeg_numbers(tmp_path):
     want = (float(metrics.psnr(clean, jpeg)[0]) + float(metrics.psnr(other, np.asarray(Image.open(buf2)))[0])) / 2
     assert result["qualities"][10]["jpeg"]["psnr"] == pytest.approx(want, abs=1e-4)
     assert result["qualities"][10]["bpp"] < result["qualities"][50]["bpp"]
-    table = evaluate.markdown_table(result)
+    table = evaluation.markdown_table(result)
     assert table.count("\n") == 3 and "| 10 |" in table and "+0.00" in table
 
 
 def test_cli_on_cbsd68_prints_the_table_and_writes_json_and_plot(colour_export, tmp_path):
     images = shared_dataset("cbsd68")
-    proc = _cli("--checkpoint", colour_export, "--images", images, "--qualities", "10,40", "--max-images", "2",
-                "--json", tmp_path / "r.json", "--plot", tmp_path / "r.png")
+    proc = _cli("--checkpoint", colour_export, "--images", images, "--qualities", "10,40", "--double", "20:75:4",
+                "--max-images", "2", "--json", tmp_path / "r.json", "--plot", tmp_path / "r.png")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "| quality | bpp | PSNR JPEG |" in proc.stdout and "| 40 |" in proc.stdout
+    assert "| quality | bpp | PSNR JPEG |" in proc.stdout and "| 40 |" in proc.stdout and "| 20:75:4 |" in proc.stdout
+    assert "\r" not in proc.stderr and proc.stdout.count(" images, PSNR JPEG ") == 3  # a line per case, no bars
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["images"] == 2 and set(data["qualities"]) == {"10", "40"}
+    assert data["images"] == 2 and set(data["qualities"]) == {"10", "40", "20:75:4"}
     assert data["qualities"]["10"]["jpeg"]["psnr"] < data["qualities"]["40"]["jpeg"]["psnr"]
     assert Image.open(tmp_path / "r.png").size[0] > 500
 
@@ -58,3 +59,19 @@ def test_cli_errors_are_one_line(colour_export, tmp_path):
     assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
     proc = _cli("--checkpoint", colour_export, "--images", tmp_path, "--qualities", "10,abc")
     assert proc.returncode == 2 and "qualities" in proc.stderr
+
+
+def test_max_images_limits_the_work_not_just_the_mean(tmp_path):
+    for i in range(5):
+        Image.fromarray(natural_image(24, 32, seed=i)).save(tmp_path / f"{i}.png")
+    calls = []
+    result = evaluation.evaluate_images(lambda y, q: calls.append(1) or y, str(tmp_path), (10, 30), max_images=2)
+    assert result["images"] == 2 and len(calls) == 4  # 2 images x 2 qualities, the others never touched
+
+
+def test_double_jpeg_cases_parse_and_reject_nonsense():
+    assert evaluation.Case.parse("20:75:4") == evaluation.Case(75, 20, 4)
+    assert evaluation.Case.parse("40").name == "40" and evaluation.Case.parse("30:90").name == "30:90"
+    for bad in ("20:75:9", "abc", "0", "1:2:3:4"):
+        with pytest.raises(ValueError):
+            evaluation.Case.parse(bad)

@@ -1,0 +1,199 @@
+"""Evaluation of a restorer against the JPEG baseline, with the literature's conventions.
+
+Degradation (docs/conventions.md): Pillow `save(quality=q)` (IJG tables,
+4:2:0 for colour), Pillow decode; metrics on uint8 levels [0, 255], mean over
+images. A double-JPEG case "Q1:Q2[:S]" saves at Q1, decodes, crops S pixels
+off the top and left (S = 0: aligned grids), and saves that at Q2; the clean
+target is cropped the same way. The restorer is given what a file gives: the
+decoded pixels and the tables of the last save.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Callable, Dict, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from qgac_jax import quantization as qz
+from qgac_jax.data import sources
+from qgac_jax.data.degrade import compress_twice, pillow_decode, pillow_encode
+
+log = logging.getLogger(__name__)
+METRICS = ("psnr", "ssim", "psnr_b", "mae")  # mae: mean absolute error in uint8 levels (validation L1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One degradation: a single JPEG at `quality`, or `first` then `quality` with the grid shifted by `shift`."""
+
+    quality: int
+    first: Optional[int] = None
+    shift: int = 0
+
+    def __post_init__(self):
+        qz.validate_quality(self.quality)
+        if self.first is not None:
+            qz.validate_quality(self.first)
+        if not 0 <= self.shift <= 7 or (self.first is None and self.shift):
+            raise ValueError(f"a grid shift lies in 0..7 and needs a first quality, got {self.shift}")
+
+    @classmethod
+    def parse(cls, text: Union[str, int]) -> "Case":
+        """'40' (single JPEG) or 'Q1:Q2[:SHIFT]' (double JPEG)."""
+        parts = str(text).strip().split(":")
+        try:
+            numbers = [int(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"{text!r} is not a quality (e.g. 40) or a double JPEG Q1:Q2[:SHIFT] (e.g. 20:75:4)") \
+                from None
+        if len(numbers) == 1:
+            return cls(numbers[0])
+        if len(numbers) in (2, 3):
+            return cls(numbers[1], numbers[0], numbers[2] if len(numbers) == 3 else 0)
+        raise ValueError(f"{text!r}: a double JPEG reads Q1:Q2[:SHIFT]")
+
+    @property
+    def effective_quality(self) -> int:
+        """The IJG quality nearest the elementwise max of the saves' luma tables (what the estimator learns)."""
+        if self.first is None:
+            return self.quality
+        return qz.equivalent_quality(np.maximum(qz.ijg_tables(self.first)[0], qz.ijg_tables(self.quality)[0]))
+
+    @property
+    def name(self) -> str:
+        if self.first is None:
+            return str(self.quality)
+        return f"{self.first}:{self.quality}" + (f":{self.shift}" if self.shift else "")
+
+    def apply(self, clean: np.ndarray):
+        """(decoded uint8, clean target, JpegQuantization of the file, JPEG bytes) of a uint8 [H, W, C] image."""
+        grey = clean.shape[-1] == 1
+        tables = qz.ijg_tables(self.quality)
+        if self.first is None:
+            target, data = clean, pillow_encode(clean, *tables, "4:2:0")
+        else:
+            h, w = clean.shape[0] - self.shift, clean.shape[1] - self.shift
+            data, target = compress_twice(clean, qz.ijg_tables(self.first), tables, (self.shift, self.shift),
+                                          (h, w), "4:2:0")
+        return pillow_decode(data, grey), target, qz.read_quantization(data), data
+
+
+def compress_with_pillow(image: np.ndarray, quality: int):
+    """Pillow save at `quality`, Pillow decode: (decoded uint8 image, its quantization, JPEG size in bytes)."""
+    decoded, _, quantization, data = Case(quality).apply(image)
+    return decoded, quantization, len(data)
+
+
+def eval_examples(source: str, cases: Sequence[Union[Case, int, str]], grey: bool = False, max_images: int = 0,
+                  max_pixels: int = 64_000_000) -> Iterator[Dict]:
+    """Whole images (no crop), case by case, image by image (the first `max_images` readable ones; 0: all).
+
+    Yields dicts with 'case', 'compressed' and 'target' [1, H, W, C] float32
+    in [0, 1], 'quantization' (the file's), 'bpp' and 'name'.
+    """
+    cases = [c if isinstance(c, Case) else Case.parse(c) for c in cases]
+    chosen = []  # the readable files, found during the first case
+    for i, case in enumerate(cases):
+        for path in sources.source_files(source, grey) if i == 0 else chosen:
+            if i == 0 and max_images and len(chosen) >= max_images:
+                break
+            try:
+                clean = sources.load_image(path, grey, max_pixels)
+            except Exception as err:  # noqa: BLE001 - one unreadable image is skipped, never fatal
+                log.warning("evaluation: skipped %s (%s: %s)", path, type(err).__name__, err)
+                continue
+            if i == 0:
+                chosen.append(path)
+            compressed, target, quantization, data = case.apply(clean)
+            yield {"case": case, "compressed": compressed[None].astype(np.float32) / 255.0,
+                   "target": target[None].astype(np.float32) / 255.0, "quantization": quantization,
+                   "bpp": 8.0 * len(data) / (target.shape[0] * target.shape[1]), "name": path.name}
+
+
+RestoreFn = Callable[[np.ndarray, qz.JpegQuantization], np.ndarray]
+
+
+def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case, int, str]], grey: bool = False,
+                    max_images: int = 0, progress: bool = False) -> Dict:
+    """Mean metrics per case for JPEG and model.
+
+    `restore(compressed [1, H, W, C] in [0, 1], quantization) -> [1, H, W, C]`.
+    Returns {'images': n, 'qualities': {case name: {'bpp': .., 'jpeg': {metric: ..}, 'model': {...}}},
+    'example': (compressed, restored, clean) of the first image}. Single-JPEG cases are keyed by
+    their quality (int), double ones by 'Q1:Q2[:S]'. With `progress`, a bar on a terminal and a line
+    per case otherwise.
+    """
+    import jax.numpy as jnp
+
+    from qgac_jax import metrics
+
+    cases = [c if isinstance(c, Case) else Case.parse(c) for c in cases]
+    key = {c: (c.quality if c.first is None else c.name) for c in cases}
+    sums: Dict[Case, Dict[str, list]] = {c: {} for c in cases}
+    example = None
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="evaluating", unit="image", disable=None)
+    for ex in eval_examples(source, cases, grey, max_images):
+        case = ex["case"]
+        restored = np.clip(np.asarray(restore(ex["compressed"], ex["quantization"])), 0.0, 1.0)
+        levels = lambda a: jnp.round(jnp.asarray(a) * 255.0)  # noqa: E731 - metrics on uint8 levels
+        clean = levels(ex["target"])
+        for who, img in (("jpeg", ex["compressed"]), ("model", restored)):
+            values = metrics.all_metrics(clean, levels(img))
+            values["mae"] = jnp.mean(jnp.abs(clean - levels(img)), axis=(1, 2, 3))
+            for name, value in values.items():
+                sums[case].setdefault(f"{who}/{name}", []).append(float(value[0]))
+        sums[case].setdefault("bpp", []).append(ex["bpp"])
+        if example is None:
+            example = (ex["compressed"][0], restored[0], ex["target"][0])
+        if bar is not None:
+            bar.update()
+            if bar.disable and case is not cases[0] and len(sums[case]["bpp"]) == 1:  # not a terminal
+                _log_case(cases[cases.index(case) - 1], sums)
+    if not sums[cases[0]]:
+        raise ValueError(f"no readable images in {source}")
+    if bar is not None:
+        if bar.disable:
+            _log_case(cases[-1], sums)
+        bar.close()
+    out = {"images": len(sums[cases[0]]["bpp"]), "qualities": {}, "example": example}
+    for c in cases:
+        mean = {k: float(np.mean(v)) for k, v in sums[c].items()}
+        out["qualities"][key[c]] = {"bpp": mean["bpp"],
+                                    **{who: {m: mean[f"{who}/{m}"] for m in METRICS} for who in ("jpeg", "model")}}
+    return out
+
+
+def _log_case(case: Case, sums) -> None:
+    s = sums[case]
+    print(f"{case.name}: {len(s['bpp'])} images, PSNR JPEG {np.mean(s['jpeg/psnr']):.2f} -> model "
+          f"{np.mean(s['model/psnr']):.2f} dB", flush=True)
+
+
+def flat_metrics(result: Dict) -> Dict[str, float]:
+    """{'jpeg_psnr_q10': .., 'model_ssim': (mean over cases), ...} for logging."""
+    flat = {}
+    for q, r in result["qualities"].items():
+        for who in ("jpeg", "model"):
+            for m in METRICS:
+                flat[f"{who}_{m}_q{q}"] = r[who][m]
+    for who in ("jpeg", "model"):
+        for m in METRICS:
+            flat[f"{who}_{m}"] = float(np.mean([r[who][m] for r in result["qualities"].values()]))
+    return flat
+
+
+def markdown_table(result: Dict) -> str:
+    rows = ["| quality | bpp | PSNR JPEG | PSNR model | gain | SSIM JPEG | SSIM model | PSNR-B JPEG | PSNR-B model | gain |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for q, r in result["qualities"].items():
+        j, m = r["jpeg"], r["model"]
+        rows.append(f"| {q} | {r['bpp']:.3f} | {j['psnr']:.2f} | {m['psnr']:.2f} | {m['psnr'] - j['psnr']:+.2f} | "
+                    f"{j['ssim']:.4f} | {m['ssim']:.4f} | {j['psnr_b']:.2f} | {m['psnr_b']:.2f} | "
+                    f"{m['psnr_b'] - j['psnr_b']:+.2f} |")
+    return "\n".join(rows)
