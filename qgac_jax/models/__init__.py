@@ -22,6 +22,7 @@ from typing import Any, Dict
 import jax
 import jax.numpy as jnp
 
+from qgac_jax.models.estimator import QualityEstimator
 from qgac_jax.models.qga import QGABlock, pool_qmap
 from qgac_jax.models.qgac import QGAC, ResBlock, pad_to_multiple
 
@@ -58,14 +59,26 @@ def create_model(variant: str = "small", *, channels: int = 3, dtype: Any = "flo
     return QGAC(channels=channels, dtype=dtype, **kwargs)
 
 
-def create_model_from_config(config) -> QGAC:
-    """A QGAC from the {'variant', 'channels', 'dtype', 'overrides'} dict that exports store."""
-    return create_model(config["variant"], channels=int(config["channels"]), dtype=config.get("dtype", "float32"),
-                        **dict(config.get("overrides") or {}))
+def create_model_from_config(config):
+    """The model an export's config dict describes.
+
+    Restoration networks: {'variant', 'channels', 'dtype', 'overrides'}; quality
+    estimators: {'kind': 'estimator', 'dtype', 'overrides'}.
+    """
+    dtype = config.get("dtype", "float32")
+    overrides = dict(config.get("overrides") or {})
+    if config.get("kind", "restorer") == "estimator":
+        return QualityEstimator(dtype=DTYPES[dtype], **{k: tuple(v) if isinstance(v, list) else v
+                                                       for k, v in overrides.items()})
+    return create_model(config["variant"], channels=int(config["channels"]), dtype=dtype, **overrides)
 
 
-def dummy_inputs(model: QGAC, height: int = 64, width: int = 64, batch: int = 1):
-    """Zero inputs of the right shapes: (y [B, H, W, C], qmap [B, H, W, K])."""
+def dummy_inputs(model, height: int = 64, width: int = 64, batch: int = 1):
+    """Zero inputs of the right shapes: (y [B, H, W, C], qmap [B, H, W, K]) for a QGAC;
+    (image [B, H, W, 1], luma table [B, 8, 8]) for a quality estimator."""
+    if isinstance(model, QualityEstimator):  # sides 8 more than a multiple of 16
+        return (jnp.zeros((batch, height // 16 * 16 + 8, width // 16 * 16 + 8, 1), jnp.float32),
+                jnp.ones((batch, 8, 8), jnp.float32))
     y = jnp.zeros((batch, height, width, model.channels), jnp.float32)
     return y, jnp.zeros((batch, height, width, qmap_channels(model.channels)), jnp.float32)
 
@@ -98,6 +111,7 @@ def model_stats(model: QGAC, height: int = 256, width: int = 256) -> Dict[str, f
 __all__ = [
     "QGAC",
     "QGABlock",
+    "QualityEstimator",
     "ResBlock",
     "VARIANTS",
     "create_model",

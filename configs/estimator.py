@@ -1,0 +1,35 @@
+"""The quality estimator shipped beside the models: effective JPEG quality from pixels + the file's table.
+
+    python -m qgac_jax.train_estimator --config=configs/estimator.py --workdir=workdirs/estimator
+
+One estimator serves colour and grey models: it reads luma only. Data: the
+colour training folders of ../shared/data (else the built-in photos), single
+and double JPEG as the restorers' recipe (half each; first and second
+quality 10..95, half the double ones on shifted grids, 20% random tables).
+Validation: 8 images of cbsd68 at single qualities and a few double cases.
+`steps=N` sets the length. Time and hardware of the shipped estimator: the README.
+"""
+
+import os
+
+import ml_collections
+
+from configs import cpu
+from configs.common import parse_arg
+
+
+def get_config(arg: str = ""):
+    args = parse_arg(arg, steps=20_000)
+    colour = cpu.get_config()
+    c = ml_collections.ConfigDict()
+    c.model = dict(dtype="float32", overrides={})
+    c.data = dict(colour.data)
+    c.data.update(patch_size=136, batch_size=32, p_double=0.5, p_shift=0.5, p_random_table=0.2)
+    c.eval = dict(source=colour.eval.source, qualities=(10, 30, 50, 70, 90), double=("20:75", "20:75:4", "30:90"),
+                  max_images=8)
+    c.optim = dict(lr=1e-3, warmup_steps=500, final_lr_ratio=0.01, clip=1.0, weight_decay=1e-4, ema_decay=0.999)
+    c.train = dict(steps=args["steps"], log_every=100, eval_every=2_000, checkpoint_every=1_000, keep_checkpoints=2,
+                   seed=0, init_from="", p_true_shift=0.5)
+    if not os.path.isdir(str(c.eval.source)):
+        c.eval.source = "builtin"
+    return c

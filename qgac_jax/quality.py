@@ -1,0 +1,73 @@
+"""What quantization to tell the network: the file's tables, a user's quality, or the file's and an estimate.
+
+`QualityEstimate` runs the quality estimator (models/estimator.py) on a few
+crops of an image and returns the effective IJG quality it predicts;
+`guide_tables` combines it with the file's tables the way training combined
+the two saves of a double JPEG: the elementwise max. For a photo saved once
+the estimate lands near the file's own quality and the guide stays the
+file's tables; for a recompressed one it is the coarser, earlier save's.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qgac_jax import quantization as qz
+from qgac_jax.models.estimator import MARGIN, MULTIPLE, grid_phase, luma
+
+CROP = 136  # the estimator's training patch (128 after its grid alignment)
+MAX_CROPS = 16
+
+
+def crop_origins(height: int, width: int, size: Tuple[int, int], count: int = MAX_CROPS) -> List[Tuple[int, int]]:
+    """Up to `count` origins of `size` crops spread evenly over the image, on the 8x8 grid."""
+    per_axis = max(1, int(np.sqrt(count)))
+
+    def axis(n: int, s: int):
+        return sorted({int(round(i * (n - s) / max(per_axis - 1, 1))) // 8 * 8 for i in range(per_axis)})
+
+    return [(y, x) for y in axis(height, size[0]) for x in axis(width, size[1])]
+
+
+class QualityEstimate:
+    """Callable: (pixels [H, W, C] float in [0, 1], the file's JpegQuantization) -> effective quality (float)."""
+
+    def __init__(self, model, params):
+        self.model, self.params = model, params
+        self._apply = jax.jit(lambda p, x, t, s: model.apply({"params": p}, x, t, s))
+        self._phase = jax.jit(lambda x: grid_phase(luma(x[None])[..., 0])[0])
+
+    @classmethod
+    def from_checkpoint(cls, path) -> "QualityEstimate":
+        from qgac_jax import checkpointing
+
+        model, params, config = checkpointing.load_export(path)
+        if config.get("kind") != "estimator":
+            raise ValueError(f"{path} holds a restoration model, not a quality estimator")
+        return cls(model, params)
+
+    def __call__(self, pixels: np.ndarray, quantization: qz.JpegQuantization) -> float:
+        h, w = pixels.shape[:2]
+        # Sides of each crop: CROP, or what the image allows (8 more than a multiple of 16, padded if tiny).
+        size = tuple(min(CROP, max(MULTIPLE, (n - MARGIN) // MULTIPLE * MULTIPLE) + MARGIN) for n in (h, w))
+        pad = ((0, max(size[0] - h, 0)), (0, max(size[1] - w, 0)), (0, 0))
+        padded = np.pad(pixels, pad, mode="edge") if pad[0][1] or pad[1][1] else pixels
+        # The grid shift from the whole image (far surer than from one crop); crops start on the 8x8 grid.
+        shift = np.asarray(self._phase(jnp.asarray(padded, jnp.float32)))
+        crops = np.stack([padded[y:y + size[0], x:x + size[1]]
+                          for y, x in crop_origins(*padded.shape[:2], size)])  # [N, sy, sx, C]
+        table = np.broadcast_to(quantization.luma.astype(np.float32), (len(crops), 8, 8))
+        shifts = np.broadcast_to(shift, (len(crops), 2))
+        predictions = np.asarray(self._apply(self.params, jnp.asarray(crops, jnp.float32), table, shifts))
+        return float(np.median(predictions))
+
+
+def guide_tables(quantization: qz.JpegQuantization, quality: float) -> qz.JpegQuantization:
+    """The file's tables raised, entry by entry, to at least the IJG tables of `quality` (rounded)."""
+    q = int(np.clip(round(quality), 1, 100))
+    luma, chroma = qz.effective_tables((quantization.luma, quantization.chroma), qz.ijg_tables(q))
+    return qz.JpegQuantization(luma, chroma, quantization.subsampling)
