@@ -8,7 +8,6 @@ Layout of a workdir:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any, Dict, Optional, Tuple
@@ -121,6 +120,3 @@ def load_export(path):
         params = ckpt.restore(_path(path), args=ocp.args.Composite(params=ocp.args.StandardRestore(like))).params
     return model, params, config
 
-
-def dumps(d) -> str:
-    return json.dumps(d, sort_keys=True, default=str)

@@ -6,7 +6,7 @@ the config (l1 * L1 + l2 * perceptual + l3 * adversarial).
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -51,6 +51,3 @@ def batch_psnr(pred: jax.Array, target: jax.Array) -> jax.Array:
     mse = jnp.mean((jnp.clip(pred, 0, 1) - target) ** 2, axis=(1, 2, 3))
     return jnp.mean(-10.0 * jnp.log10(jnp.maximum(mse, 1e-10)))
 
-
-def scalars(d: Dict[str, jax.Array]) -> Dict[str, float]:
-    return {k: float(v) for k, v in d.items()}

@@ -14,21 +14,24 @@ from __future__ import annotations
 import logging
 import math
 import os
-import signal
 import sys
 import time
-from typing import Dict
+from typing import Dict, Tuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from qgac_jax import checkpointing, evaluate, input_pipeline, sharding, train_step
-from qgac_jax.restorer import Restorer
+from qgac_jax import checkpointing, data, evaluation, loop, sharding, train_step
+from qgac_jax.data import on_device, tf_pipeline
 from qgac_jax.models import vgg as vgg_lib
+from qgac_jax.prefetch import to_devices
+from qgac_jax.restorer import Restorer
 
 log = logging.getLogger("qgac_jax.train")
 SYNC_EVERY = 32  # wait on a result at least this often (CPU collectives time out otherwise)
+# What travels to the devices (compact: uint8 images, guide tables); on_device.make_prepare makes the
+# step's 'compressed', 'target' (float) and 'qmap' of them there. Nothing else is transferred.
+STEP_KEYS = ("compressed", "target", "guide_tables")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -39,10 +42,12 @@ def validate_config(config) -> None:
     """Start-up checks that would otherwise fail hours into a run (data first: it is the usual culprit)."""
     sources = (config.data.sources,) if isinstance(config.data.sources, str) else config.data.sources
     for source in sources:
-        input_pipeline.check_source(source)
+        data.check_source(source)
     for key in ("log_every", "checkpoint_every", "eval_every", "steps"):
         if int(config.train[key]) < 1:
             raise ValueError(f"train.{key} must be at least 1, got {config.train[key]}")
+    if int(config.train.get("profile_steps", 0)) < 0:
+        raise ValueError(f"train.profile_steps must be 0 (off) or more, got {config.train.profile_steps}")
     if config.loss.perceptual > 0 and not config.loss.vgg_weights and not config.loss.allow_random_vgg:
         raise ValueError(
             "loss.perceptual > 0 needs VGG weights: make them with "
@@ -54,10 +59,18 @@ def validate_config(config) -> None:
         raise ValueError("loss.vgg_layers and loss.vgg_layer_weights must have the same length")
     if config.loss.gan not in ("nonsaturating", "hinge"):
         raise ValueError(f"loss.gan must be 'nonsaturating' or 'hinge', got {config.loss.gan!r}")
-    if config.eval.source and config.eval.source != "builtin":
-        input_pipeline.list_images(config.eval.source.removeprefix("folder:"))  # raises when missing or empty
+    if config.eval.source:
+        data.source_files(config.eval.source, False)  # raises when missing or empty
     if config.model.channels != (1 if config.data.grey else 3):
         raise ValueError(f"model.channels={config.model.channels} does not match data.grey={config.data.grey}")
+
+
+def warn_if_accelerator_job_on_cpu(config) -> None:
+    """A config sized for accelerators (bf16, or a large variant) that landed on CPU is most likely a set-up slip."""
+    if jax.default_backend() == "cpu" and (config.model.dtype == "bfloat16" or config.model.variant == "base"):
+        log.warning("training %s (%s) on CPU: this config is sized for a GPU/TPU, where JAX found none "
+                    "(install jax for your accelerator: see the README's set-up section)",
+                    config.model.variant, config.model.dtype)
 
 
 def load_vgg_params(trainer, config, key):
@@ -69,149 +82,116 @@ def load_vgg_params(trainer, config, key):
     return trainer.vgg.init(key, jnp.zeros((1, 32, 32, 3)))["params"]
 
 
-class _Preemption:
-    """Turns SIGTERM into a flag the loop checks, so it can save and exit cleanly."""
-
-    def __init__(self):
-        self.requested = False
-        try:
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        except ValueError:  # not the main thread (a notebook helper, say): no preemption handling there
-            log.warning("not in the main thread: SIGTERM will not save a checkpoint")
-            self._previous = None
-
-    def _handle(self, signum, frame):
-        log.warning("SIGTERM received: saving a checkpoint and exiting")
-        self.requested = True
-
-    def agreed(self) -> bool:
-        """True when any process was told to stop (all processes must stop together)."""
-        if jax.process_count() == 1:
-            return self.requested
-        from jax.experimental import multihost_utils
-
-        return bool(np.any(multihost_utils.process_allgather(np.array([self.requested]))))
-
-    def restore(self):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-
-def _summary_writer(workdir):
-    """TensorBoard writer (process 0); None where TensorFlow is not installed (data.pipeline='pillow')."""
-    if jax.process_index() != 0:
-        return None
-    try:
-        import tensorflow as tf
-    except ImportError:
-        log.warning("TensorFlow is not installed: no TensorBoard summaries; metrics go to the log only")
-        return None
-    return tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
-
-
-def _write(writer, step, scalars=None, images=None):
-    if writer is None:
-        return
-    import tensorflow as tf
-
-    with writer.as_default(step=step):
-        for k, v in (scalars or {}).items():
-            tf.summary.scalar(k, v)
-        for k, v in (images or {}).items():
-            tf.summary.image(k, np.clip(v, 0, 1)[None], max_outputs=1)
-    writer.flush()
-
-
-def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
-    """Trains (or resumes) in `workdir`; returns the last logged and evaluated metrics."""
-    validate_config(config)
-    data_config = input_pipeline.DataConfig.from_config(config.data)
-    if data_config.pipeline == "tf.data":
-        input_pipeline._tf()  # TF sees no accelerator, before anything else touches it
-    mesh = sharding.make_mesh()
-    sharding.check_batch(data_config.batch_size, mesh)
-    trainer = train_step.make_trainer(config)
-    key_init, key_vgg = jax.random.split(jax.random.key(config.train.seed))
-    repl = sharding.param_sharding(mesh)
-    state = jax.device_put(train_step.init_state(trainer, key_init), repl)
-
-    ckpt = checkpointing.Checkpointer(workdir, keep=config.train.keep_checkpoints)
+def _initial_state(config, trainer, ckpt, repl, workdir):
+    """The latest checkpoint's state, else one initialised (from `train.init_from` when set)."""
+    state = jax.device_put(train_step.init_state(trainer, jax.random.key(config.train.seed)), repl)
     restored = ckpt.restore_latest(state)
     if restored is not None:
         state, _ = restored
-        log.info("resumed from step %d in %s", int(state.step), workdir)
+        log.info("resumed from step %d in %s", int(jax.device_get(state.step)), workdir)
     elif config.train.init_from:  # e.g. the GAN stage starting from a PSNR model's export
         _, params, _ = checkpointing.load_export(config.train.init_from)
         params = jax.device_put(params, repl)
         state = state.replace(g_params=params, ema_params=jax.tree.map(jnp.copy, params),
                               g_opt=jax.device_put(trainer.g_tx.init(params), repl))
         log.info("generator initialised from %s", config.train.init_from)
-    start = int(state.step)
-    total = int(config.train.steps)
-    vgg_params = jax.device_put(load_vgg_params(trainer, config, key_vgg), repl)
+    return state
 
-    step_fns = {}
 
-    def compiled(adversarial):
-        if adversarial not in step_fns:
-            step_fns[adversarial] = train_step.jit_step(trainer, adversarial, mesh)
-        return step_fns[adversarial]
+def _evaluate(config, restorer: Restorer, state, done: int, writer, ckpt, meta) -> Dict[str, float]:
+    # The EMA parameters go to one device once per evaluation, not once per tile.
+    restorer.params = jax.device_put(jax.device_get(state.ema_params), jax.local_devices()[0])
+    result = evaluation.evaluate_images(restorer.restore_batch, config.eval.source or "builtin",
+                                        config.eval.qualities, config.data.grey, config.eval.max_images)
+    metrics, triplet = evaluation.flat_metrics(result), result["example"]
+    if jax.process_index() == 0:
+        log.info("eval step %d: JPEG %.3f dB -> model %.3f dB (PSNR-B %.3f -> %.3f)", done, metrics["jpeg_psnr"],
+                 metrics["model_psnr"], metrics["jpeg_psnr_b"], metrics["model_psnr_b"])
+    images = dict(zip(("eval/compressed", "eval/restored", "eval/clean"), triplet)) if triplet else {}
+    writer.write(done, {f"eval/{k}": v for k, v in metrics.items()}, images)
+    ckpt.save_best(done, state, meta | {"step": done}, metrics["model_psnr"])
+    return metrics
 
-    batches = input_pipeline.train_batches(data_config, start_step=start)
+
+def train_and_evaluate(config, workdir: str) -> Tuple[train_step.TrainState, Dict[str, float]]:
+    """Trains (or resumes) in `workdir`; returns the final state and the last logged and evaluated metrics."""
+    validate_config(config)
+    warn_if_accelerator_job_on_cpu(config)
+    data_config = data.DataConfig.from_config(config.data)
+    if data_config.pipeline == "tf.data":
+        tf_pipeline.import_tf()  # TF sees no accelerator, before anything else touches it
+    mesh = sharding.make_mesh()
+    sharding.check_batch(data_config.batch_size, mesh)
+    trainer = train_step.make_trainer(config)
+    repl = sharding.param_sharding(mesh)
+    ckpt = checkpointing.Checkpointer(workdir, keep=config.train.keep_checkpoints)
+    state = _initial_state(config, trainer, ckpt, repl, workdir)
+    start, total = int(jax.device_get(state.step)), int(config.train.steps)
+    vgg_params = jax.device_put(load_vgg_params(trainer, config, jax.random.key(config.train.seed + 1)), repl)
+    steps = {adversarial: train_step.jit_step(trainer, adversarial, mesh) for adversarial in (False, True)}
     restorer = Restorer(trainer.model, None)  # evaluation, tiled like inference; params set at each eval
-    writer = _summary_writer(workdir)
-    preemption = _Preemption()
+    writer = loop.SummaryWriter(os.path.join(workdir, "tensorboard"))
+    preemption = loop.Preemption()
+    profile_steps = int(config.train.get("profile_steps", 0))
+    profile_from = start + 2 if profile_steps else -1  # after compilation, which the first steps pay
+    tracing = False
     meta = {"config": config.to_json_best_effort() if hasattr(config, "to_json_best_effort") else str(config)}
-    last_metrics: Dict[str, float] = {}
+    train_cfg = config.train
+    metrics: Dict[str, float] = {}
     last_eval: Dict[str, float] = {}
     t0, t0_step = time.perf_counter(), start
+    batches = to_devices(data.train_batches(data_config, start_step=start, compact=True), mesh, STEP_KEYS,
+                         on_device.make_prepare(data_config))
     try:
-        for step in range(start, total):
-            batch = sharding.global_batch(next(batches), mesh)
-            state, step_metrics = compiled(step >= config.loss.gan_start_step)(state, batch, vgg_params)
-            done = step + 1
-            is_last = done == total
-            if done % config.train.log_every == 0 or is_last:
-                last_metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
-                if not all(math.isfinite(v) for v in last_metrics.values()):
-                    raise NonFiniteLossError(
-                        f"non-finite loss at step {done}: {last_metrics}. The last good checkpoint in "
-                        f"{workdir}/checkpoints is step {ckpt.latest_step()}; lower optim.lr or check the data.")
-                rate = (done - t0_step) / (time.perf_counter() - t0)
-                eta = (total - done) / max(rate, 1e-9)
-                if jax.process_index() == 0:
-                    log.info("step %d/%d  loss %.5f  l1 %.5f  psnr %.2f (jpeg %.2f)  %.2f steps/s  ETA %s",
-                             done, total, last_metrics["loss"], last_metrics["l1"], last_metrics["psnr"],
-                             last_metrics["jpeg_psnr"], rate, time.strftime("%H:%M:%S", time.gmtime(eta)))
-                _write(writer, done, {f"train/{k}": v for k, v in last_metrics.items()} | {"train/steps_per_s": rate})
-            elif done % SYNC_EVERY == 0:
-                jax.block_until_ready(state.step)
-            if done % config.train.eval_every == 0 or is_last:
-                restorer.params = jax.device_get(state.ema_params)
-                result = evaluate.evaluate_images(restorer.restore_batch, config.eval.source or "builtin",
-                                                  config.eval.qualities, config.data.grey, config.eval.max_images)
-                last_eval, triplet = evaluate.flat_metrics(result), result["example"]
-                if jax.process_index() == 0:
-                    log.info("eval step %d: JPEG %.3f dB -> model %.3f dB (PSNR-B %.3f -> %.3f)", done,
-                             last_eval["jpeg_psnr"], last_eval["model_psnr"], last_eval["jpeg_psnr_b"],
-                             last_eval["model_psnr_b"])
-                images = dict(zip(("eval/compressed", "eval/restored", "eval/clean"), triplet)) if triplet else {}
-                _write(writer, done, {f"eval/{k}": v for k, v in last_eval.items()}, images)
-                ckpt.save_best(done, state, meta | {"step": done}, last_eval["model_psnr"])
-            stop = preemption.agreed() if (done % config.train.log_every == 0 or is_last) else False
-            if done % config.train.checkpoint_every == 0 or is_last or stop:
-                ckpt.save(done, state, meta | {"step": done}, force=stop or is_last)
-            if stop:
-                log.warning("preempted: saved step %d, exiting", done)
-                break
-        else:
+        with batches:
+            for step in range(start, total):
+                if step == profile_from:
+                    jax.profiler.start_trace(os.path.join(workdir, "profile"))
+                    tracing = True
+                with jax.profiler.StepTraceAnnotation("train", step_num=step):
+                    batch = next(batches)
+                    with jax.transfer_guard("disallow"):  # every transfer in the loop is an explicit one
+                        state, step_metrics = steps[step >= config.loss.gan_start_step](state, batch, vgg_params)
+                done = step + 1
+                if tracing and (done == profile_from + profile_steps or done == total):
+                    jax.block_until_ready(state.step)
+                    jax.profiler.stop_trace()
+                    tracing = False
+                    log.info("profile of steps %d..%d written to %s/profile", profile_from + 1, done, workdir)
+                if loop.itstime(done, train_cfg.log_every, total):
+                    metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+                    if not all(math.isfinite(v) for v in metrics.values()):
+                        raise NonFiniteLossError(
+                            f"non-finite loss at step {done}: {metrics}. The last good checkpoint in "
+                            f"{workdir}/checkpoints is step {ckpt.latest_step()}; lower optim.lr or check the data.")
+                    rate = (done - t0_step) / (time.perf_counter() - t0)
+                    if jax.process_index() == 0:
+                        eta = time.strftime("%H:%M:%S", time.gmtime((total - done) / max(rate, 1e-9)))
+                        log.info("step %d/%d  loss %.5f  l1 %.5f  psnr %.2f (jpeg %.2f)  %.2f steps/s  ETA %s",
+                                 done, total, metrics["loss"], metrics["l1"], metrics["psnr"],
+                                 metrics["jpeg_psnr"], rate, eta)
+                    writer.write(done, {f"train/{k}": v for k, v in metrics.items()} | {"train/steps_per_s": rate})
+                elif done % SYNC_EVERY == 0:
+                    jax.block_until_ready(state.step)
+                if loop.itstime(done, train_cfg.eval_every, total):
+                    last_eval = _evaluate(config, restorer, state, done, writer, ckpt, meta)
+                stop = preemption.agreed() if loop.itstime(done, train_cfg.log_every, total) else False
+                if loop.itstime(done, train_cfg.checkpoint_every, total) or stop:
+                    ckpt.save(done, state, meta | {"step": done}, force=stop or done == total)
+                if stop:
+                    log.warning("preempted: saved step %d, exiting", done)
+                    break
+            # Finished or preempted: the export holds the latest EMA parameters (a resumed run replaces it).
             checkpointing.export_params(os.path.join(workdir, "export"), jax.device_get(state.ema_params),
                                         train_step.model_config(config))
     finally:
+        if tracing:
+            jax.profiler.stop_trace()
         ckpt.wait()
         ckpt.close()
+        writer.close()
         preemption.restore()
-    return last_metrics | last_eval
+    return state, metrics | last_eval
 
 
 def main(argv):
@@ -229,21 +209,13 @@ def main(argv):
         sys.exit(f"error: {err}")
 
 
-def _config_root_on_path(argv) -> None:
-    """Puts the folder above the config file on sys.path, so configs can `from configs import base`."""
-    for i, arg in enumerate(argv):
-        path = arg.split("=", 1)[1] if arg.startswith("--config=") else (argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
-        if path:
-            path = path.split(":", 1)[0]  # configs/cpu.py:grey -> configs/cpu.py
-            sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(path))))
-            return
-
-
 if __name__ == "__main__":
     from absl import app, flags
     from ml_collections import config_flags
 
-    _config_root_on_path(sys.argv)
+    from qgac_jax.config_path import config_root_on_path
+
+    config_root_on_path(sys.argv)
 
     config_flags.DEFINE_config_file("config", None, "Training config file (configs/*.py).", lock_config=True)
     flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard and export go here.")

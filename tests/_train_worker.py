@@ -1,7 +1,10 @@
 """Runs training pieces in a fresh process (device count and distributed set-up are per process).
 
     python tests/_train_worker.py step OUT.npz              one sharded train step on all local devices
-    python tests/_train_worker.py train WORKDIR OUT.npz [config.key=value ...]   smoke training run
+    python tests/_train_worker.py train WORKDIR OUT.npz [config.key=value ...]   smoke training run; OUT holds the
+                                                                       parameters this process ends with
+    python tests/_train_worker.py hosts_in_one OUT.npz STEPS     the batches of two hosts, concatenated, on
+                                                                 this process's devices: the reference run
 """
 
 import os
@@ -16,7 +19,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from configs import smoke  # noqa: E402
-from qgac_jax import input_pipeline, sharding, train, train_step  # noqa: E402
+from qgac_jax import data, sharding, train, train_step  # noqa: E402
+from qgac_jax.data import on_device  # noqa: E402
 
 
 def flat(tree):
@@ -29,8 +33,9 @@ def one_step(out):
     mesh = sharding.make_mesh()
     repl = sharding.param_sharding(mesh)
     state = jax.device_put(train_step.init_state(trainer, jax.random.key(0)), repl)
-    data = input_pipeline.DataConfig.from_config(config.data)
-    batch = sharding.global_batch(next(input_pipeline.train_batches(data, process_index=0, process_count=1)), mesh)
+    data_config = data.DataConfig.from_config(config.data)
+    host = next(data.train_batches(data_config, process_index=0, process_count=1, compact=True))
+    batch = on_device.make_prepare(data_config)(sharding.global_batch({k: host[k] for k in train.STEP_KEYS}, mesh))
     step = train_step.jit_step(trainer, False, mesh, donate=False)
     state, metrics = step(state, batch, {})
     assert batch["target"].sharding.num_devices == jax.device_count()
@@ -53,25 +58,45 @@ def run_training(workdir, out, overrides):
         node[leaf] = type(node[leaf])(value) if not isinstance(node[leaf], (tuple, list)) else eval(value)
     delay = float(os.environ.get("QGAC_TEST_STEP_DELAY", "0"))
     if delay:  # slow the stream so a test can signal the run mid-way
-        original = input_pipeline.train_batches
+        original = data.train_batches
 
         def slow(*args, **kwargs):
             for batch in original(*args, **kwargs):
                 time.sleep(delay)
                 yield batch
 
-        train.input_pipeline.train_batches = slow
+        train.data.train_batches = slow
     sharding.initialize_distributed()
-    train.train_and_evaluate(config, workdir)
-    if out != "-":
-        from qgac_jax import checkpointing
+    state, _ = train.train_and_evaluate(config, workdir)
+    if out != "-":  # what this process holds in memory (replicated: its own shard is the whole value)
+        local = jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), (state.g_params, state.ema_params))
+        np.savez(out, process=jax.process_index(), devices=jax.device_count(), **flat({"g": local[0], "ema": local[1]}))
 
-        _, params, _ = checkpointing.load_export(os.path.join(workdir, "export"))
-        np.savez(out, process=jax.process_index(), **flat(params))
+
+def hosts_in_one(out, steps):
+    """The global batches two hosts would make, built here side by side and stepped on this process's devices."""
+    config = smoke.get_config()
+    config.train.steps = steps  # the learning-rate schedule spans the run
+    data_config = data.DataConfig.from_config(config.data)
+    trainer = train_step.make_trainer(config)
+    mesh = sharding.make_mesh()
+    state = jax.device_put(train_step.init_state(trainer, jax.random.key(config.train.seed)),
+                           sharding.param_sharding(mesh))
+    hosts = [data.train_batches(data_config, process_index=p, process_count=2, compact=True) for p in range(2)]
+    prepare = on_device.make_prepare(data_config)
+    step = train_step.jit_step(trainer, False, mesh)
+    for _ in range(steps):
+        local = [next(h) for h in hosts]
+        batch = {k: np.concatenate([b[k] for b in local]) for k in train.STEP_KEYS}
+        state, _ = step(state, prepare(sharding.global_batch(batch, mesh)), {})
+    np.savez(out, devices=jax.device_count(), **flat({"g": jax.device_get(state.g_params),
+                                                      "ema": jax.device_get(state.ema_params)}))
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "step":
         one_step(sys.argv[2])
+    elif sys.argv[1] == "hosts_in_one":
+        hosts_in_one(sys.argv[2], int(sys.argv[3]))
     else:
         run_training(sys.argv[2], sys.argv[3], sys.argv[4:])
