@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt
 import skimage.data
 from PIL import Image
 from qgac_jax import Restorer, metrics, quantization
-from qgac_jax.restore import default_checkpoint
+from qgac_jax.shipped import default_checkpoint
 
 clean = skimage.data.chelsea()                      # a photo shipped inside scikit-image
 buf = io.BytesIO()

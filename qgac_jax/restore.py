@@ -1,12 +1,17 @@
-"""Restore JPEG photos with a trained checkpoint.
+"""Restore JPEG photos with the shipped models or a trained checkpoint.
 
-    python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH] [--quality Q]
-                               [--tile N] [--overwrite] [--max-pixels N]
+    python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH] [--quality auto|file|Q]
+                               [--show-quality] [--ensemble] [--overwrite] [--tile N] [--overlap N]
+                               [--max-pixels N]
 
 INPUT: files, directories (searched recursively) or globs. Each output is a
-lossless PNG at DIR/<relative path>/<name>.png, written atomically; an
-existing output is kept unless --overwrite. A file that fails is reported on
-one line and the others go on; the exit code is 0 only if all succeeded.
+lossless PNG at DIR/<relative path>/<name>.png, written atomically.
+
+Reruns resume: an output that exists is skipped (not rewritten) unless
+--overwrite. A file that cannot be restored gets one line on stderr,
+`error: FILE: reason`, and the others go on. Exit status: 0 when no file
+failed (restored or skipped), 1 when some failed, 2 when nothing could start
+(bad arguments, an unusable --output or --checkpoint).
 """
 
 from __future__ import annotations
@@ -18,22 +23,13 @@ import pathlib
 import sys
 import tempfile
 import time
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
-SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from qgac_jax import shipped
+from qgac_jax.restorer import DEFAULT_MAX_PIXELS, DEFAULT_OVERLAP, DEFAULT_TILE, IMAGE_SUFFIXES
+from qgac_jax.restorer import check_quality as _check_quality
 
-
-def default_checkpoint(channels: int = 3) -> Optional[pathlib.Path]:
-    """The pretrained export shipped inside the package for `channels` (else the other one), or None.
-
-    A colour model restores grey images too (see Restorer's policy), and the reverse.
-    """
-    root = pathlib.Path(__file__).parent / "pretrained"
-    preferred = ("colour", "grey") if channels == 3 else ("grey", "colour")
-    for name in preferred:
-        if (root / name / "model").is_dir():
-            return root / name
-    return None
+PROGRESS_TILES = 8  # images cut into more tiles than this show a progress bar per tile (on a terminal)
 
 
 def collect_inputs(patterns: List[str]) -> Tuple[List[Tuple[pathlib.Path, pathlib.Path]], List[str]]:
@@ -42,7 +38,7 @@ def collect_inputs(patterns: List[str]) -> Tuple[List[Tuple[pathlib.Path, pathli
     for pattern in patterns:
         path = pathlib.Path(pattern)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
                 errors.append(f"{pattern}: no images in this directory")
             found += [(f, f.relative_to(path).with_suffix(".png")) for f in files]
@@ -76,30 +72,98 @@ def write_png_atomically(pixels, path: pathlib.Path) -> None:
         raise
 
 
+def check_output_folder(folder: pathlib.Path) -> None:
+    """Creates `folder` if needed and proves it writable; a ValueError naming it otherwise."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--output {folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ValueError(f"--output {folder} is not a writable folder ({err.strerror or err})") from None
+
+
 def _reason(err: BaseException) -> str:
+    if isinstance(err, MemoryError):
+        return "out of memory (lower --max-pixels or --tile)"
     if isinstance(err, OSError) and err.strerror:
         return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
     return str(err) or type(err).__name__
 
 
-def run(argv=None) -> int:
+def _multiple_of_8(name: str, minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if value % 8 or value < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be a multiple of 8, at least {minimum}; got {value}")
+        return value
+    return parse
+
+
+def _pixels(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-pixels must be a number such as 5e7, got {text!r}") from None
+    if not value >= 1 or value != value:
+        raise argparse.ArgumentTypeError(f"--max-pixels must be positive, got {text!r}")
+    return int(value)
+
+
+def _quality(text: str):
+    try:
+        return _check_quality(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m qgac_jax.restore", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="JPEG files, directories or globs")
-    parser.add_argument("--output", required=True, help="folder for the restored PNGs")
-    parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped model)")
-    parser.add_argument("--quality", type=int, help="use the IJG tables of this quality (1..100) instead of the file's")
-    parser.add_argument("--tile", type=int, default=512, help="tile size in pixels, a multiple of 8 (default 512)")
-    parser.add_argument("--overlap", type=int, default=32, help="tile overlap, a multiple of 8 (default 32)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--max-pixels", type=int, default=100_000_000, help="refuse larger images (default 1e8)")
+    parser.add_argument("--output", required=True, help="folder for the restored PNGs (created if missing)")
+    parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped models, the "
+                                             "grey one for grey files, the colour one for colour files)")
+    parser.add_argument("--quality", type=_quality, default="auto",
+                        help="what the network is told: 'auto' (default) the file's tables raised to the quality "
+                             "the shipped estimator reads off the pixels (recompressed photos); 'file' the file's "
+                             "tables alone; 1..100 the IJG tables of that quality (needed for PNGs; a lower value "
+                             "asks for a stronger correction)")
+    parser.add_argument("--show-quality", action="store_true",
+                        help="print, per file, the file's quality and the quality that was assumed")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="average the restorations of the 8 flips and transposes: 8 times slower, slightly "
+                             "better (see the README)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    parser.add_argument("--tile", type=_multiple_of_8("--tile", 16), default=DEFAULT_TILE,
+                        help=f"tile size in pixels, a multiple of 8 (default {DEFAULT_TILE})")
+    parser.add_argument("--overlap", type=_multiple_of_8("--overlap", 0), default=DEFAULT_OVERLAP,
+                        help=f"tile overlap in pixels, a multiple of 8 (default {DEFAULT_OVERLAP})")
+    parser.add_argument("--max-pixels", type=_pixels, default=DEFAULT_MAX_PIXELS,
+                        help=f"refuse images larger than this, read from the file's header before decoding "
+                             f"(default {DEFAULT_MAX_PIXELS:.0e}: about what a 2-core laptop with 8 GB restores "
+                             "comfortably; e.g. --max-pixels 2e8 for larger photos)")
     args = parser.parse_args(argv)
-    if args.quality is not None and not 1 <= args.quality <= 100:
-        parser.error(f"--quality must be in 1..100, got {args.quality}")
-
-    if not args.checkpoint and default_checkpoint() is None:
+    if args.overlap >= args.tile // 2:
+        parser.error(f"--overlap ({args.overlap}) must be below half of --tile ({args.tile})")
+    if not args.checkpoint and shipped.default_checkpoint() is None:
         parser.error("this version ships no pretrained checkpoint: pass --checkpoint (an export folder or a "
                      "training workdir, e.g. workdirs/cpu after `python -m qgac_jax.train --config=configs/cpu.py`)")
+    return args
+
+
+def run(argv=None) -> int:
+    args = parse_args(argv)
+    out_root = pathlib.Path(args.output)
+    try:
+        check_output_folder(out_root)  # before any model is loaded
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     from tqdm import tqdm
 
     from qgac_jax.restorer import Restorer, decode
@@ -107,11 +171,12 @@ def run(argv=None) -> int:
     loaded = {}
 
     def restorer_for(grey: bool) -> Restorer:
-        """--checkpoint for every image; else the shipped grey model for grey JPEGs, colour for colour."""
-        path = args.checkpoint or default_checkpoint(1 if grey else 3)
+        """--checkpoint for every image; else the shipped grey model for grey files, colour for colour."""
+        path = args.checkpoint or shipped.default_checkpoint(1 if grey else 3)
         if path not in loaded:
             loaded[path] = Restorer.from_checkpoint(path, tile=args.tile, overlap=args.overlap,
-                                                    max_pixels=args.max_pixels)
+                                                    max_pixels=args.max_pixels,
+                                                    estimator="shipped" if args.quality == "auto" else None)
         return loaded[path]
 
     if args.checkpoint:
@@ -124,8 +189,7 @@ def run(argv=None) -> int:
     jobs, errors = collect_inputs(args.inputs)
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
-    out_root = pathlib.Path(args.output)
-    failed, done, megapixels, start = len(errors), 0, 0.0, time.perf_counter()
+    failed, done, skipped, megapixels, start = len(errors), 0, 0, 0.0, time.perf_counter()
     seen = {}
     for src, rel in tqdm(jobs, desc="restoring", unit="image", disable=None):
         dest = out_root / rel
@@ -136,18 +200,42 @@ def run(argv=None) -> int:
             if dest.resolve() == src.resolve():
                 raise ValueError("the output would replace the input")
             if dest.exists() and not args.overwrite:
-                raise ValueError(f"{dest} exists; pass --overwrite to replace it")
+                skipped += 1
+                continue
             decoded = decode(src, args.quality, args.max_pixels)
-            pixels = restorer_for(decoded.is_grey).restore_decoded(decoded)
+            restorer = restorer_for(decoded.is_grey)
+            tiles = restorer.tile_count(*decoded.pixels.shape[:2]) * (8 if args.ensemble else 1)
+            bar = tqdm(total=tiles, desc=src.name, unit="tile", leave=False,
+                       disable=None if tiles > PROGRESS_TILES else True)
+            with bar:
+                pixels, guide, estimate = restorer.restore_decoded(decoded, args.quality, progress=bar.update,
+                                                                   details=True, ensemble=args.ensemble)
+            if args.show_quality:
+                tqdm.write(f"{src}: {describe(decoded, guide, estimate, args.quality)}")
             write_png_atomically(pixels, dest)
             done += 1
             megapixels += pixels.shape[0] * pixels.shape[1] / 1e6
-        except (ValueError, OSError) as err:
+        except Exception as err:  # noqa: BLE001 - whatever one file does (bombs, libjpeg, memory), the rest go on
             failed += 1
             tqdm.write(f"error: {src}: {_reason(err)}", file=sys.stderr)
     seconds = time.perf_counter() - start
-    print(f"restored {done} file(s), {megapixels:.2f} megapixels in {seconds:.1f} s; {failed} failed")
-    return 0 if failed == 0 and done > 0 else 1
+    print(f"restored {done}, skipped {skipped} (output exists), failed {failed}; "
+          f"{megapixels:.2f} megapixels in {seconds:.1f} s")
+    return 0 if failed == 0 else 1
+
+
+def describe(decoded, guide, estimate, quality) -> str:
+    """One line: what the file says and what the network was told."""
+    from qgac_jax import quantization as qz
+
+    if not decoded.from_file:
+        return f"IJG tables of quality {quality} (--quality)"
+    file_q = qz.equivalent_quality(decoded.quantization.luma)
+    if estimate is None:
+        return f"the file's tables (about quality {file_q})"
+    assumed = qz.equivalent_quality(guide.luma)
+    note = "recompressed: restored as" if assumed < file_q else "assumed"
+    return f"file tables about quality {file_q}, estimated effective quality {estimate:.0f}; {note} quality {assumed}"
 
 
 def main():

@@ -6,8 +6,13 @@
     out = r.restore(array_or_bytes_or_path, quality=30)   # IJG tables of quality 30 instead
 
 What a JPEG tells us is used: its quantization tables and chroma subsampling
-become the Q-map. The image is restored in its *stored* orientation (where
-the 8x8 grid lies) and the EXIF orientation is applied to the result.
+become the Q-map. With a quality estimator (`Restorer.pretrained()` has the
+shipped one), `quality="auto"` (the default) raises those tables to the
+effective quality the estimator reads off the pixels, so a photo saved at 20
+and re-saved at 75 is restored as the quality-20 image it looks like;
+`quality="file"` uses the file's tables alone. The image is restored in its
+*stored* orientation (where the 8x8 grid lies) and the EXIF orientation is
+applied to the result.
 
 Policy when image and model disagree in colour:
 - grey image, colour model: the grey channel is replicated to RGB, the chroma
@@ -22,19 +27,30 @@ compiled once per tile shape and reused.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
-from typing import Optional, Tuple, Union
+import threading
+import warnings
+from typing import Callable, Optional, Tuple, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
+from qgac_jax import quality as quality_lib
 from qgac_jax import quantization as qz
+from qgac_jax import shipped
 
-DEFAULT_MAX_PIXELS = 100_000_000
+# A 2-core laptop with 8 GB restores 50 MP (a 45-MP camera's photos) in a few GB; larger needs max_pixels=.
+DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 32
+# The files `restore` looks for in folders.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
+QUALITY_MODES = ("auto", "file")
 # EXIF orientation -> the transpose that displays the stored pixels upright (as ImageOps.exif_transpose).
 _ORIENTATION = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -46,6 +62,20 @@ _ORIENTATION = {
     8: Image.Transpose.ROTATE_90,
 }
 ImageSource = Union[str, os.PathLike, bytes, bytearray, np.ndarray, Image.Image]
+Quality = Union[None, int, str]  # None or "auto": file + estimate; "file": the file's tables; 1..100: IJG tables
+
+
+def check_quality(quality: Quality) -> Quality:
+    """`quality` itself if valid (None, 'auto', 'file' or 1..100); a ValueError naming the choices otherwise."""
+    if quality is None or quality in QUALITY_MODES:
+        return quality
+    if isinstance(quality, str):
+        try:
+            quality = int(quality)
+        except ValueError:
+            raise ValueError(f"quality must be 1..100, 'auto' or 'file', got {quality!r}") from None
+    qz.ijg_scale(quality)  # validates 1..100
+    return int(quality)
 
 
 @dataclasses.dataclass
@@ -57,10 +87,30 @@ class Decoded:
     bit_depth: int  # 8 or 16: the depth of the output
     orientation: int  # EXIF orientation, 1 = none
     is_grey: bool
+    from_file: bool = True  # the tables are the file's (not a user's quality)
 
 
-def _open(source) -> Tuple[Image.Image, Optional[bytes]]:
-    """A PIL image and, for JPEG sources, the bytes the tables are read from."""
+_PILLOW_LIMIT = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pillow_pixel_limit(max_pixels: int):
+    """Pillow's own bomb check at our limit (it refuses above twice it), without its warnings.
+
+    `decode` compares the header's size with `max_pixels` itself, before decoding; this only keeps
+    Pillow from refusing a `max_pixels` above its default, or warning below our message.
+    """
+    with _PILLOW_LIMIT, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max(int(max_pixels), 1)
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+
+
+def _open(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[Image.Image, Optional[bytes]]:
+    """A PIL image (header read, pixels not decoded) and, for files and bytes, the bytes themselves."""
     if isinstance(source, Image.Image):
         return source, None
     try:
@@ -74,16 +124,26 @@ def _open(source) -> Tuple[Image.Image, Optional[bytes]]:
     if not data:
         raise ValueError("the file is empty")
     try:
-        img = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"not an image Pillow can read ({err})") from None
+        with _pillow_pixel_limit(max_pixels):
+            img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise ValueError(f"its header claims more than twice --max-pixels ({max_pixels:,}) pixels "
+                         "(a decompression bomb?); raise --max-pixels to allow it") from None
+    except UnidentifiedImageError:
+        raise ValueError("not an image file (neither a JPEG nor another format Pillow reads)") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"its header is broken ({err})") from None
     return img, data
 
 
-def decode(source: ImageSource, quality: Optional[int] = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
-    """Reads pixels and quantization of a path, bytes, PIL image or array; ValueError on bad input."""
-    if quality is not None:
-        qz.ijg_scale(quality)  # validates 1..100
+def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Reads pixels and quantization of a path, bytes, PIL image or array; ValueError on bad input.
+
+    `quality` 1..100 gives the IJG tables of that quality; otherwise a JPEG's own tables are read.
+    """
+    quality = check_quality(quality)
+    if not isinstance(quality, int):
+        quality = None
     if isinstance(source, np.ndarray):
         arr = source
         if arr.ndim == 2:
@@ -95,9 +155,9 @@ def decode(source: ImageSource, quality: Optional[int] = None, max_pixels: int =
         grey = arr.shape[-1] == 1
         return Decoded(arr.astype(np.float32) / (65535.0 if arr.dtype == np.uint16 else 255.0),
                        qz.JpegQuantization.from_quality(quality, grey=grey), 16 if arr.dtype == np.uint16 else 8,
-                       1, grey)
+                       1, grey, from_file=False)
 
-    img, data = _open(source)
+    img, data = _open(source, max_pixels)
     with img:
         if img.width * img.height > max_pixels:
             raise ValueError(f"{img.width}x{img.height} pixels exceeds the limit of {max_pixels:,} "
@@ -109,8 +169,9 @@ def decode(source: ImageSource, quality: Optional[int] = None, max_pixels: int =
         if quality is None and not is_jpeg:
             raise ValueError(f"not a JPEG ({img.format or 'unknown format'}): pass --quality to say how it was compressed")
         try:
-            img.load()
-        except (OSError, SyntaxError) as err:
+            with _pillow_pixel_limit(max_pixels):
+                img.load()
+        except (OSError, SyntaxError, ValueError) as err:
             raise ValueError(f"the image data is broken ({err})") from None
         bit_depth = 16 if img.mode in ("I;16", "I;16B", "I;16L", "I") else 8
         if bit_depth == 16:
@@ -128,7 +189,7 @@ def decode(source: ImageSource, quality: Optional[int] = None, max_pixels: int =
         tables = qz.JpegQuantization.from_quality(quality, grey=grey, subsampling=subsampling)
     else:
         tables = qz.read_quantization(data)
-    return Decoded(arr, tables, bit_depth, orientation, grey)
+    return Decoded(arr, tables, bit_depth, orientation, grey, from_file=quality is None)
 
 
 def _ramp(n: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
@@ -155,8 +216,9 @@ def tile_origins(size: int, tile: int, overlap: int):
 class Restorer:
     """Applies a QGAC model to images; see the module docstring for the policies."""
 
-    def __init__(self, model, params, tile: int = 512, overlap: int = 32, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 tile_batch: Optional[int] = None):
+    def __init__(self, model, params, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, tile_batch: Optional[int] = None,
+                 estimator: Optional[quality_lib.QualityEstimate] = None):
         if tile % 8 or tile < 16 or overlap % 8 or not 0 <= overlap < tile // 2:
             raise ValueError(f"tile ({tile}) must be a multiple of 8 >= 16 and overlap ({overlap}) a multiple of 8 "
                              f"below half the tile")
@@ -167,11 +229,18 @@ class Restorer:
         self.model, self.params = model, params
         self.tile, self.overlap, self.max_pixels = int(tile), int(overlap), int(max_pixels)
         self.tile_batch = int(tile_batch)
+        self.estimator = estimator
         self._apply = jax.jit(lambda p, y, q: jnp.clip(model.apply({"params": p}, y, q), 0.0, 1.0))
 
     @classmethod
-    def from_checkpoint(cls, path, **kwargs) -> "Restorer":
-        """From an export folder (or a training workdir that holds export/)."""
+    def from_checkpoint(cls, path, estimator: Union[None, str, os.PathLike, quality_lib.QualityEstimate] = "shipped",
+                        **kwargs) -> "Restorer":
+        """From an export folder (or a training workdir that holds export/).
+
+        `estimator`: "shipped" (the package's quality estimator, when it ships one), an estimator
+        export's path, a QualityEstimate (any callable (pixels, quantization) -> quality), or None
+        (the file's tables only).
+        """
         from qgac_jax import checkpointing
 
         path = os.fspath(path)
@@ -179,15 +248,19 @@ class Restorer:
             raise ValueError(f"checkpoint {path} does not exist")
         if os.path.isdir(os.path.join(path, "export")):
             path = os.path.join(path, "export")
-        model, params, _ = checkpointing.load_export(path)
-        return cls(model, params, **kwargs)
+        model, params, config = checkpointing.load_export(path)
+        if config.get("kind") == "estimator":
+            raise ValueError(f"{path} holds a quality estimator, not a restoration model")
+        if isinstance(estimator, str) and estimator == "shipped":
+            estimator = shipped.estimator_checkpoint()
+        if isinstance(estimator, (str, os.PathLike)):
+            estimator = quality_lib.QualityEstimate.from_checkpoint(estimator)
+        return cls(model, params, estimator=estimator, **kwargs)
 
     @classmethod
     def pretrained(cls, channels: int = 3, **kwargs) -> "Restorer":
         """The model shipped inside the package: the colour one (channels=3) or the grey one (1)."""
-        from qgac_jax.restore import default_checkpoint
-
-        path = default_checkpoint(channels)
+        path = shipped.default_checkpoint(channels)
         if path is None:
             raise ValueError("this installation ships no pretrained checkpoint; use Restorer.from_checkpoint(PATH)")
         return cls.from_checkpoint(path, **kwargs)
@@ -196,23 +269,86 @@ class Restorer:
     def channels(self) -> int:
         return self.model.channels
 
-    def restore_pixels(self, pixels: np.ndarray, qmap: np.ndarray) -> np.ndarray:
+    def restore_pixels(self, pixels: np.ndarray, qmap: np.ndarray, progress: Optional[Callable[[int], None]] = None
+                       ) -> np.ndarray:
         """[H, W, C] in [0, 1] + [H, W, K] Q-map -> [H, W, C], applying the colour policy."""
         if self.channels == 3 and pixels.shape[-1] == 1:  # grey image, colour model
             both = np.concatenate([qmap[..., :1], qmap[..., :1]], -1)  # chroma step := luma step (4:4:4)
-            return self.restore_array(np.repeat(pixels, 3, -1), both).mean(-1, keepdims=True)
+            return self.restore_array(np.repeat(pixels, 3, -1), both, progress).mean(-1, keepdims=True)
         if self.channels == 1 and pixels.shape[-1] == 3:  # colour image, grey model: restore Y only
             ycc = _rgb_to_ycbcr(pixels)
-            y = self.restore_array(ycc[..., :1], qmap[..., :1])
+            y = self.restore_array(ycc[..., :1], qmap[..., :1], progress)
             return _ycbcr_to_rgb(np.concatenate([y, ycc[..., 1:]], -1))
-        return self.restore_array(pixels, qmap)
+        return self.restore_array(pixels, qmap, progress)
 
-    def restore_batch(self, compressed: np.ndarray, qmap: np.ndarray) -> np.ndarray:
-        """[1, H, W, C], [1, H, W, K] -> [1, H, W, C]: the evaluation interface."""
-        return self.restore_pixels(np.asarray(compressed[0]), np.asarray(qmap[0]))[None]
+    def restore_ensemble(self, pixels: np.ndarray, quantization: qz.JpegQuantization,
+                         progress: Optional[Callable[[int], None]] = None) -> np.ndarray:
+        """The mean of the restorations of the 8 flips and transposes of an image, each undone.
 
-    def restore_array(self, pixels: np.ndarray, qmap: np.ndarray) -> np.ndarray:
-        """[H, W, C] float in [0, 1] + [H, W, K] Q-map -> restored [H, W, C] float32, tiled."""
+        JPEG blocks stay JPEG blocks under these moves if the image is first padded to whole
+        (chroma) blocks: a flipped block has the same quantization (its DCT coefficients only change
+        sign), a transposed one the transposed table and swapped subsampling. So every pass gets the
+        Q-map of its own grid. 8 times the work, for a small gain (see the README).
+        """
+        h, w = pixels.shape[:2]
+        factors = qz.SUBSAMPLING_FACTORS.get(quantization.subsampling, (1, 1))
+        swapped = {f: n for n, f in qz.SUBSAMPLING_FACTORS.items()}.get(factors[::-1])
+        multiple = 8 * max(factors)
+        padded = np.pad(pixels, ((0, (-h) % multiple), (0, (-w) % multiple), (0, 0)), mode="edge")
+        total = np.zeros(padded.shape, np.float32)
+        passes = 0
+        for transpose in (False, True):
+            if transpose and quantization.chroma is not None and swapped is None:
+                continue  # a subsampling whose transpose libjpeg cannot name (4:1:1): flips only
+            q = quantization
+            if transpose:
+                q = qz.JpegQuantization(q.luma.T, None if q.chroma is None else q.chroma.T,
+                                        None if q.chroma is None else swapped)
+            for flip_v in (False, True):
+                for flip_h in (False, True):
+                    x = padded.transpose(1, 0, 2) if transpose else padded
+                    x = x[::-1] if flip_v else x
+                    x = np.ascontiguousarray(x[:, ::-1] if flip_h else x)
+                    r = self.restore_pixels(x, q.qmap(*x.shape[:2]), progress)
+                    r = r[:, ::-1] if flip_h else r
+                    r = r[::-1] if flip_v else r
+                    total += r.transpose(1, 0, 2) if transpose else r
+                    passes += 1
+        return (total / passes)[:h, :w]
+
+    def tile_count(self, height: int, width: int) -> int:
+        """How many tiles an image of this size is restored in."""
+        h, w = height + (-height) % 8, width + (-width) % 8
+        return len(tile_origins(h, min(self.tile, h), self.overlap)) * len(tile_origins(w, min(self.tile, w),
+                                                                                        self.overlap))
+
+    def guide(self, pixels: np.ndarray, quantization: qz.JpegQuantization, quality: Quality = None
+              ) -> Tuple[qz.JpegQuantization, Optional[float]]:
+        """(the quantization the network is told, the estimated quality or None) for the file's `quantization`.
+
+        "auto" (None) with an estimator: the file's tables raised to the estimate's IJG tables;
+        otherwise, and for "file", the file's tables.
+        """
+        if quality in (None, "auto") and self.estimator is not None:
+            estimate = self.estimator(pixels, quantization)
+            return quality_lib.guide_tables(quantization, estimate), estimate
+        return quantization, None
+
+    def restore_batch(self, compressed: np.ndarray, quantization: qz.JpegQuantization, quality: Quality = None,
+                      ensemble: bool = False) -> np.ndarray:
+        """[1, H, W, C] decoded pixels + the file's quantization -> [1, H, W, C]: the evaluation interface."""
+        pixels = np.asarray(compressed[0])
+        guide, _ = self.guide(pixels, quantization, quality)
+        if ensemble:
+            return self.restore_ensemble(pixels, guide)[None]
+        return self.restore_pixels(pixels, guide.qmap(*pixels.shape[:2]))[None]
+
+    def restore_array(self, pixels: np.ndarray, qmap: np.ndarray, progress: Optional[Callable[[int], None]] = None
+                      ) -> np.ndarray:
+        """[H, W, C] float in [0, 1] + [H, W, K] Q-map -> restored [H, W, C] float32, tiled.
+
+        `progress(n)` is called after every n tiles restored.
+        """
         h, w = pixels.shape[:2]
         # Pad to multiples of 8 so every tile has one shape and starts on the JPEG grid.
         ph, pw = (-h) % 8, (-w) % 8
@@ -222,7 +358,10 @@ class Restorer:
         th, tw = min(self.tile, H), min(self.tile, W)
         ys, xs = tile_origins(H, th, self.overlap), tile_origins(W, tw, self.overlap)
         if len(ys) == 1 and len(xs) == 1:
-            return np.asarray(self._apply(self.params, pixels[None], qmap[None])[0])[:h, :w]
+            out = np.asarray(self._apply(self.params, pixels[None], qmap[None])[0])[:h, :w]
+            if progress is not None:
+                progress(1)
+            return out
         out = np.zeros(pixels.shape, np.float32)
         weight = np.zeros((H, W, 1), np.float32)
         tiles = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
@@ -238,22 +377,37 @@ class Restorer:
                 wt = (wy[:, None] * wx[None, :])[..., None]
                 out[ys[i]:ys[i] + th, xs[j]:xs[j] + tw] += tile * wt
                 weight[ys[i]:ys[i] + th, xs[j]:xs[j] + tw] += wt
+            if progress is not None:
+                progress(len(group))
         return (out / weight)[:h, :w]
 
-    def restore(self, source: ImageSource, quality: Optional[int] = None) -> np.ndarray:
-        """Restores an image: uint8 (uint16 for 16-bit input) [H, W, 3] colour or [H, W] grey."""
-        return self.restore_decoded(decode(source, quality, self.max_pixels))
+    def restore(self, source: ImageSource, quality: Quality = None, ensemble: bool = False) -> np.ndarray:
+        """Restores an image: uint8 (uint16 for 16-bit input) [H, W, 3] colour or [H, W] grey.
 
-    def restore_decoded(self, d: "Decoded") -> np.ndarray:
-        """`restore` for an image `decode` already read."""
-        out = self.restore_pixels(d.pixels, d.quantization.qmap(*d.pixels.shape[:2]))
+        `quality`: None / "auto" (the file's tables and the estimate), "file", or 1..100 (IJG tables).
+        `ensemble`: average the 8 flips and transposes (8 times slower, slightly better).
+        """
+        return self.restore_decoded(decode(source, quality, self.max_pixels), quality, ensemble=ensemble)
+
+    def restore_decoded(self, d: "Decoded", quality: Quality = None, progress: Optional[Callable[[int], None]] = None,
+                        details: bool = False, ensemble: bool = False):
+        """`restore` for an image `decode` already read.
+
+        `details`: (image, the quantization the network was told, the estimated quality or None).
+        `ensemble`: the mean over the 8 flips and transposes (`restore_ensemble`).
+        """
+        guide, estimate = self.guide(d.pixels, d.quantization, quality) if d.from_file else (d.quantization, None)
+        if ensemble:
+            out = self.restore_ensemble(d.pixels, guide, progress)
+        else:
+            out = self.restore_pixels(d.pixels, guide.qmap(*d.pixels.shape[:2]), progress)
         scale = 65535.0 if d.bit_depth == 16 else 255.0
         out = np.round(np.clip(out, 0.0, 1.0) * scale).astype(np.uint16 if d.bit_depth == 16 else np.uint8)
         if out.shape[-1] == 1:
             out = out[..., 0]
         if d.orientation in _ORIENTATION:
             out = np.asarray(Image.fromarray(out).transpose(_ORIENTATION[d.orientation]))
-        return out
+        return (out, guide, estimate) if details else out
 
 
 def _rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import skimage.data
 from PIL import Image
 
 from qgac_jax import Restorer, metrics
-from qgac_jax.restore import default_checkpoint
+from qgac_jax.shipped import default_checkpoint
 from conftest import SHARED_DATA
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -6,18 +6,20 @@ import skimage.data
 from PIL import Image
 
 from qgac_jax import Restorer, metrics
+from qgac_jax import quantization as qz
 from qgac_jax.restorer import decode
 from conftest import jpeg_bytes, natural_image
 
 
 @pytest.fixture(scope="module")
 def restorer(colour_export):
-    return Restorer.from_checkpoint(colour_export)
+    return Restorer.from_checkpoint(colour_export, estimator=None)  # the file's tables, nothing else
 
 
 def test_tables_read_from_the_file_equal_the_quality_it_was_saved_with(restorer):
     data = jpeg_bytes(natural_image(72, 88), quality=30)
     from_file = restorer.restore(data)
+    np.testing.assert_array_equal(from_file, restorer.restore(data, quality="file"))
     np.testing.assert_array_equal(from_file, restorer.restore(data, quality=30))
     assert from_file.dtype == np.uint8 and from_file.shape == (72, 88, 3)
     decoded = np.asarray(Image.open(io.BytesIO(data)))
@@ -101,17 +103,79 @@ def test_bad_inputs_raise_value_errors(restorer, tmp_path):
     data = jpeg_bytes(natural_image(64, 64), quality=50)
     with pytest.raises(ValueError, match="broken"):  # header intact, scan cut short
         restorer.restore(data[: len(data) * 2 // 3])
-    with pytest.raises(ValueError, match="not an image"):  # cut inside the header
+    with pytest.raises(ValueError, match="header is broken"):  # cut inside the header
         restorer.restore(data[:300])
     with pytest.raises(ValueError, match="CMYK JPEGs are not supported"):
         buf = io.BytesIO()
         Image.fromarray(natural_image(16, 16)).convert("CMYK").save(buf, format="JPEG")
         restorer.restore(buf.getvalue())
-    with pytest.raises(ValueError, match="exceeds the limit"):
-        Restorer(restorer.model, restorer.params, max_pixels=100).restore(jpeg_bytes(natural_image(16, 16)))
+    limited = Restorer(restorer.model, restorer.params, max_pixels=100)
+    with pytest.raises(ValueError, match="exceeds the limit"):  # 120 pixels: our check, from the header
+        limited.restore(jpeg_bytes(natural_image(10, 12)))
+    with pytest.raises(ValueError, match="twice --max-pixels"):  # 256 pixels: Pillow's own bomb check
+        limited.restore(jpeg_bytes(natural_image(16, 16)))
     with pytest.raises(ValueError, match="does not exist"):
         Restorer.from_checkpoint(tmp_path / "nothing")
     with pytest.raises(ValueError, match="quality"):
         restorer.restore(jpeg_bytes(natural_image(16, 16)), quality=0)
     with pytest.raises(ValueError, match="multiple of 8"):
         Restorer(restorer.model, restorer.params, tile=100)
+
+
+def test_guide_raises_the_file_tables_to_the_estimate(restorer, colour_export):
+    class Fixed:  # stands in for the shipped estimator: always the same quality
+        def __init__(self, q):
+            self.q = q
+
+        def __call__(self, pixels, quantization):
+            return self.q
+
+    data = jpeg_bytes(natural_image(48, 56), quality=75)
+    told_20 = Restorer.from_checkpoint(colour_export, estimator=Fixed(20.0))
+    np.testing.assert_array_equal(told_20.restore(data), restorer.restore(data, quality=20))  # raised to q20's
+    np.testing.assert_array_equal(told_20.restore(data, quality="file"), restorer.restore(data))  # file alone
+    told_90 = Restorer.from_checkpoint(colour_export, estimator=Fixed(90.0))
+    np.testing.assert_array_equal(told_90.restore(data), restorer.restore(data))  # finer than the file: no change
+    d = decode(data)
+    guide, estimate = told_20.guide(d.pixels, d.quantization)
+    assert estimate == 20.0 and (guide.luma >= d.quantization.luma).all()
+
+
+class _Spy:
+    """A stand-in network: records the Q-maps it is given and returns its input (an identity)."""
+
+    channels = 3
+
+    def __init__(self):
+        self.qmaps = []
+
+    def apply(self, variables, y, q):
+        self.qmaps.append(np.asarray(q))
+        return y
+
+
+def test_ensemble_undoes_every_move_and_tells_each_pass_its_own_grid():
+    spy = _Spy()
+    r = Restorer(spy, {}, tile=1024)
+    r._apply = lambda p, y, q: spy.apply(p, y, q)  # no jit: the spy must see every call
+    luma = np.arange(1, 65, dtype=np.int32).reshape(8, 8)  # asymmetric: a transpose shows
+    quantization = qz.JpegQuantization(luma, luma + 100, "4:2:2")
+    pixels = np.random.default_rng(0).random((37, 50, 3)).astype(np.float32)
+    out = r.restore_ensemble(pixels, quantization)
+    np.testing.assert_allclose(out, pixels, atol=1e-6)  # every flip and transpose undone
+    assert len(spy.qmaps) == 8
+    for q in spy.qmaps:
+        steps = np.round(q[0, ..., 0] * 255).astype(int)
+        straight, transposed = np.array_equal(steps[:8, :8], luma), np.array_equal(steps[:8, :8], luma.T)
+        assert straight != transposed  # each pass sees a table tiled on its own grid, never a flipped one
+        if transposed:  # 4:2:2 transposed is 4:4:0: chroma blocks 16 rows by 8 columns
+            chroma = np.round(q[0, ..., 1] * 255).astype(int)
+            assert chroma.shape[0] % 16 == 0 and chroma[0, 0] == chroma[1, 0] != chroma[0, 1]
+    assert sum(np.array_equal(np.round(q[0, :8, :8, 0] * 255), luma.T) for q in spy.qmaps) == 4
+
+
+def test_ensemble_of_a_real_model_is_close_to_a_single_pass(restorer):
+    data = jpeg_bytes(natural_image(40, 56), quality=20)
+    single = restorer.restore(data).astype(float)
+    ensemble = restorer.restore(data, ensemble=True).astype(float)
+    assert 0 < np.abs(single - ensemble).mean() < 3  # different passes, the same picture

@@ -32,7 +32,7 @@ def main(argv):
     import skimage.data
 
     from qgac_jax import Restorer, metrics
-    from qgac_jax.restore import default_checkpoint
+    from qgac_jax.shipped import default_checkpoint
 
     checkpoint = FLAGS.checkpoint or default_checkpoint()
     if checkpoint is None:

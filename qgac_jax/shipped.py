@@ -1,0 +1,33 @@
+"""The models shipped inside the package, and where they live.
+
+pretrained/colour and pretrained/grey are restoration exports ('small'
+variant); pretrained/estimator is the quality estimator both use for
+recompressed photos. A colour model restores grey images too and the
+reverse (see Restorer's policy), so each lookup falls back to the other.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Optional
+
+ROOT = pathlib.Path(__file__).parent / "pretrained"
+
+
+def _export(name: str) -> Optional[pathlib.Path]:
+    path = ROOT / name
+    return path if (path / "model").is_dir() else None
+
+
+def default_checkpoint(channels: int = 3) -> Optional[pathlib.Path]:
+    """The shipped restoration export for `channels` (else the other one), or None when none ships."""
+    preferred = ("colour", "grey") if channels == 3 else ("grey", "colour")
+    for name in preferred:
+        if _export(name) is not None:
+            return _export(name)
+    return None
+
+
+def estimator_checkpoint() -> Optional[pathlib.Path]:
+    """The shipped quality estimator's export, or None."""
+    return _export("estimator")
