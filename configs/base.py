@@ -1,4 +1,4 @@
-"""Full QGAC recipe (SPEC section 4): DIV2K via tfds, L1 warm-up then L1 + VGG + GAN.
+"""Full QGAC recipe (docs/algorithm.md): DIV2K via tfds, L1 warm-up then L1 + VGG + GAN.
 
     python -m qgac_jax.tools.convert_vgg --arch vgg19 --out vgg19.npz
     python -m qgac_jax.train --config=configs/base.py --workdir=gs://BUCKET/qgac_base \
@@ -15,12 +15,16 @@ needs about 6.9 GB of host RAM over all hosts.
 
 import ml_collections
 
+from configs.common import parse_arg
+
 
 def get_config(arg: str = ""):
+    parse_arg(arg)  # takes no arguments
     c = ml_collections.ConfigDict()
     c.model = dict(variant="base", channels=3, dtype="bfloat16", overrides={})
     c.data = dict(sources=("tfds:div2k/bicubic_x2:train",), weights=None, patch_size=128, batch_size=32,
-                  grey=False, q_min=10, q_max=95, p_random_table=0.2, subsampling="4:2:0", seed=0,
+                  grey=False, q_min=10, q_max=95, p_random_table=0.2, p_double=0.5, first_q_min=10,
+                  first_q_max=95, p_shift=0.5, subsampling="4:2:0", seed=0,
                   max_pixels=64_000_000, pipeline="tf.data", workers=0)
     c.eval = dict(source="builtin", qualities=(10, 20, 30, 40), max_images=0)
     c.loss = dict(l1=0.01, perceptual=1.0, adversarial=0.005, gan="nonsaturating", gan_start_step=100_000,
@@ -30,5 +34,5 @@ def get_config(arg: str = ""):
     c.optim = dict(lr=1e-4, d_lr=1e-4, warmup_steps=2000, final_lr_ratio=0.01, clip=1.0, b1=0.9, b2=0.999,
                    ema_decay=0.999)
     c.train = dict(steps=300_000, log_every=100, eval_every=5000, checkpoint_every=5000, keep_checkpoints=3,
-                   seed=0, init_from="")
+                   seed=0, init_from="", profile_steps=0)
     return c

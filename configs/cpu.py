@@ -3,27 +3,26 @@
     python -m qgac_jax.train --config=configs/cpu.py --workdir=workdirs/cpu
     python -m qgac_jax.train --config=configs/cpu.py:grey --workdir=workdirs/cpu_grey
 
-Data: the project's training folders under ../shared/data when present, else
-scikit-image's built-in photos. 'tiny' variant (0.25 M params, 71 GFLOP/MP);
-16 patches of 96x96 per step. Measured on the 2-core dev machine: a whole run
-took 52 minutes at 1.6 steps/s (2026-11-24); since the train step is compiled
-with YNNPACK off and upsamples by matmul, the step runs at 2.6 steps/s
-(`python benchmarks/train_throughput.py --config configs/cpu.py`, 2026-11-25),
-so 5,000 steps take about 32 minutes, plus about 4 minutes of evaluation
-(8 images x 4 qualities every 500 steps) and 15 s of data loading.
+Data: the project's training folders under ../shared/data (or $QGAC_DATA)
+when present, plus scikit-image's built-in photos; 8 images of cbsd68 / bsd68
+for validation. 'tiny' variant, 16 patches of 96x96 per step, 5,000 steps.
+Its measured time on 2 CPU cores: the README's training table.
 """
 
 import os
 
 from configs import psnr
+from configs.common import parse_arg
 
-# realpath first, then "..": a symlinked configs/ must find the same ../shared/data as the checkout
-SHARED = os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "shared", "data"))
+# $QGAC_DATA, else ../shared/data beside the checkout (realpath first, then "..": a symlinked configs/
+# must find the same folder as the checkout).
+SHARED = os.environ.get("QGAC_DATA") or os.path.realpath(
+    os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "shared", "data"))
 COLOUR_SETS = ("t91", "bsds500_train", "wiki49", "urban100_20", "mcmaster18")
 
 
 def get_config(arg: str = ""):
-    grey = arg == "grey"
+    grey = parse_arg(arg, grey=False)["grey"]
     c = psnr.get_config()
     c.model.variant, c.model.dtype = "tiny", "float32"
     c.model.channels = 1 if grey else 3

@@ -8,10 +8,12 @@ of a TPU v4-8's bf16 peak, if the input pipeline keeps up.
 """
 
 from configs import base
+from configs.common import parse_arg
 
 
 def get_config(arg: str = ""):
-    c = base.get_config(arg)
+    parse_arg(arg)  # takes no arguments
+    c = base.get_config()
     c.loss.l1, c.loss.perceptual, c.loss.adversarial = 1.0, 0.0, 0.0
     c.loss.gan_start_step = 10**12
     c.optim.lr = 2e-4

@@ -10,9 +10,11 @@ discriminator) from step 3.
 """
 
 from configs import psnr
+from configs.common import parse_arg
 
 
 def get_config(arg: str = ""):
+    gan = parse_arg(arg, gan=False)["gan"]
     c = psnr.get_config()
     c.model.variant, c.model.dtype = "tiny", "float32"
     c.model.overrides = dict(widths=(8, 16), blocks=1, bottleneck_blocks=1, qga_hidden=4)
@@ -22,7 +24,7 @@ def get_config(arg: str = ""):
     c.discriminator.widths = (8, 16)
     c.optim.lr, c.optim.warmup_steps = 1e-3, 2
     c.train.steps, c.train.log_every, c.train.eval_every, c.train.checkpoint_every = 6, 2, 6, 2
-    if arg == "gan":
+    if gan:
         c.loss.perceptual, c.loss.adversarial, c.loss.gan_start_step = 0.1, 0.01, 3
         c.loss.allow_random_vgg, c.loss.vgg, c.loss.vgg_layers = True, "vgg16", ("block1_conv2",)
         c.discriminator.spectral_norm = True

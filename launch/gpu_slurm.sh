@@ -14,7 +14,8 @@
 #   --time HH:MM:SS       QGAC_TIME           (default: 24:00:00)
 #   --workdir DIR         QGAC_WORKDIR        (required: a path every node sees, or gs://)
 #   --config FILE         QGAC_CONFIG         (default: configs/base.py)
-#   --venv DIR            QGAC_VENV           (default: .venv of this checkout, with jax[cuda12] installed)
+#   --venv DIR            QGAC_VENV           (default: .venv of this checkout; make it with
+#                                             pip install -e '.[tf,cuda]' for CUDA 13, '.[tf,cuda12]' for 12)
 #   --dry-run             print instead of submitting
 # Arguments after `--` go to `python -m qgac_jax.train` unchanged. Submitting the
 # same command again resumes from the workdir's latest checkpoint.
@@ -31,7 +32,7 @@ venv=${QGAC_VENV:-$here/.venv}
 dry_run=0
 train_args=()
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,/^set /p' "$0" | sed -n 's/^# \{0,1\}//p'; exit "${1:-0}"; }
 need() { [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }; }
 
 while [ $# -gt 0 ]; do

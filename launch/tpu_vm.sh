@@ -15,7 +15,8 @@
 #   --runtime VERSION     QGAC_RUNTIME       (default: tpu-ubuntu2204-base)
 #   --workdir GS_PATH     QGAC_WORKDIR       (required: checkpoints must outlive the VM)
 #   --config FILE         QGAC_CONFIG        (default: configs/base.py)
-#   --repo URL            QGAC_REPO          (default: this checkout's origin URL)
+#   --repo URL            QGAC_REPO          (default: this checkout's origin URL; every worker clones
+#                                            it, so it must be reachable from them: not a local path)
 #   --ref REF             QGAC_REF           (default: main)
 #   --keep                keep the TPU VM after training
 #   --dry-run             print the commands instead of running them
@@ -36,7 +37,7 @@ keep=0
 dry_run=0
 train_args=()
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,/^set /p' "$0" | sed -n 's/^# \{0,1\}//p'; exit "${1:-0}"; }
 need() { [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }; }
 
 while [ $# -gt 0 ]; do
@@ -61,6 +62,11 @@ done
 [ -n "$workdir" ] || { echo "error: --workdir gs://BUCKET/PATH is required (a TPU VM's disk is lost when it is deleted)" >&2; exit 2; }
 case "$workdir" in gs://*) ;; *) echo "error: --workdir must be a gs:// path reachable from every worker, got $workdir" >&2; exit 2 ;; esac
 [ -n "$repo" ] || { echo "error: --repo URL is required (no git origin found)" >&2; exit 2; }
+case "$repo" in
+  *://*|*@*:*) ;;  # https://, ssh://, git@host:path
+  *) msg="--repo $repo is a local path: the TPU workers clone the repository and cannot reach this machine's disk; push it and pass its URL"
+     if [ "$dry_run" = 1 ]; then echo "warning: $msg" >&2; else echo "error: $msg" >&2; exit 2; fi ;;
+esac
 if [ -z "$project" ] && [ "$dry_run" = 0 ]; then
   project=$(gcloud config get-value project 2>/dev/null || true)
   [ -n "$project" ] || { echo "error: --project is required (gcloud has no default project)" >&2; exit 2; }
@@ -77,7 +83,7 @@ gcloud_tpu=(gcloud compute tpus tpu-vm)
 where=(--project="$project" --zone="$zone")
 
 install="set -e; rm -rf qgac_jax && git clone --depth 1 --branch $(printf '%q' "$ref") $(printf '%q' "$repo") qgac_jax"
-install+=" && cd qgac_jax && python3 -m pip install -q -e . && python3 -m pip install -q -U 'jax[tpu]'"
+install+=" && cd qgac_jax && python3 -m pip install -q -e '.[tf,tpu]'"  # TPU JAX, TensorFlow for tf.data
 train="cd qgac_jax && python3 -m qgac_jax.train --config=$(printf '%q' "$config") --workdir=$(printf '%q' "$workdir")"
 for arg in "${train_args[@]+"${train_args[@]}"}"; do train+=" $(printf '%q' "$arg")"; done
 

@@ -1,4 +1,4 @@
-"""Image quality metrics in jax.numpy: PSNR, SSIM, PSNR-B (SPEC section 6).
+"""Image quality metrics in jax.numpy: PSNR, SSIM, PSNR-B (docs/conventions.md).
 
 All take batches [B, H, W, C] on the [0, 255] scale (uint8 or float; floats
 are not rounded) and return one value per image, [B], float32. They jit; the

@@ -40,7 +40,7 @@ def test_tpu_vm_dry_run_creates_installs_trains_on_all_workers_and_deletes():
         assert ssh[4] == "ssh" and "--worker=all" in ssh
     install_cmd = next(a for a in install if a.startswith("--command=")).split("=", 1)[1]
     assert "git clone --depth 1 --branch main https://example.com/q.git qgac_jax" in install_cmd
-    assert "pip install -q -e ." in install_cmd and "jax[tpu]" in install_cmd
+    assert "pip install -q -e '.[tf,tpu]'" in install_cmd  # the TPU build of JAX and TensorFlow for tf.data
     train_cmd = shlex.split(next(a for a in train if a.startswith("--command=")).split("=", 1)[1])
     assert train_cmd[3:] == ["python3", "-m", "qgac_jax.train", "--config=configs/base.py", "--workdir=gs://b/w",
                              "--config.train.steps=7"]
@@ -55,6 +55,17 @@ def test_tpu_vm_keep_and_argument_errors():
     bad = _run("tpu_vm.sh", "--dry-run", "--repo", "r", "--workdir", "/local/disk")
     assert bad.returncode == 2 and "gs://" in bad.stderr
     assert _run("tpu_vm.sh", "--bogus").returncode == 2
+    local = _run("tpu_vm.sh", "--dry-run", "--repo", "/home/me/qgac_jax", "--workdir", "gs://b/w")
+    assert local.returncode == 0 and "warning: --repo /home/me/qgac_jax is a local path" in local.stderr
+    assert "warning" not in _run("tpu_vm.sh", "--dry-run", "--repo", "git@github.com:me/q.git",
+                                 "--workdir", "gs://b/w").stderr
+
+
+@pytest.mark.parametrize("script", ["tpu_vm.sh", "gpu_slurm.sh", "train_shipped.sh"])
+def test_help_prints_the_usage_and_nothing_else(script):
+    proc = _run(script, "--help")
+    assert proc.returncode == 0 and "--dry-run" in proc.stdout and proc.stderr == ""
+    assert "set -euo" not in proc.stdout and "#" not in proc.stdout.splitlines()[0]
 
 
 def test_gpu_slurm_dry_run_submits_one_process_per_node():

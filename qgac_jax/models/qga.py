@@ -26,7 +26,7 @@ class QGABlock(nn.Module):
     """F [B, h, w, C], Q-map [B, h, w, K] -> (A * F [B, h, w, C], A [B, h, w, 1]).
 
     With K == 1 the map is broadcast over the C channels; with K > 1 (luma and
-    chroma) a 1x1 convolution projects it to C channels first (SPEC section 3).
+    chroma) a 1x1 convolution projects it to C channels first (docs/algorithm.md).
     The attention map is also sown into the 'intermediates' collection as
     'attention' so callers can look at it (`mutable=['intermediates']`).
     """

@@ -1,0 +1,89 @@
+"""The package's shape: no import cycles, command-line modules are leaves, no stale references."""
+
+import ast
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "qgac_jax"
+# Command-line entry points: nothing in the package may import them.
+CLI_MODULES = {"qgac_jax.train", "qgac_jax.train_estimator", "qgac_jax.restore", "qgac_jax.evaluate",
+               "qgac_jax.models.__main__", "qgac_jax.tools.convert_vgg", "qgac_jax.tools.make_figure"}
+
+
+def _module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(name: str) -> bool:
+    path = ROOT / pathlib.Path(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def import_graph():
+    """{module: {package modules it imports anywhere in its file, function bodies included}}."""
+    graph = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = _module_name(path)
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.startswith("qgac_jax")}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("qgac_jax"):
+                for alias in node.names:  # `from qgac_jax import data` names a module, `import X` an attribute
+                    sub = f"{node.module}.{alias.name}"
+                    deps.add(sub if _is_module(sub) else node.module)
+        graph[name] = {d for d in deps if _is_module(d) and d != name}
+    return graph
+
+
+def _cycle(graph):
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == "open":
+                return stack[stack.index(dep):] + [dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    assert len(graph) > 20 and "qgac_jax.data.degrade" in graph["qgac_jax.data.pillow_pipeline"]
+    cycle = _cycle(graph)
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_command_line_modules_are_leaves():
+    importers = {m: sorted(src for src, deps in import_graph().items() if m in deps) for m in CLI_MODULES}
+    assert all(_is_module(m) for m in CLI_MODULES)
+    assert {m: who for m, who in importers.items() if who} == {}
+
+
+def test_the_repository_cites_nothing_outside_itself():
+    for path in [ROOT / "README.md", *PACKAGE.rglob("*.py"), *(ROOT / "configs").glob("*.py"), *(ROOT / "docs").glob("*.md")]:
+        text = path.read_text()
+        assert not re.search(r"SPEC(\.md| section)|\.\./shared/SPEC", text), path
+    for cited in set(re.findall(r"docs/[\w.]+\.md", (ROOT / "README.md").read_text())):
+        assert (ROOT / cited).is_file(), cited
