@@ -20,6 +20,9 @@ from qgac_jax import quantization as qz
 from qgac_jax.models.estimator import MARGIN, MULTIPLE, grid_phase, luma
 
 CROP = 136  # the estimator's training patch (128 after its grid alignment)
+# On a whole photo a shifted (earlier) grid wins unless the file's own is more than 5% stronger: it finds
+# more first saves of recompressed photos and keeps single JPEGs aligned (README, Recompressed photos).
+GRID_TOLERANCE = 0.05
 MAX_CROPS = 16
 
 
@@ -39,7 +42,7 @@ class QualityEstimate:
     def __init__(self, model, params):
         self.model, self.params = model, params
         self._apply = jax.jit(lambda p, x, t, s: model.apply({"params": p}, x, t, s))
-        self._phase = jax.jit(lambda x: grid_phase(luma(x[None])[..., 0])[0])
+        self._phase = jax.jit(lambda x: grid_phase(luma(x[None])[..., 0], GRID_TOLERANCE)[0])
 
     @classmethod
     def from_checkpoint(cls, path) -> "QualityEstimate":

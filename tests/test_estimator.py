@@ -80,3 +80,12 @@ def test_short_estimator_training_writes_an_export_restore_loads(tmp_path):
         from qgac_jax import Restorer
 
         Restorer.from_checkpoint(tmp_path / "export")
+
+
+def test_grid_tolerance_prefers_a_shifted_grid_that_is_nearly_as_strong():
+    y = np.cumsum(np.where(np.arange(64) % 8 == 3, 1.00, 0.0)[None, None, :] * np.ones((1, 64, 1)), axis=2) \
+        + np.cumsum(np.where(np.arange(64) % 8 == 0, 1.04, 0.0)[None, None, :] * np.ones((1, 64, 1)), axis=2)
+    y = jnp.asarray(y, jnp.float32)  # column steps of 1.04 at the file's grid, 1.00 at a grid shifted by 3
+    assert int(grid_phase(y)[0, 1]) == 0  # argmax: the file's grid
+    assert int(grid_phase(y, 0.05)[0, 1]) == 3  # within 5%: the shifted one
+    assert int(grid_phase(y, 0.05)[0, 0]) == 0  # rows: no blocking at all, the file's grid

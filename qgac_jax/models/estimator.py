@@ -38,17 +38,24 @@ MULTIPLE = 16  # input sides, less the 8 the grid alignment takes, must be multi
 MARGIN = 8
 
 
-def grid_phase(y: jax.Array) -> jax.Array:
+def grid_phase(y: jax.Array, tolerance: float = 0.0) -> jax.Array:
     """[B, H, W] luma -> [B, 2] int32 (dy, dx) in 0..7: where the strongest 8x8 blocking grid starts.
 
     Blocking puts large differences between pixel rows (columns) 8k + d - 1 and
-    8k + d; the phase with the largest mean difference wins.
+    8k + d; along each axis the phase with the largest mean difference wins.
+    `tolerance` > 0 prefers a shifted grid (an earlier save's) unless the file's
+    own grid (phase 0) is stronger by more than that fraction: when a coarse
+    first save and a finer second one compete, the first one's is the one that
+    matters.
     """
     def phase(diff, axis_len):  # diff [B, n, L - 1] along the last axis
         index = jnp.arange(axis_len - 1) % 8
         onehot = (index[:, None] == jnp.arange(8)[None, :]).astype(diff.dtype)  # [L - 1, 8]
         means = jnp.einsum("bnl,lk->bk", diff, onehot) / (onehot.sum(0) * diff.shape[1])
-        return (jnp.argmax(means, axis=-1).astype(jnp.int32) + 1) % 8
+        means = jnp.roll(means, 1, axis=-1)  # index = where the grid starts: difference k sits before start k + 1
+        shifted = 1 + jnp.argmax(means[:, 1:], axis=-1).astype(jnp.int32)
+        best = jnp.take_along_axis(means, shifted[:, None], axis=-1)[:, 0]
+        return jnp.where(best > (1.0 - tolerance) * means[:, 0], shifted, 0)  # ties: the file's grid
 
     dx = phase(jnp.abs(jnp.diff(y, axis=2)), y.shape[2])
     dy = phase(jnp.abs(jnp.diff(y, axis=1)).transpose(0, 2, 1), y.shape[1])
