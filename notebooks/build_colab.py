@@ -16,18 +16,21 @@ shows what the network is told (the Q-map) and where it looks (the QGA
 attention maps), then trains a tiny model for a few steps and restores with
 the checkpoint it wrote. It runs on a CPU in a few minutes; on Colab choose
 any runtime."""),
-    ("code", """# Install: on Colab, clone the repository (the configs live beside the package);
-# in a checkout where qgac_jax is already installed, use that.
+    ("code", """# Install: on Colab, clone the repository (the configs live beside the package) and install it
+# without TensorFlow extras: Colab's own tensorflow stays the only one. In a checkout where
+# qgac_jax is already installed, that is used. Running this cell again reuses the clone.
 import importlib.util, os, pathlib, subprocess, sys
 
-REPO = os.environ.get("QGAC_REPO", "")  # on Colab: the git URL of the qgac_jax repository
+REPO = os.environ.get("QGAC_REPO", "")  # on Colab: the git URL of the qgac_jax repository you opened this from
+SRC = pathlib.Path("qgac_jax_src")
 if importlib.util.find_spec("qgac_jax") is None:
-    if not REPO:
-        raise SystemExit("qgac_jax is not installed: set REPO above to the git URL of the qgac_jax repository")
-    subprocess.check_call(["git", "clone", "--depth", "1", REPO, "qgac_jax_src"])
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", "qgac_jax_src"])
-    sys.path.insert(0, "qgac_jax_src")
-ROOT = next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("qgac_jax_src")]
+    if not SRC.is_dir():
+        if not REPO:
+            raise SystemExit("qgac_jax is not installed: set REPO above to the git URL of the qgac_jax repository")
+        subprocess.check_call(["git", "clone", "--depth", "1", REPO, str(SRC)])
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", str(SRC)])
+    sys.path.insert(0, str(SRC))
+ROOT = next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, SRC]
             if (p / "configs" / "smoke.py").exists())
 sys.path.insert(0, str(ROOT))
 print("configs from", ROOT)"""),
@@ -101,7 +104,7 @@ from qgac_jax import train
 
 workdir = tempfile.mkdtemp(prefix="qgac_smoke_")
 config = smoke.get_config()
-summary = train.train_and_evaluate(config, workdir)
+_, summary = train.train_and_evaluate(config, workdir)   # the final state and the last metrics
 print({k: round(v, 4) for k, v in summary.items() if k in ("loss", "psnr", "jpeg_psnr", "model_psnr")})
 
 mine = Restorer.from_checkpoint(workdir)                # restores the export this run wrote

@@ -74,3 +74,45 @@ def test_restore_picks_the_shipped_grey_model_for_grey_jpegs(tmp_path):
     np.testing.assert_array_equal(grey_out, Restorer.pretrained(1).restore(tmp_path / "grey.jpg"))
     np.testing.assert_array_equal(colour_out, Restorer.pretrained(3).restore(tmp_path / "colour.jpg"))
     assert not np.array_equal(grey_out, Restorer.pretrained(3).restore(tmp_path / "grey.jpg"))
+
+
+def _shipped_estimator():
+    from qgac_jax.quality import QualityEstimate
+    from qgac_jax.shipped import estimator_checkpoint
+
+    path = estimator_checkpoint()
+    if path is None:
+        pytest.skip("this version ships no quality estimator")
+    return QualityEstimate.from_checkpoint(path)
+
+
+def test_shipped_estimator_reads_the_quality_of_single_jpegs():
+    from qgac_jax.evaluation import Case
+
+    estimate = _shipped_estimator()
+    errors = []
+    for clean in _dev_images(False):
+        for q in (10, 30, 50, 70, 90):
+            decoded, _, quantization, _ = Case(q).apply(clean)
+            errors.append(abs(estimate(decoded.astype(np.float32) / 255.0, quantization) - q))
+    assert np.mean(np.asarray(errors) <= 5) >= 0.9, np.round(errors, 1)
+
+
+def test_recompressed_photo_restores_better_by_default_than_with_the_files_tables(tmp_path):
+    from qgac_jax.evaluation import Case
+
+    _shipped_estimator()
+    restorer = Restorer.pretrained()
+    gains = []
+    for clean in _dev_images(False)[:2]:
+        _, target, _, data = Case(75, first=20, shift=4).apply(clean)
+        default = float(metrics.psnr(target, restorer.restore(data))[0])
+        file_only = float(metrics.psnr(target, restorer.restore(data, quality="file"))[0])
+        gains.append(default - file_only)
+    assert np.mean(gains) > 0.3, gains
+    (tmp_path / "twice.jpg").write_bytes(data)
+    proc = subprocess.run([sys.executable, "-m", "qgac_jax.restore", str(tmp_path / "twice.jpg"), "--output",
+                           str(tmp_path / "out"), "--show-quality"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and "file tables about quality 75" in proc.stdout, proc.stdout + proc.stderr
+    assert "recompressed: restored as quality" in proc.stdout

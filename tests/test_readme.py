@@ -106,6 +106,16 @@ def train_short(command, tmp_path):
     assert (tmp_path / "w" / "export").is_dir()
 
 
+def train_estimator_short(command, tmp_path):
+    argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
+    short = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",
+             "--config.train.log_every=1", "--config.data.patch_size=40", "--config.data.batch_size=2",
+             "--config.eval.max_images=1", "--config.eval.qualities=(10,)", "--config.eval.double=()"]
+    proc = _run(argv + short)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "w" / "export").is_dir()
+
+
 def train_offline_div2k(command, tmp_path):
     """DIV2K through tfds: offline it must stop at once, naming the dataset (online it trains)."""
     argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
@@ -113,6 +123,14 @@ def train_offline_div2k(command, tmp_path):
     if proc.returncode == 0:
         pytest.skip("this machine reached DIV2K; the full run is a TPU job")
     assert "div2k" in proc.stderr.lower() and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+
+
+def train_shipped_dry_run(command, tmp_path):
+    proc = _run(_argv(command) + ["--dry-run"], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("timeout -s TERM") for line in lines)
+    assert "gpu.py:finetune" in lines[0] and "gpu.py:grey,finetune" in lines[1] and "train_estimator" in lines[2]
 
 
 def dry_run(command, tmp_path):
@@ -132,7 +150,12 @@ def restore(command, tmp_path):
     work = _sandbox(tmp_path)
     proc = _run(_argv(command), cwd=work)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(p.name for p in (work / "restored").rglob("*.png")) == ["a.png", "b.png", "photo.png"]
+    argv = _argv(command)
+    inputs = argv[3:argv.index("--output")]
+    want = ["a.png", "b.png", "photo.png"] if len(inputs) == 3 else ["photo.png"]
+    assert sorted(p.name for p in (work / "restored").rglob("*.png")) == want
+    if "--show-quality" in command:
+        assert "photo.jpg: file tables about quality 20" in proc.stdout, proc.stdout
 
 
 def evaluate(command, tmp_path):
@@ -154,6 +177,16 @@ def run_in_sandbox(extra):
     return run
 
 
+def train_throughput(command, tmp_path):
+    work = _sandbox(tmp_path)
+    extra = ["--seconds", "0.2", "--workers", "2", "--batch", "2", "--patch", "32", "--image", "128x96"]
+    proc = _run(_argv(command) + extra, cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    step = next(line for line in proc.stdout.splitlines() if line.startswith("train step, fixed batch"))
+    assert float(step.split(" TFLOP/s = ")[0].rsplit(", ", 1)[-1]) > 0  # FLOPs counted on any backend
+    assert "of the fixed-batch step" in proc.stdout and "matmul float32" in proc.stdout
+
+
 def vs_pytorch(command, tmp_path):
     pytest.importorskip("torch", reason="the PyTorch comparison needs torch (not a dependency; CI has none)")
     run_in_sandbox(["--quick", "--seconds", "0.1", "--json", str(tmp_path / "v.json")])(command, tmp_path)
@@ -171,9 +204,11 @@ RULES = [
     (r"^python3 -m venv \.venv && \.venv/bin/pip install -e '\.\[test\]' && ", by_ci),
     (r"^\.venv/bin/python -m pytest -q$", by_ci),
     (r"^bash \.ci/run$", by_ci),
-    (r"^python -m qgac_jax\.train --config=configs/(gpu|cpu)\.py(:grey)? --workdir=workdirs/", train_short),
+    (r"^python -m qgac_jax\.train --config=configs/(gpu|cpu)\.py(:[\w,=]+)? --workdir=workdirs/", train_short),
+    (r"^python -m qgac_jax\.train_estimator --config=configs/estimator\.py --workdir=workdirs/", train_estimator_short),
     (r"^python -m qgac_jax\.train --config=configs/(psnr|base)\.py --workdir=gs://", train_offline_div2k),
     (r"^launch/(tpu_vm|gpu_slurm)\.sh ", dry_run),
+    (r"^launch/train_shipped\.sh ", train_shipped_dry_run),
     (r"^python -m qgac_jax\.restore ", restore),
     (r"^python -m qgac_jax\.evaluate ", evaluate),
     (r"^python -m qgac_jax\.tools\.make_figure ", run_in_sandbox([])),
@@ -181,8 +216,7 @@ RULES = [
      covered_by("tests/test_vgg.py::test_convert_cli_from_a_local_keras_file_and_refuses_to_overwrite")),
     (r"^python benchmarks/input_pipeline\.py$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),
     (r"^python benchmarks/restore_memory\.py", run_in_sandbox(["--megapixels", "0.3"])),
-    (r"^python benchmarks/train_throughput\.py ", run_in_sandbox(["--seconds", "0.2", "--workers", "2", "--batch", "2",
-                                                                    "--patch", "32", "--image", "128x96"])),
+    (r"^python benchmarks/train_throughput\.py ", train_throughput),
     (r"^python benchmarks/vs_pytorch\.py ", vs_pytorch),
     (r"^python benchmarks/profile_step\.py$", run_in_sandbox(["--variant", "tiny", "--batch", "1", "--patch", "32",
                                                               "--seconds", "0.05"])),

@@ -73,9 +73,11 @@ def test_config_arguments_take_effect():
     assert _config("estimator", "steps=7").train.steps == 7
 
 
-def test_smoke_training_in_process_writes_checkpoints_export_and_tensorboard(tmp_path):
+def test_smoke_training_in_process_writes_checkpoints_export_tensorboard_and_a_profile(tmp_path):
     config = _config("smoke")
+    config.train.profile_steps = 2
     state, result = train.train_and_evaluate(config, str(tmp_path))
+    assert list((tmp_path / "profile").rglob("*.xplane.pb"))  # a jax.profiler trace of steps 3-4
     assert int(state.step) == 6
     assert np.isfinite(result["loss"]) and "model_psnr" in result and "jpeg_psnr_b_q10" in result
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [2, 4, 6]
