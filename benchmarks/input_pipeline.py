@@ -1,6 +1,6 @@
 """Training pairs per second of the host input pipeline, on 1 and on 2 cores.
 
-    python benchmarks/input_pipeline.py [--source builtin] [--patch 128] [--seconds 8]
+    python benchmarks/input_pipeline.py [--source builtin] [--patch 128] [--seconds 8] [--double 0.5]
 
 Prints one table: the IJG path (libjpeg inside the tf.data graph), the
 random-table path (Pillow `qtables=` in tf.numpy_function), each with tf.data
@@ -16,11 +16,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from qgac_jax import input_pipeline as ip  # noqa: E402
+from qgac_jax import data  # noqa: E402
 
 
 def pairs_per_second(config, bank, threads, seconds):
-    it = ip.train_batches(config, bank=bank, process_index=0, process_count=1, threads=threads)
+    it = data.train_batches(config, bank=bank, process_index=0, process_count=1, threads=threads)
     for _ in range(10 + 2 * threads):  # warm up: graph tracing, worker start-up, thread pools, prefetch
         next(it)
     n, start = 0, time.perf_counter()
@@ -36,19 +36,20 @@ def main():
     parser.add_argument("--patch", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--double", type=float, default=0.0, help="fraction of double JPEG pairs (0: single JPEG)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
     results = {}
-    print(f"source={args.source} patch={args.patch} batch={args.batch} cores available={os.cpu_count()}")
+    print(f"source={args.source} patch={args.patch} batch={args.batch} double={args.double} cores available={os.cpu_count()}")
     print("| path | threads | pairs/s | pairs/s per thread |")
     print("|---|---|---|---|")
     paths = (("IJG (tf.data graph)", "tf.data", 0.0, "ijg"), ("random tables (Pillow in tf.data)", "tf.data", 1.0, "random"),
              ("pillow pipeline, 20% random tables", "pillow", 0.2, "pillow"))
     for path, pipeline, p_random, key in paths:
-        config = ip.DataConfig(sources=(args.source,), patch_size=args.patch, batch_size=args.batch,
-                               q_min=10, q_max=95, p_random_table=p_random, pipeline=pipeline)
-        bank = ip.build_bank(config)
+        config = data.DataConfig(sources=(args.source,), patch_size=args.patch, batch_size=args.batch,
+                               q_min=10, q_max=95, p_random_table=p_random, p_double=args.double, pipeline=pipeline)
+        bank = data.build_bank(config)
         for threads in (1, 2):
             rate = pairs_per_second(config, bank, threads, args.seconds)
             results[f"{key}_{threads}t"] = rate
