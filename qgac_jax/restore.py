@@ -1,6 +1,6 @@
 """Restore JPEG photos with the shipped models or a trained checkpoint.
 
-    python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH] [--quality auto|file|Q]
+    python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH | --onnx FILE] [--quality auto|file|Q]
                                [--show-quality] [--ensemble] [--overwrite] [--tile N] [--overlap N]
                                [--max-pixels N]
 
@@ -11,7 +11,7 @@ Reruns resume: an output that exists is skipped (not rewritten) unless
 --overwrite. A file that cannot be restored gets one line on stderr,
 `error: FILE: reason`, and the others go on. Exit status: 0 when no file
 failed (restored or skipped), 1 when some failed, 2 when nothing could start
-(bad arguments, an unusable --output or --checkpoint).
+(bad arguments, an unusable --output, --checkpoint or --onnx).
 """
 
 from __future__ import annotations
@@ -128,6 +128,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="folder for the restored PNGs (created if missing)")
     parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped models, the "
                                              "grey one for grey files, the colour one for colour files)")
+    parser.add_argument("--onnx", metavar="FILE",
+                        help="run this ONNX export (python -m qgac_jax.export) with ONNX Runtime instead of JAX; "
+                             "needs pip install -e '.[onnx]'")
     parser.add_argument("--quality", type=_quality, default="auto",
                         help="what the network is told: 'auto' (default) the file's tables raised to the quality "
                              "the shipped estimator reads off the pixels (recompressed photos); 'file' the file's "
@@ -150,7 +153,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.overlap >= args.tile // 2:
         parser.error(f"--overlap ({args.overlap}) must be below half of --tile ({args.tile})")
-    if not args.checkpoint and shipped.default_checkpoint() is None:
+    if args.onnx and args.checkpoint:
+        parser.error("--onnx and --checkpoint name two models; pass one")
+    if not args.checkpoint and not args.onnx and shipped.default_checkpoint() is None:
         parser.error("this version ships no pretrained checkpoint: pass --checkpoint (an export folder or a "
                      "training workdir, e.g. workdirs/cpu after `python -m qgac_jax.train --config=configs/cpu.py`)")
     return args
@@ -172,16 +177,16 @@ def run(argv=None) -> int:
 
     def restorer_for(grey: bool) -> Restorer:
         """--checkpoint for every image; else the shipped grey model for grey files, colour for colour."""
-        path = args.checkpoint or shipped.default_checkpoint(1 if grey else 3)
+        path = args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3)
         if path not in loaded:
-            loaded[path] = Restorer.from_checkpoint(path, tile=args.tile, overlap=args.overlap,
-                                                    max_pixels=args.max_pixels,
-                                                    estimator="shipped" if args.quality == "auto" else None)
+            load = Restorer.from_onnx if args.onnx else Restorer.from_checkpoint
+            loaded[path] = load(path, tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels,
+                                estimator="shipped" if args.quality == "auto" else None)
         return loaded[path]
 
-    if args.checkpoint:
+    if args.checkpoint or args.onnx:
         try:
-            restorer_for(False)  # a bad --checkpoint fails here, before any file
+            restorer_for(False)  # a bad --checkpoint or --onnx fails here, before any file
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

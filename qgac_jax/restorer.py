@@ -251,11 +251,23 @@ class Restorer:
         model, params, config = checkpointing.load_export(path)
         if config.get("kind") == "estimator":
             raise ValueError(f"{path} holds a quality estimator, not a restoration model")
-        if isinstance(estimator, str) and estimator == "shipped":
-            estimator = shipped.estimator_checkpoint()
-        if isinstance(estimator, (str, os.PathLike)):
-            estimator = quality_lib.QualityEstimate.from_checkpoint(estimator)
-        return cls(model, params, estimator=estimator, **kwargs)
+        return cls(model, params, estimator=_resolve_estimator(estimator), **kwargs)
+
+    @classmethod
+    def from_onnx(cls, path, estimator: Union[None, str, os.PathLike, quality_lib.QualityEstimate] = "shipped",
+                  threads: Optional[int] = None, **kwargs) -> "Restorer":
+        """From an ONNX export (`python -m qgac_jax.export`), run by ONNX Runtime on the CPU.
+
+        The same tiling, Q-maps, estimate and colour policy as `from_checkpoint`; `threads`: ONNX
+        Runtime's intra-op threads (default: all cores).
+        """
+        from qgac_jax.onnx_export import OnnxModel
+
+        onnx_model = OnnxModel(path, threads)
+        kwargs.setdefault("tile_batch", 1)
+        restorer = cls(onnx_model, None, estimator=_resolve_estimator(estimator), **kwargs)
+        restorer._apply = lambda params, y, q: onnx_model(np.asarray(y), np.asarray(q))
+        return restorer
 
     @classmethod
     def pretrained(cls, channels: int = 3, **kwargs) -> "Restorer":
@@ -408,6 +420,15 @@ class Restorer:
         if d.orientation in _ORIENTATION:
             out = np.asarray(Image.fromarray(out).transpose(_ORIENTATION[d.orientation]))
         return (out, guide, estimate) if details else out
+
+
+def _resolve_estimator(estimator):
+    """"shipped", a path, a QualityEstimate (any callable) or None -> a callable or None."""
+    if isinstance(estimator, str) and estimator == "shipped":
+        estimator = shipped.estimator_checkpoint()
+    if isinstance(estimator, (str, os.PathLike)):
+        estimator = quality_lib.QualityEstimate.from_checkpoint(estimator)
+    return estimator
 
 
 def _rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:

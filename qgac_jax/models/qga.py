@@ -19,7 +19,10 @@ def pool_qmap(qmap: jax.Array, factor: int) -> jax.Array:
     """Average-pools a [B, H, W, K] Q-map by `factor` (H, W multiples of it)."""
     if factor == 1:
         return qmap
-    return nn.avg_pool(qmap, (factor, factor), strides=(factor, factor))
+    b, h, w, k = qmap.shape
+    # A reshape and a mean, not nn.avg_pool: the same numbers, and it keeps
+    # symbolic shapes exact (jax.export, the ONNX converter).
+    return qmap.reshape(b, h // factor, factor, w // factor, factor, k).mean(axis=(2, 4))
 
 
 class QGABlock(nn.Module):

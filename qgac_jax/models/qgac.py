@@ -33,12 +33,21 @@ def pad_to_multiple(x: jax.Array, multiple: int) -> jax.Array:
     """Edge-pads [B, H, W, C] at the bottom/right to multiples of `multiple`.
 
     Edge mode works for any size, 1x1 included (reflection needs 2 pixels).
+    Written as "append multiple - 1 copies of the last row, keep the first
+    multiple * ((H + multiple - 1) // multiple)" so that a symbolic H
+    (jax.export, the ONNX export with dynamic sizes) gives a padded size that
+    is provably divisible, from operations the ONNX converter lowers exactly.
     """
-    h, w = x.shape[1:3]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x
-    return jnp.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
+    b, h, w, c = x.shape
+    hp, wp = multiple * ((h + multiple - 1) // multiple), multiple * ((w + multiple - 1) // multiple)  # Hp, Wp
+    if multiple == 1 or all(isinstance(d, int) for d in (h, w)) and (hp, wp) == (h, w):
+        return x  # (symbolic sizes always take the general path)
+    last_row = jax.lax.slice_in_dim(x, h - 1, h, axis=1)  # [B, 1, W, C]
+    x = jax.lax.concatenate([x, jnp.broadcast_to(last_row, (b, multiple - 1, w, c))], 1)
+    x = jax.lax.slice_in_dim(x, 0, hp, axis=1)  # [B, Hp, W, C]
+    last_col = jax.lax.slice_in_dim(x, w - 1, w, axis=2)  # [B, Hp, 1, C]
+    x = jax.lax.concatenate([x, jnp.broadcast_to(last_col, (b, hp, multiple - 1, c))], 2)
+    return jax.lax.slice_in_dim(x, 0, wp, axis=2)
 
 
 class QGAC(nn.Module):
@@ -127,4 +136,5 @@ class QGAC(nn.Module):
         head_init = nn.initializers.zeros if self.zero_head else nn.linear.default_kernel_init
         residual = nn.Conv(self.channels, (3, 3), dtype=self.dtype, kernel_init=head_init, name="head")(x)
         out = yp + residual.astype(jnp.float32)
-        return out[:, :height, :width, :]
+        # Slices, not indexing (a gather there): they keep dynamic sizes exact in the ONNX export.
+        return jax.lax.slice_in_dim(jax.lax.slice_in_dim(out, 0, height, axis=1), 0, width, axis=2)

@@ -1,0 +1,87 @@
+"""Exports a restoration model for tools without JAX.
+
+    python -m qgac_jax.export --format onnx --output qgac_colour.onnx [--checkpoint PATH] [--channels 1|3]
+        [--quality Q] [--overwrite]
+
+The default model is the shipped one for --channels (3: colour). The ONNX
+graph takes `image` [N, C, H, W] float32 in [0, 1] and `qmap` [N, K, H, W]
+(the file's tables as steps / 255, K = 2 colour, 1 grey) and returns
+`restored` [N, C, H, W]; N, H and W are free. With --quality Q the graph takes
+`image` alone and tiles the IJG tables of quality Q itself. Needs the extra:
+pip install -e '.[onnx]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from qgac_jax import shipped
+
+
+def _quality(text: str) -> int:
+    from qgac_jax import quantization as qz
+
+    try:
+        return qz.validate_quality(int(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m qgac_jax.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--format", choices=["onnx"], default="onnx", help="output format (default onnx)")
+    parser.add_argument("--output", required=True, help="the file to write, e.g. qgac_colour.onnx")
+    parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped model for "
+                                             "--channels)")
+    parser.add_argument("--channels", type=int, choices=[1, 3], help="3 colour (default), 1 grey; with --checkpoint "
+                                                                     "it must match the checkpoint")
+    parser.add_argument("--quality", type=_quality,
+                        help="build the IJG tables of this quality (1..100) into the graph: one input, `image`")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    args = parser.parse_args(argv)
+    if os.path.exists(args.output) and not args.overwrite:
+        parser.error(f"{args.output} exists; pass --overwrite to replace it")
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK):
+        parser.error(f"cannot write into {out_dir}: not a writable folder")
+    if not args.checkpoint and shipped.default_checkpoint(args.channels or 3) is None:
+        parser.error("this version ships no pretrained model for those channels: pass --checkpoint")
+    return args
+
+
+def run(argv=None) -> int:
+    args = parse_args(argv)
+    from qgac_jax import checkpointing, onnx_export
+
+    path = args.checkpoint or shipped.default_checkpoint(args.channels or 3)
+    start = time.perf_counter()
+    try:
+        if os.path.isdir(os.path.join(path, "export")):
+            path = os.path.join(path, "export")
+        model, params, config = checkpointing.load_export(path)
+        if config.get("kind") == "estimator":
+            raise ValueError(f"{path} holds a quality estimator, not a restoration model")
+        if args.channels and model.channels != args.channels:
+            raise ValueError(f"{path} is a {model.channels}-channel model, not --channels {args.channels}")
+        print(f"converting {path} ({config.get('variant')}, {model.channels} channels) to ONNX ...", flush=True)
+        proto = onnx_export.convert(model, params, args.quality, config)
+        onnx_export.save(proto, args.output)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    inputs = "image" if args.quality else "image, qmap"
+    print(f"wrote {args.output} ({os.path.getsize(args.output) / 1e6:.1f} MB, opset {onnx_export.OPSET}, "
+          f"inputs: {inputs}) in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def main():
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Restoration models as ONNX graphs, and ONNX Runtime sessions that run them.
+
+Tools that restore photos without JAX (chaiNNer, ComfyUI, VapourSynth's
+vs-mlrt, OpenVINO) take ONNX. The graph is converted from the Flax model by
+jax2onnx (the optional extra `onnx`), not built by hand, with dynamic batch,
+height and width: the network's own edge padding to a multiple of 4 is inside
+the graph, so any size works.
+
+Tensor contract (NCHW, as those tools expect):
+  image     float32 [N, C, H, W] in [0, 1]; C = 3 (RGB) or 1 (grey)
+  qmap      float32 [N, K, H, W]: the Q-map of `quantization.qmap` (steps /
+            255; channel 0 luma[i % 8, j % 8], channel 1 (colour only) the
+            chroma table by the file's subsampling), K = 2 colour, 1 grey
+  restored  float32 [N, C, H, W], clipped to [0, 1]
+With `quality=Q` the graph has no `qmap` input: it tiles the IJG tables of
+quality Q (4:2:0 chroma) over the image itself, for tools that feed one tensor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+from typing import Any, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qgac_jax import quantization as qz
+
+OPSET = 17  # ONNX Runtime >= 1.11, OpenVINO, TensorRT 8.5+ and vs-mlrt all read it
+QMAP_CONVENTION = ("steps / 255; channel 0 luma[i % 8, j % 8]; colour: channel 1 chroma[(i // sv) % 8, (j // sh) % 8] "
+                   "with (sv, sh) the file's subsampling factors (2, 2 at 4:2:0)")
+
+
+def missing_extra(err: ImportError) -> ValueError:
+    return ValueError(f"ONNX needs the optional extra: pip install -e '.[onnx]' ({err})")
+
+
+def _in_graph_qmap(image: jax.Array, luma: np.ndarray, chroma: Optional[np.ndarray]) -> jax.Array:
+    """[N, K, H, W] Q-map of fixed tables for an image [N, C, H, W] of any (symbolic) size.
+
+    Equal to `quantization.qmap(luma, chroma, H, W, "4:2:0")` per image: the map repeats every
+    16 pixels, so one 16x16 tile is broadcast over a grid the size of the image padded to 16 and
+    cut back. Built from padding, reshapes and slices, which the converter keeps exact for
+    dynamic H and W.
+    """
+    from qgac_jax.models.qgac import pad_to_multiple
+
+    n, _, h, w = image.shape
+    period = qz.qmap(luma, chroma, 16, 16, "4:2:0")  # [16, 16, K]
+    k = period.shape[-1]
+    zeros = jnp.zeros_like(jnp.transpose(jax.lax.slice_in_dim(image, 0, 1, axis=1), (0, 2, 3, 1)))  # [N, H, W, 1]
+    zeros = pad_to_multiple(zeros, 16)  # [N, Hp, Wp, 1]
+    hp, wp = zeros.shape[1:3]
+    grid = zeros.reshape(n, hp // 16, 16, wp // 16, 16, 1) + period.reshape(1, 1, 16, 1, 16, k)
+    grid = jax.lax.slice_in_dim(jax.lax.slice_in_dim(grid.reshape(n, hp, wp, k), 0, h, axis=1), 0, w, axis=2)
+    return jnp.transpose(grid, (0, 3, 1, 2))  # [N, K, H, W]
+
+
+def _package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("qgac_jax")
+    except metadata.PackageNotFoundError:  # a checkout on sys.path, not installed
+        return "unknown"
+
+
+@contextlib.contextmanager
+def _quiet_logger():
+    """jax2onnx logs a warning with a traceback for each optional plugin that does not import."""
+    logger = logging.getLogger("jax2onnx")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def convert(model, params, quality: Optional[int] = None, model_config: Optional[Dict[str, Any]] = None):
+    """The ONNX ModelProto of a restoration model (see the module docstring for its tensors)."""
+    quiet = contextlib.ExitStack()
+    quiet.enter_context(_quiet_logger())  # the converter prints debugging lines and tracebacks of plugins it skips
+    quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    try:
+        with quiet:
+            import onnx
+            from jax2onnx import to_onnx
+    except ImportError as err:
+        raise missing_extra(err) from None
+    channels = model.channels
+    k = 2 if channels == 3 else 1
+
+    def restore(image, qmap):  # [N, C, H, W], [N, K, H, W] -> [N, C, H, W]
+        y = jnp.transpose(image, (0, 2, 3, 1))
+        q = jnp.transpose(qmap, (0, 2, 3, 1))
+        return jnp.transpose(jnp.clip(model.apply({"params": params}, y, q), 0.0, 1.0), (0, 3, 1, 2))
+
+    if quality is None:
+        fn, inputs, names = restore, [("N", channels, "H", "W"), ("N", k, "H", "W")], ["image", "qmap"]
+    else:
+        luma, chroma = qz.ijg_tables(qz.validate_quality(quality))
+
+        def fn(image):
+            return restore(image, _in_graph_qmap(image, luma, chroma if channels == 3 else None))
+
+        inputs, names = [("N", channels, "H", "W")], ["image"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), _quiet_logger():
+        proto = to_onnx(fn, inputs=inputs, model_name=f"qgac_{(model_config or {}).get('variant', 'model')}",
+                        opset=OPSET, input_names=names, output_names=["restored"])
+    proto.producer_name, proto.producer_version = "qgac_jax", _package_version()
+    meta = {
+        "qgac_jax.model_config": json.dumps(model_config or {}, sort_keys=True),
+        "qgac_jax.channels": str(channels),
+        "qgac_jax.qmap": "built in: IJG tables of quality %d, 4:2:0" % quality if quality else QMAP_CONVENTION,
+        "qgac_jax.quality": str(quality or ""),
+        "qgac_jax.converter": "jax2onnx",
+    }
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        proto.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    return proto
+
+
+def save(proto, path) -> None:
+    """Writes the model to `path` through a temporary file, so a failed write leaves nothing half-written."""
+    import onnx
+
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        onnx.save_model(proto, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def metadata(path) -> Dict[str, str]:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(os.fspath(path), load_external_data=False).metadata_props}
+
+
+class OnnxModel:
+    """An exported model in an ONNX Runtime session, called as Restorer calls a Flax model.
+
+    `__call__(y [B, H, W, C], qmap [B, H, W, K]) -> [B, H, W, C]` in [0, 1], NHWC like the rest of
+    the package; the transposes to the graph's NCHW happen here.
+    """
+
+    def __init__(self, path, threads: Optional[int] = None):
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise missing_extra(err) from None
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise ValueError(f"ONNX model {path} does not exist")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        try:
+            self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own classes for unreadable files
+            raise ValueError(f"{path} is not an ONNX model ONNX Runtime can load: {err}") from None
+        names = [i.name for i in self.session.get_inputs()]
+        if names != ["image", "qmap"]:
+            raise ValueError(f"{path} has inputs {names}; restore takes the two-input export (image, qmap), not "
+                             "one exported with --quality")
+        self.channels = int(self.session.get_inputs()[0].shape[1])
+
+    def __call__(self, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
+        feed = {"image": np.ascontiguousarray(np.transpose(y, (0, 3, 1, 2)), np.float32),
+                "qmap": np.ascontiguousarray(np.transpose(qmap, (0, 3, 1, 2)), np.float32)}
+        return np.transpose(self.session.run(["restored"], feed)[0], (0, 2, 3, 1))
