@@ -146,8 +146,17 @@ def dry_run(command, tmp_path):
     assert ("gcloud compute tpus tpu-vm create" in proc.stdout) or ("sbatch" in proc.stdout), proc.stdout
 
 
+def _onnx_for(text, work):
+    """Writes the ONNX export a README command or snippet names (qgac_colour.onnx) into the sandbox."""
+    if "qgac_colour.onnx" in text and not (work / "qgac_colour.onnx").exists():
+        pytest.importorskip("jax2onnx", reason="the ONNX export needs the extra `onnx`")
+        proc = _run([sys.executable, "-m", "qgac_jax.export", "--output", "qgac_colour.onnx"], cwd=work)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 def restore(command, tmp_path):
     work = _sandbox(tmp_path)
+    _onnx_for(command, work)
     proc = _run(_argv(command), cwd=work)
     assert proc.returncode == 0, proc.stderr[-3000:]
     argv = _argv(command)
@@ -162,9 +171,11 @@ def evaluate(command, tmp_path):
     work = _sandbox(tmp_path)
     proc = _run(_argv(_shared(command)) + ["--max-images", "1"], cwd=work)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "| 10 |" in proc.stdout
+    cases = re.findall(r"--(?:qualities|double) (\S+)", command)
+    first = (",".join(cases) or "10,20,30,40").split(",")[0]
+    assert f"| {first} |" in proc.stdout, proc.stdout
     outputs = [a for a in _argv(command) if a.endswith((".json", ".png"))]
-    assert outputs and all((work / o).is_file() for o in outputs)
+    assert all((work / o).is_file() for o in outputs)
 
 
 def run_in_sandbox(extra):
@@ -192,6 +203,20 @@ def vs_pytorch(command, tmp_path):
     run_in_sandbox(["--quick", "--seconds", "0.1", "--json", str(tmp_path / "v.json")])(command, tmp_path)
 
 
+def export_onnx(command, tmp_path):
+    pytest.importorskip("jax2onnx", reason="the ONNX export needs the extra `onnx`")
+    work = _sandbox(tmp_path)
+    proc = _run(_argv(command), cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    output = _argv(command)[_argv(command).index("--output") + 1]
+    assert (work / output).stat().st_size > 1e6 and "wrote" in proc.stdout
+
+
+def restore_backends(command, tmp_path):
+    pytest.importorskip("jax2onnx", reason="the ONNX comparison needs the extra `onnx`")
+    run_in_sandbox(["--seconds", "0.05", "--sizes", "64x48"])(command, tmp_path)
+
+
 def covered_by(test):
     """Commands that download (VGG weights): a test runs the same CLI on a local file."""
     def check(command, tmp_path):
@@ -211,6 +236,7 @@ RULES = [
     (r"^launch/train_shipped\.sh ", train_shipped_dry_run),
     (r"^python -m qgac_jax\.restore ", restore),
     (r"^python -m qgac_jax\.evaluate ", evaluate),
+    (r"^python -m qgac_jax\.export ", export_onnx),
     (r"^python -m qgac_jax\.tools\.make_figure ", run_in_sandbox([])),
     (r"^python -m qgac_jax\.tools\.convert_vgg ",
      covered_by("tests/test_vgg.py::test_convert_cli_from_a_local_keras_file_and_refuses_to_overwrite")),
@@ -218,6 +244,8 @@ RULES = [
     (r"^python benchmarks/restore_memory\.py", run_in_sandbox(["--megapixels", "0.3"])),
     (r"^python benchmarks/train_throughput\.py ", train_throughput),
     (r"^python benchmarks/vs_pytorch\.py ", vs_pytorch),
+    (r"^python benchmarks/restore_backends\.py$", restore_backends),
+    (r"^python benchmarks/estimator_accuracy\.py ", lambda c, t: run_in_sandbox(["--max-images", "1"])(_shared(c), t)),
     (r"^python benchmarks/profile_step\.py$", run_in_sandbox(["--variant", "tiny", "--batch", "1", "--patch", "32",
                                                               "--seconds", "0.05"])),
 ]
@@ -249,6 +277,7 @@ def test_readme_python_snippet(index, tmp_path):
         _shared(snippet)
         (tmp_path / "shared").symlink_to(SHARED_DATA.parent)  # ../shared/data from the sandbox
     work = _sandbox(tmp_path)
+    _onnx_for(snippet, work)
     preamble = (
         "import numpy as np\nfrom PIL import Image\n"
         "image = np.asarray(Image.open('photo.jpg')); height, width = image.shape[:2]\n"
