@@ -101,7 +101,10 @@ def by_ci(command, tmp_path):
 
 def train_short(command, tmp_path):
     argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
-    proc = _run(argv + SHORT_TRAINING)
+    # The smallest network where the command trains from scratch (the loop, not the variant, is under test;
+    # a fine-tune keeps its variant, which must match the export it starts from).
+    tiny = [] if "finetune" in command else ["--config.model.variant=tiny"]
+    proc = _run(argv + SHORT_TRAINING + tiny)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "w" / "export").is_dir()
 
@@ -190,7 +193,8 @@ def run_in_sandbox(extra):
 
 def train_throughput(command, tmp_path):
     work = _sandbox(tmp_path)
-    extra = ["--seconds", "0.2", "--workers", "2", "--batch", "2", "--patch", "32", "--image", "128x96"]
+    extra = ["--seconds", "0.2", "--workers", "2", "--batch", "2", "--patch", "32", "--image", "128x96", "--variant",
+             "tiny"]
     proc = _run(_argv(command) + extra, cwd=work)
     assert proc.returncode == 0, proc.stderr[-3000:]
     step = next(line for line in proc.stdout.splitlines() if line.startswith("train step, fixed batch"))
