@@ -19,11 +19,14 @@ quality Q (4:2:0 chroma) over the image itself, for tools that feed one tensor.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.util
 import io
 import json
 import logging
 import os
-from typing import Any, Dict, Optional
+import pathlib
+from typing import Any, Callable, Dict, Optional
 
 import jax
 import jax.numpy as jnp
@@ -140,6 +143,43 @@ def save(proto, path) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def available() -> bool:
+    """Whether the extra `onnx` is installed (the converter and ONNX Runtime)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("jax2onnx", "onnxruntime"))
+
+
+def cache_dir() -> pathlib.Path:
+    """Where converted exports are kept: $QGAC_ONNX_CACHE, else $XDG_CACHE_HOME (~/.cache)/qgac_jax/onnx."""
+    if os.environ.get("QGAC_ONNX_CACHE"):
+        return pathlib.Path(os.environ["QGAC_ONNX_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base) / "qgac_jax" / "onnx"
+
+
+def _digest(export_path) -> str:
+    """A hash of an export folder's files (names and bytes): a retrained export gets a new graph."""
+    root = pathlib.Path(export_path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def cached(export_path, log: Callable[[str], None] = print) -> pathlib.Path:
+    """The two-input ONNX graph of an export, converted on first use and kept in `cache_dir()`."""
+    from qgac_jax import checkpointing
+
+    out = cache_dir() / f"{_digest(export_path)}.onnx"
+    if out.is_file():
+        return out
+    log(f"converting {export_path} to ONNX for ONNX Runtime (once, about 20 s; kept at {out})")
+    model, params, config = checkpointing.load_export(export_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save(convert(model, params, None, config), out)
+    return out
 
 
 def metadata(path) -> Dict[str, str]:

@@ -10,6 +10,9 @@ from PIL import Image
 
 # TF must never grab an accelerator or print start-up noise in tests.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# restore's default backend on a CPU is ONNX Runtime when the extra is installed, which converts each model
+# once (about 20 s). Tests pin JAX, subprocesses included; tests/test_onnx_export.py exercises the default.
+os.environ.setdefault("QGAC_BACKEND", "jax")
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

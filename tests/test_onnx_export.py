@@ -4,6 +4,7 @@ import pathlib
 
 import numpy as np
 import pytest
+from PIL import Image
 
 pytest.importorskip("jax2onnx", reason="the ONNX export needs the extra: pip install -e '.[onnx]'")
 ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime needs the extra: pip install -e '.[onnx]'")
@@ -116,6 +117,26 @@ def test_restore_cli_with_onnx(exported, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not an ONNX model" in err and "two-input export" in err and "Traceback" not in err
     assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
+
+
+def test_restore_defaults_to_onnx_runtime_on_cpu_and_converts_once(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("QGAC_BACKEND", raising=False)
+    monkeypatch.setenv("QGAC_ONNX_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(jpeg_bytes(natural_image(72, 88), quality=15))
+    assert restore.run([str(src), "--output", str(tmp_path / "auto")]) == 0
+    assert "converting" in capsys.readouterr().err
+    assert len(list((tmp_path / "cache").glob("*.onnx"))) == 1
+    assert restore.run([str(src), "--output", str(tmp_path / "again")]) == 0
+    assert "converting" not in capsys.readouterr().err  # the cached graph
+    assert restore.run([str(src), "--output", str(tmp_path / "jax"), "--backend", "jax"]) == 0
+    a, b = (np.asarray(Image.open(tmp_path / d / "a.png"), np.float64) for d in ("auto", "jax"))
+    assert a.shape == b.shape == (72, 88, 3) and 10 * np.log10(255.0**2 / max(np.mean((a - b) ** 2), 1e-12)) > 50
+    monkeypatch.setenv("QGAC_BACKEND", "tpu")
+    with pytest.raises(SystemExit) as exit_info:
+        restore.run([str(src), "--output", str(tmp_path / "bad")])
+    assert exit_info.value.code == 2
 
 
 def test_export_cli_refuses_to_overwrite_and_bad_arguments(exported, tmp_path, capsys):
