@@ -16,7 +16,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
@@ -24,18 +23,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from qgac_jax import checkpointing, onnx_export, shipped  # noqa: E402
-
-
-def timed(fn, min_seconds: float) -> float:
-    """Seconds per call: one warm-up call, then repeats for at least `min_seconds`."""
-    fn()
-    n, start = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds:
-            return elapsed / n
+from timing import timed  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 
 def main():
@@ -46,7 +34,7 @@ def main():
     args = parser.parse_args()
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
 
-    model, params, config = checkpointing.load_export(shipped.default_checkpoint(3))
+    model, params, config = checkpointing.load_restoration_export(shipped.default_checkpoint(3))
     apply = jax.jit(lambda y, q: jax.numpy.clip(model.apply({"params": params}, y, q), 0.0, 1.0))  # as Restorer
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "colour.onnx")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from qgac_jax import compiler_options
+from timing import timed  # benchmarks/timing.py, beside this script
 from qgac_jax.models import create_model, init_params, qmap_channels
 
 
@@ -110,18 +110,6 @@ class TorchQGAC(torch.nn.Module):
 
 
 # ----------------------------------------------------------------------------- timing
-
-
-def timed(fn, min_seconds, warmup=1):
-    for _ in range(warmup):
-        fn()
-    n, start = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds and n >= 2:
-            return elapsed / n
 
 
 def matmul_gflops(seconds):

@@ -109,6 +109,24 @@ def read_model_config(path) -> Dict[str, Any]:
         return dict(ckpt.restore(path, args=ocp.args.Composite(model=ocp.args.JsonRestore())).model)
 
 
+def export_dir(path) -> str:
+    """A training workdir's export/ folder; any other path as it is."""
+    path = os.fspath(path)
+    return os.path.join(path, "export") if os.path.isdir(os.path.join(path, "export")) else path
+
+
+def load_restoration_export(path):
+    """(model, params, model_config) of a restoration model's export folder or training workdir.
+
+    Raises ValueError for a quality estimator's export, which has no restoration model.
+    """
+    path = export_dir(path)
+    model, params, config = load_export(path)
+    if config.get("kind") == "estimator":
+        raise ValueError(f"{path} holds a quality estimator, not a restoration model")
+    return model, params, config
+
+
 def load_export(path):
     """(model, params, model_config) of an export, built from the stored config."""
     from qgac_jax.models import create_model_from_config, dummy_inputs

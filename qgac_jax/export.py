@@ -60,11 +60,8 @@ def run(argv=None) -> int:
     path = args.checkpoint or shipped.default_checkpoint(args.channels or 3)
     start = time.perf_counter()
     try:
-        if os.path.isdir(os.path.join(path, "export")):
-            path = os.path.join(path, "export")
-        model, params, config = checkpointing.load_export(path)
-        if config.get("kind") == "estimator":
-            raise ValueError(f"{path} holds a quality estimator, not a restoration model")
+        path = checkpointing.export_dir(path)
+        model, params, config = checkpointing.load_restoration_export(path)
         if args.channels and model.channels != args.channels:
             raise ValueError(f"{path} is a {model.channels}-channel model, not --channels {args.channels}")
         print(f"converting {path} ({config.get('variant')}, {model.channels} channels) to ONNX ...", flush=True)

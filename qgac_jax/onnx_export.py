@@ -169,14 +169,16 @@ def _digest(export_path) -> str:
 
 
 def cached(export_path, log: Callable[[str], None] = print) -> pathlib.Path:
-    """The two-input ONNX graph of an export, converted on first use and kept in `cache_dir()`."""
+    """The two-input ONNX graph of an export (or training workdir), converted on first use and kept in
+    `cache_dir()`."""
     from qgac_jax import checkpointing
 
+    export_path = checkpointing.export_dir(export_path)
     out = cache_dir() / f"{_digest(export_path)}.onnx"
     if out.is_file():
         return out
     log(f"converting {export_path} to ONNX for ONNX Runtime (once, about 20 s; kept at {out})")
-    model, params, config = checkpointing.load_export(export_path)
+    model, params, config = checkpointing.load_restoration_export(export_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     save(convert(model, params, None, config), out)
     return out

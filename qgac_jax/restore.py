@@ -200,9 +200,8 @@ def run(argv=None) -> int:
         if args.onnx:
             loaded[path] = Restorer.from_onnx(path, **kwargs)
         elif backend == "onnxruntime":
-            export = os.path.join(path, "export") if os.path.isdir(os.path.join(path, "export")) else path
             try:
-                onnx_path = onnx_export.cached(export, log=lambda m: print(m, file=sys.stderr, flush=True))
+                onnx_path = onnx_export.cached(path, log=lambda m: print(m, file=sys.stderr, flush=True))
                 loaded[path] = Restorer.from_onnx(onnx_path, **kwargs)
             except Exception as err:  # noqa: BLE001 - the JAX path still works; an explicit request fails below
                 if args.backend != "auto":

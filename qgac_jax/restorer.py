@@ -246,11 +246,7 @@ class Restorer:
         path = os.fspath(path)
         if "://" not in path and not os.path.exists(path):
             raise ValueError(f"checkpoint {path} does not exist")
-        if os.path.isdir(os.path.join(path, "export")):
-            path = os.path.join(path, "export")
-        model, params, config = checkpointing.load_export(path)
-        if config.get("kind") == "estimator":
-            raise ValueError(f"{path} holds a quality estimator, not a restoration model")
+        model, params, _ = checkpointing.load_restoration_export(path)
         return cls(model, params, estimator=_resolve_estimator(estimator), **kwargs)
 
     @classmethod
