@@ -4,13 +4,11 @@
     python -m qgac_jax.train --config=configs/base.py --workdir=gs://BUCKET/qgac_base \
         --config.loss.vgg_weights=vgg19.npz
 
-Cost (an estimate from FLOPs, not measured: no TPU was at hand): the 'base'
-variant (15.3 M params, 2.2 TFLOP/MP forward) at global batch 32 of 128x128
-patches is about 3.5 TFLOP per step forward+backward, plus about 1.9 for VGG19
-and the discriminator: 5.4 TFLOP. At 30% of a TPU v4-8's 1.1 PFLOP/s bf16 peak
-that is about 16 ms per step, 1.5 hours for 300k steps, if the hosts feed
-2,000 pairs/s (the input pipeline does about 1,500 per core). DIV2K train HR
-needs about 6.9 GB of host RAM over all hosts.
+Cost: the 'base' variant (15.3 M params) at global batch 32 of 128x128
+patches counts 7.1 TFLOP per step with VGG19 and the discriminator (3.7 for
+L1 alone), 2.1 EFLOP for 300k steps: under 2 hours on one H100 at the rate
+in the README's "GPU throughput", if the hosts feed that rate. DIV2K train
+HR needs about 6.9 GB of host RAM over all hosts.
 """
 
 import ml_collections
