@@ -26,7 +26,7 @@ import optax
 
 from qgac_jax import checkpointing, compiler_options, data, evaluation, loop, sharding, train_step
 from qgac_jax.data import on_device, tf_pipeline
-from qgac_jax.models import create_model_from_config, dummy_inputs
+from qgac_jax.models import create_model_from_config, init_params
 from qgac_jax.models.estimator import grid_phase, luma
 from qgac_jax.prefetch import to_devices
 from qgac_jax.quality import QualityEstimate
@@ -105,7 +105,7 @@ def train_and_evaluate(config, workdir: str) -> Tuple[EstimatorState, Dict[str, 
     total = int(config.train.steps)
     tx = optax.chain(optax.clip_by_global_norm(config.optim.clip),
                      optax.adamw(train_step.schedule(config.optim, total), weight_decay=config.optim.weight_decay))
-    params = model.init(jax.random.key(config.train.seed), *dummy_inputs(model, 32, 32))["params"]
+    params = init_params(model, jax.random.key(config.train.seed), 32, 32)
     state = jax.device_put(EstimatorState(jnp.zeros((), jnp.int32), params, tx.init(params),
                                           jax.tree.map(jnp.copy, params)), repl)
     ckpt = checkpointing.Checkpointer(workdir, keep=config.train.keep_checkpoints)

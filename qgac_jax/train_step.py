@@ -82,14 +82,20 @@ def make_trainer(config) -> Trainer:
 
 
 def init_state(trainer: Trainer, key: jax.Array) -> TrainState:
-    kg, kd = jax.random.split(key)
-    y, q = dummy_inputs(trainer.model, 32, 32)
-    g_params = trainer.model.init(kg, y, q)["params"]
-    d_vars = trainer.discriminator.init(kd, y)
-    d_params = d_vars["params"]
-    return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params, g_opt=trainer.g_tx.init(g_params),
-                      ema_params=jax.tree.map(jnp.copy, g_params), d_params=d_params, d_opt=trainer.d_tx.init(d_params),
-                      d_stats=d_vars.get("batch_stats", {}))
+    """The step-0 state from one jitted call: run eagerly, each initialiser would compile on its own
+    (hundreds of small compilations, several times slower)."""
+
+    def init(key):
+        kg, kd = jax.random.split(key)
+        y, q = dummy_inputs(trainer.model, 32, 32)
+        g_params = trainer.model.init(kg, y, q)["params"]
+        d_vars = trainer.discriminator.init(kd, y)
+        d_params = d_vars["params"]
+        return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params, g_opt=trainer.g_tx.init(g_params),
+                          ema_params=jax.tree.map(jnp.copy, g_params), d_params=d_params,
+                          d_opt=trainer.d_tx.init(d_params), d_stats=d_vars.get("batch_stats", {}))
+
+    return jax.jit(init)(key)
 
 
 def _d_vars(params, stats):

@@ -3,6 +3,8 @@
 import io
 import os
 import pathlib
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -13,6 +15,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # restore's default backend on a CPU is ONNX Runtime when the extra is installed, which converts each model
 # once (about 20 s). Tests pin JAX, subprocesses included; tests/test_onnx_export.py exercises the default.
 os.environ.setdefault("QGAC_BACKEND", "jax")
+
+# One XLA compilation cache for the session, shared with every subprocess the tests start: the suite
+# compiles the same networks in many processes (each CLI and training run). It starts empty, so each
+# program is still compiled once per session.
+_XLA_CACHE = None
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # else a caller's (or a parent pytest's) cache
+    _XLA_CACHE = os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="qgac_jax_xla_cache_")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _XLA_CACHE:
+        shutil.rmtree(_XLA_CACHE, ignore_errors=True)
+
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
