@@ -29,6 +29,7 @@ from qgac_jax import shipped
 from qgac_jax.restorer import DEFAULT_MAX_PIXELS, DEFAULT_OVERLAP, DEFAULT_TILE, IMAGE_SUFFIXES
 from qgac_jax.restorer import check_quality as _check_quality
 
+BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
 PROGRESS_TILES = 8  # images cut into more tiles than this show a progress bar per tile (on a terminal)
 
 
@@ -131,7 +132,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--onnx", metavar="FILE",
                         help="run this ONNX export (python -m qgac_jax.export) with ONNX Runtime instead of JAX; "
                              "needs pip install -e '.[onnx]'")
-    parser.add_argument("--backend", choices=["auto", "jax", "onnxruntime"], default=None,
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="what runs the network: 'auto' (default; $QGAC_BACKEND overrides) ONNX Runtime on a CPU "
                              "when the extra `onnx` is installed (faster there; each model is converted once, about "
                              "20 s, and cached), else JAX")
@@ -161,7 +162,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--onnx and --checkpoint name two models; pass one")
     if args.backend is None:
         args.backend = "onnxruntime" if args.onnx else os.environ.get("QGAC_BACKEND", "auto")
-        if args.backend not in ("auto", "jax", "onnxruntime"):
+        if args.backend not in BACKENDS:
             parser.error(f"QGAC_BACKEND={args.backend!r}: use auto, jax or onnxruntime")
     if args.onnx and args.backend == "jax":
         parser.error("--onnx runs ONNX Runtime; drop --backend jax")

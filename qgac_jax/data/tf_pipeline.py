@@ -16,8 +16,8 @@ from typing import Optional
 
 import numpy as np
 
+import qgac_jax.data.degrade as dg
 from qgac_jax import quantization as qz
-from qgac_jax.data import degrade as dg
 from qgac_jax.data.config import DataConfig
 from qgac_jax.data.sources import ImageBank, host_share
 
