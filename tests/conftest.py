@@ -25,6 +25,23 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # else a caller's (or a paren
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 
 
+# XLA's CPU code generation with LLVM at -O1 instead of -O2, for the suite and every process it starts:
+# tests run a few steps of small networks, so compiling is most of their time, and -O1 halves a short
+# training run compiled from scratch. A train step's loss and metrics came out equal to -O2's to the last bit
+# (-O0 compiles a little faster but sums without vectorising, which moves float32 means by 1e-4).
+# The benchmarks, and users, keep XLA's defaults. Subprocess environments build their flags with xla_flags().
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=1"
+
+
+def xla_flags(devices: int = 1) -> str:
+    """XLA_FLAGS for a subprocess of the suite with `devices` CPU devices."""
+    return f"{TEST_XLA_FLAGS} --xla_force_host_platform_device_count={devices}"
+
+
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
+
+
 def pytest_sessionfinish(session, exitstatus):
     if _XLA_CACHE:
         shutil.rmtree(_XLA_CACHE, ignore_errors=True)

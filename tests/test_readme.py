@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -45,7 +45,7 @@ def python_snippets():
 
 
 def _env():
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT), XLA_FLAGS="")
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT), XLA_FLAGS=xla_flags())
 
 
 def _run(argv, cwd=ROOT, timeout=600):

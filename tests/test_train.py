@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import shared_dataset
+from conftest import shared_dataset, xla_flags
 from qgac_jax import checkpointing, data, evaluation, train
 from qgac_jax.restorer import Restorer
 
@@ -28,7 +28,7 @@ def _config(name, arg=""):
 
 
 def _env(devices=1, **extra):
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+    env = dict(os.environ, XLA_FLAGS=xla_flags(devices),
                TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
     env.update(extra)
     return env
