@@ -16,18 +16,51 @@ shows what the network is told (the Q-map) and where it looks (the QGA
 attention maps), then trains a tiny model for a few steps and restores with
 the checkpoint it wrote. It runs on a CPU in a few minutes; on Colab choose
 any runtime."""),
-    ("code", """# Install: on Colab, clone the repository (the configs live beside the package) and install it
-# without TensorFlow extras: Colab's own tensorflow stays the only one. In a checkout where
-# qgac_jax is already installed, that is used. Running this cell again reuses the clone.
-import importlib.util, os, pathlib, subprocess, sys
+    ("code", """# Install: on Colab, clone the GitHub repository this notebook was opened from (the configs live beside
+# the package) and install it without TensorFlow extras: Colab's own tensorflow stays the only one. In a
+# checkout where qgac_jax is already installed, that is used. Running this cell again reuses the clone.
+import importlib.util, json, os, pathlib, re, shutil, subprocess, sys, urllib.parse, urllib.request
 
-REPO = os.environ.get("QGAC_REPO", "")  # on Colab: the git URL of the qgac_jax repository you opened this from
+
+def opened_from():
+    \"\"\"(git URL, branch or commit) of the GitHub notebook this Colab session opened, else None.\"\"\"
+    host = os.environ.get("COLAB_JUPYTER_IP")  # Colab's Jupyter server, which knows where the notebook came from
+    if not host:
+        return None
+    try:
+        url = f"http://{host}:{os.environ.get('KMP_TARGET_PORT', '9000')}/api/sessions"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            paths = [urllib.parse.unquote(str(s.get("path", ""))) for s in json.load(response)]
+    except (OSError, ValueError, AttributeError):
+        return None
+    for path in paths:  # fileId=https://github.com/OWNER/REPO/blob/REF/notebooks/qgac_colab.ipynb
+        found = re.search(r"github\\.com/([^/]+/[^/]+)/blob/(.+)/notebooks/qgac_colab\\.ipynb", path)
+        if found:
+            return f"https://github.com/{found[1]}.git", found[2]
+    return None
+
+
+def clone(repo, ref, dest):
+    \"\"\"A clone of `repo` at `ref` (branch, tag or commit; None: the default branch) at `dest`, or nothing.\"\"\"
+    partial = dest.with_name(dest.name + ".partial")  # an interrupted clone never looks like a finished one
+    shutil.rmtree(partial, ignore_errors=True)
+    if ref and re.fullmatch(r"[0-9a-f]{7,40}", ref):  # a link to a commit: full history, then check it out
+        subprocess.check_call(["git", "clone", "-q", repo, str(partial)])
+        subprocess.check_call(["git", "-C", str(partial), "checkout", "-q", ref])
+    else:
+        branch = ["--branch", ref] if ref else []
+        subprocess.check_call(["git", "clone", "-q", "--depth", "1", *branch, repo, str(partial)])
+    partial.rename(dest)
+
+
 SRC = pathlib.Path("qgac_jax_src")
 if importlib.util.find_spec("qgac_jax") is None:
     if not SRC.is_dir():
-        if not REPO:
-            raise SystemExit("qgac_jax is not installed: set REPO above to the git URL of the qgac_jax repository")
-        subprocess.check_call(["git", "clone", "--depth", "1", REPO, str(SRC)])
+        source = (os.environ["QGAC_REPO"], None) if os.environ.get("QGAC_REPO") else opened_from()
+        if source is None:
+            raise SystemExit("qgac_jax is not installed and this notebook was not opened from GitHub: open it "
+                             "from the repository on GitHub, or set os.environ['QGAC_REPO'] to a git URL of it")
+        clone(*source, SRC)
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", str(SRC)])
     sys.path.insert(0, str(SRC))
 ROOT = next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, SRC]
