@@ -42,12 +42,6 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
 
 
-def pytest_collection_modifyitems(config, items):
-    """Tests marked slow (tens of seconds each) first: the test processes then end together, instead of one
-    starting a long test while the other has run out of work."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
-
-
 def pytest_sessionfinish(session, exitstatus):
     if _XLA_CACHE:
         shutil.rmtree(_XLA_CACHE, ignore_errors=True)

@@ -279,13 +279,7 @@ def test_every_readme_command_has_a_rule():
         _rule(command)
 
 
-def _marked(command):
-    """Training and evaluation commands are slow (a training run, or every case of an evaluation)."""
-    slow = any(re.search(p, command) and fn in (train_short, train_estimator_short, evaluate) for p, fn in RULES)
-    return pytest.param(command, marks=pytest.mark.slow) if slow else command
-
-
-@pytest.mark.parametrize("command", [_marked(c) for c in readme_commands()])
+@pytest.mark.parametrize("command", readme_commands())
 def test_readme_command(command, tmp_path):
     _rule(command)(command, tmp_path)
 

@@ -90,14 +90,12 @@ def test_smoke_training_in_process_writes_checkpoints_export_tensorboard_and_a_p
     assert model.apply({"params": params}, y, q).shape == (1, 16, 16, 3)
 
 
-@pytest.mark.slow
 def test_gan_stage_trains_discriminator_with_perceptual_loss(tmp_path):
     config = _config("smoke", "gan")
     _, result = train.train_and_evaluate(config, str(tmp_path))
     assert np.isfinite(result["d_loss"]) and np.isfinite(result["g_adv"]) and result["perceptual"] > 0
 
 
-@pytest.mark.slow
 def test_one_step_on_eight_devices_equals_one_device(tmp_path):
     for devices in (1, 8):
         proc = _run([WORKER, "step", tmp_path / f"step{devices}.npz"], devices=devices)
@@ -111,7 +109,6 @@ def test_one_step_on_eight_devices_equals_one_device(tmp_path):
             np.testing.assert_allclose(eight[key], one[key], rtol=1e-5, atol=1e-7, err_msg=key)
 
 
-@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_parameters_as_an_uninterrupted_one(tmp_path):
     overrides = ["train.steps=10", "train.checkpoint_every=2", "train.log_every=2", "train.eval_every=1000"]
     config = _config("smoke")  # the uninterrupted run, in this process: the worker's config and overrides
@@ -140,7 +137,6 @@ def test_killed_run_resumes_to_the_same_parameters_as_an_uninterrupted_one(tmp_p
         np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-5, atol=1e-7, err_msg=key)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("pipeline", ["tf.data", "pillow"])
 def test_sigterm_saves_a_checkpoint_and_exits_zero(tmp_path, pipeline):
     """SIGTERM to the whole process group (as SLURM, `timeout` and TPU maintenance send it)."""
@@ -167,7 +163,6 @@ def test_sigterm_saves_a_checkpoint_and_exits_zero(tmp_path, pipeline):
     assert (work / "export" / "model").exists()  # the export follows the saved state
 
 
-@pytest.mark.slow
 def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
     work = tmp_path / "nan"
     good = _config("smoke")
@@ -186,7 +181,6 @@ def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint
     assert meta["step"] == 4 and all(np.isfinite(x).all() for x in jax.tree.leaves(state.g_params))
 
 
-@pytest.mark.slow
 def test_two_processes_train_as_one_process_with_two_devices(tmp_path):
     """Each process's own in-memory parameters equal one process stepping the same global batches on two devices.
 
@@ -238,7 +232,6 @@ def test_perceptual_loss_without_vgg_weights_is_a_start_up_error(tmp_path):
         train.train_and_evaluate(config, str(tmp_path))
 
 
-@pytest.mark.slow
 def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
     root = shared_dataset("cbsd68")
     config = _config("smoke")
