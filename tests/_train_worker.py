@@ -43,11 +43,8 @@ def one_step(out):
     np.savez(out, devices=jax.device_count(), **scalars, **flat(state.g_params))
 
 
-def run_training(workdir, out, overrides):
-    import logging
-
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("qgac_jax").setLevel(logging.INFO)  # step lines, which tests wait for
+def smoke_config(overrides):
+    """The smoke config ($SMOKE_ARG) with `config.key=value` overrides, as `train` runs it."""
     config = smoke.get_config(os.environ.get("SMOKE_ARG", ""))
     for item in overrides:
         key, value = item.split("=", 1)
@@ -56,6 +53,15 @@ def run_training(workdir, out, overrides):
         for p in parents:
             node = node[p]
         node[leaf] = type(node[leaf])(value) if not isinstance(node[leaf], (tuple, list)) else eval(value)
+    return config
+
+
+def run_training(workdir, out, overrides):
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("qgac_jax").setLevel(logging.INFO)  # step lines, which tests wait for
+    config = smoke_config(overrides)
     delay = float(os.environ.get("QGAC_TEST_STEP_DELAY", "0"))
     if delay:  # slow the stream so a test can signal the run mid-way
         original = data.train_batches

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 
+import _train_worker
 from conftest import shared_dataset, xla_flags
 from qgac_jax import checkpointing, data, evaluation, train
 from qgac_jax.restorer import Restorer
@@ -111,11 +112,9 @@ def test_one_step_on_eight_devices_equals_one_device(tmp_path):
 
 def test_killed_run_resumes_to_the_same_parameters_as_an_uninterrupted_one(tmp_path):
     overrides = ["train.steps=10", "train.checkpoint_every=2", "train.log_every=2", "train.eval_every=1000"]
-    config = _config("smoke")  # the uninterrupted run, in this process: the worker's config and overrides
-    config.train.steps, config.train.checkpoint_every, config.train.log_every, config.train.eval_every = 10, 2, 2, 1000
-    state, _ = train.train_and_evaluate(config, str(tmp_path / "straight"))
-    straight = {jax.tree_util.keystr(p): np.asarray(v)
-                for p, v in jax.tree_util.tree_leaves_with_path({"g": state.g_params, "ema": state.ema_params})}
+    # The uninterrupted run, in this process: the worker's config, overrides and parameter names.
+    state, _ = train.train_and_evaluate(_train_worker.smoke_config(overrides), str(tmp_path / "straight"))
+    straight = _train_worker.flat({"g": state.g_params, "ema": state.ema_params})
 
     work = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, str(WORKER), "train", str(work), "-", *overrides],
