@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np  # noqa: E402
 
-from qgac_jax import evaluation, shipped  # noqa: E402
+from qgac_jax import eval_protocol, shipped  # noqa: E402
 from qgac_jax.quality import QualityEstimate  # noqa: E402
 
 
@@ -37,10 +37,10 @@ def main():
     if path is None:
         sys.exit("error: this version ships no quality estimator; pass --estimator")
     estimate = QualityEstimate.from_checkpoint(path)
-    cases = [evaluation.Case.parse(c) for c in f"{args.qualities},{args.double}".split(",") if c.strip()]
+    cases = [eval_protocol.Case.parse(c) for c in f"{args.qualities},{args.double}".split(",") if c.strip()]
     errors = {c.name: [] for c in cases}
-    for ex in evaluation.eval_examples(args.images, cases, max_images=args.max_images):
-        errors[ex["case"].name].append(estimate(ex["compressed"][0], ex["quantization"]) - ex["case"].effective_quality)
+    for ex in eval_protocol.eval_examples(args.images, cases, max_images=args.max_images):
+        errors[ex["case"].name].append(estimate(ex["compressed"], ex["quantization"]) - ex["case"].effective_quality)
     rows = {}
     print(f"{'case':>10} {'effective':>9} {'images':>6} {'MAE':>6} {'within 5':>9}")
     for case in cases:

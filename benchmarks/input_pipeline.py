@@ -41,14 +41,28 @@ def main():
     args = parser.parse_args()
 
     results = {}
-    print(f"source={args.source} patch={args.patch} batch={args.batch} double={args.double} cores available={os.cpu_count()}")
+    print(
+        f"source={args.source} patch={args.patch} batch={args.batch} double={args.double} "
+        f"cores available={os.cpu_count()}"
+    )
     print("| path | threads | pairs/s | pairs/s per thread |")
     print("|---|---|---|---|")
-    paths = (("IJG (tf.data graph)", "tf.data", 0.0, "ijg"), ("random tables (Pillow in tf.data)", "tf.data", 1.0, "random"),
-             ("pillow pipeline, 20% random tables", "pillow", 0.2, "pillow"))
+    paths = (
+        ("IJG (tf.data graph)", "tf.data", 0.0, "ijg"),
+        ("random tables (Pillow in tf.data)", "tf.data", 1.0, "random"),
+        ("pillow pipeline, 20% random tables", "pillow", 0.2, "pillow"),
+    )
     for path, pipeline, p_random, key in paths:
-        config = data.DataConfig(sources=(args.source,), patch_size=args.patch, batch_size=args.batch,
-                               q_min=10, q_max=95, p_random_table=p_random, p_double=args.double, pipeline=pipeline)
+        config = data.DataConfig(
+            sources=(args.source,),
+            patch_size=args.patch,
+            batch_size=args.batch,
+            q_min=10,
+            q_max=95,
+            p_random_table=p_random,
+            p_double=args.double,
+            pipeline=pipeline,
+        )
         bank = data.build_bank(config)
         for threads in (1, 2):
             rate = pairs_per_second(config, bank, threads, args.seconds)

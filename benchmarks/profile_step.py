@@ -123,9 +123,12 @@ def main():
             totals[(role, width)][0] += s
             totals[(role, width)][1] += f
 
-    print(f"{args.variant} variant, train step at batch {args.batch} of {args.patch}x{args.patch}, "
-          f"{jax.devices()[0].platform}, compiler options {options}: {step_s * 1e3:.0f} ms, {step_flops / 1e9:.0f} GFLOP, "
-          f"{step_flops / step_s / 1e9:.1f} GFLOP/s")
+    print(
+        f"{args.variant} variant, train step at batch {args.batch} of {args.patch}x{args.patch}, "
+        f"{jax.devices()[0].platform}, compiler options {options}: {step_s * 1e3:.0f} ms, "
+        f"{step_flops / 1e9:.0f} GFLOP, "
+        f"{step_flops / step_s / 1e9:.1f} GFLOP/s"
+    )
     print("| convolutions | ms per step | share of the step | GFLOP | GFLOP/s |")
     print("|---|---|---|---|---|")
     by_role = collections.defaultdict(lambda: [0.0, 0.0])

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qgac_jax import checkpointing, onnx_export, shipped  # noqa: E402
+from qgac_jax import checkpointing, onnx_graph, shipped  # noqa: E402
 from timing import timed  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 
@@ -38,8 +38,8 @@ def main():
     apply = jax.jit(lambda y, q: jax.numpy.clip(model.apply({"params": params}, y, q), 0.0, 1.0))  # as Restorer
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "colour.onnx")
-        onnx_export.save(onnx_export.convert(model, params, None, config), path)
-        onnx_model = onnx_export.OnnxModel(path, threads=os.cpu_count())
+        onnx_graph.save(onnx_graph.convert(model, params, None, config), path)
+        onnx_model = onnx_graph.OnnxModel(path, threads=os.cpu_count())
     backends = {"XLA": lambda y, q: np.asarray(apply(y, q)), "ONNX Runtime": onnx_model}
     try:
         import torch

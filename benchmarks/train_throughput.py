@@ -32,7 +32,7 @@ from qgac_jax import data, flops, sharding, train, train_step  # noqa: E402
 from qgac_jax import quantization as qz  # noqa: E402
 from qgac_jax.data import on_device  # noqa: E402
 from qgac_jax.prefetch import to_devices  # noqa: E402
-from qgac_jax.restorer import Restorer  # noqa: E402
+from qgac_jax.inference import Restorer  # noqa: E402
 
 
 def load_config(spec):
@@ -111,14 +111,14 @@ def main():
 
     mesh = sharding.make_mesh()
     repl = sharding.param_sharding(mesh)
-    trainer = train_step.make_trainer(config)
-    state = jax.device_put(train_step.init_state(trainer, jax.random.key(0)), repl)
-    vgg = jax.device_put(train.load_vgg_params(trainer, config, jax.random.key(1)), repl)
+    parts = train_step.make_parts(config)
+    state = jax.device_put(train_step.init_state(parts, jax.random.key(0)), repl)
+    vgg = jax.device_put(train.load_vgg_params(parts, config, jax.random.key(1)), repl)
     adversarial = args.recipe == "full"
-    step = train_step.jit_step(trainer, adversarial, mesh)
+    step = train_step.jit_step(parts, adversarial, mesh)
     prepare = jax.jit(on_device.make_prepare(data_config), out_shardings=sharding.batch_sharding(mesh))
     fixed = prepare(sharding.global_batch({k: v for k, v in next(batches).items() if k in train.STEP_KEYS}, mesh))
-    step_flops = flops.count_flops(train_step.make_step(trainer, adversarial), state, fixed, vgg)
+    step_flops = flops.count_flops(train_step.make_step(parts, adversarial), state, fixed, vgg)
     holder = {"state": state}
 
     def device_step():
@@ -144,17 +144,19 @@ def main():
         "device": device, "jax": jax.__version__, "variant": config.model.variant, "dtype": config.model.dtype,
         "recipe": args.recipe, "batch": data_config.batch_size, "patch": data_config.patch_size,
         "pipeline": data_config.pipeline, "workers": args.workers or os.cpu_count(), "matmul_tflops": peak,
-        "pipeline_pairs_s": pipeline_pairs, "step_steps_s": step_rate, "step_pairs_s": step_rate * data_config.batch_size,
+        "pipeline_pairs_s": pipeline_pairs, "step_steps_s": step_rate,
+        "step_pairs_s": step_rate * data_config.batch_size,
         "step_tflop": step_flops / 1e12, "step_tflops": tflops, "utilisation": tflops / peak,
         "fed_pairs_s": fed_rate * data_config.batch_size, "fed_over_step": fed_rate / step_rate,
         "cpu_count": os.cpu_count(),
     }
     if not args.skip_restore:
-        restorer = Restorer(trainer.model, jax.device_get(holder["state"].ema_params))
+        restorer = Restorer(parts.model, jax.device_get(holder["state"].ema_params))
         width, height = (int(v) for v in args.image.lower().split("x"))
         image = np.random.default_rng(0).random((height, width, data_config.channels), np.float32)
-        qmap = qz.JpegQuantization.from_quality(30, grey=data_config.grey).qmap(height, width)
-        restore_mps = rate(lambda: restorer.restore_pixels(image, qmap), args.seconds, warmup=1) * height * width / 1e6
+        tables = qz.JpegQuantization.from_quality(30, grey=data_config.grey)
+        restores_per_s = rate(lambda: restorer.restore_compressed(image, tables), args.seconds, warmup=1)
+        restore_mps = restores_per_s * height * width / 1e6
         figures[f"restore_mps_{width}x{height}"] = restore_mps
         print(f"{f'restore {width}x{height}':<28}{restore_mps:>10,.2f} MP/s")
     if args.json:

@@ -196,14 +196,16 @@ def main():
                 loss.block_until_ready()
 
             cost = compiled.cost_analysis()
-            return timed(jax_run, args.seconds), float((cost[0] if isinstance(cost, (list, tuple)) else cost).get("flops", 0.0))
+            cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+            return timed(jax_run, args.seconds), float(cost.get("flops", 0.0))
 
         options = compiler_options.for_training()
         t_jax, flops = jax_seconds(options)
         tm = TorchQGAC(model, params).train().to(memory_format=torch.channels_last)
         opt = torch.optim.Adam(tm.parameters(), lr=1e-4)
-        ty, tq, tx_ = (torch.from_numpy(a).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
-                       for a in (y, q, x))
+        ty, tq, tx_ = (
+            torch.from_numpy(a).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last) for a in (y, q, x)
+        )
 
         def torch_run():
             opt.zero_grad(set_to_none=True)
@@ -231,8 +233,10 @@ def main():
     print(f"\nfloat32 matmul (XLA, 2048^3): {results['matmul_gflops']:.0f} GFLOP/s")
     for suffix in ("", "_bf16"):
         g = results[f"jax_train_gflops{suffix}"]
-        print(f"JAX train step{suffix or ' (f32)'}: {results[f'train_step_gflop{suffix}']:.1f} GFLOP per step, "
-              f"{g:.0f} GFLOP/s achieved = {g / results['matmul_gflops']:.0%} of the f32 matmul rate")
+        print(
+            f"JAX train step{suffix or ' (f32)'}: {results[f'train_step_gflop{suffix}']:.1f} GFLOP per step, "
+            f"{g:.0f} GFLOP/s achieved = {g / results['matmul_gflops']:.0%} of the f32 matmul rate"
+        )
     with open(args.json, "w") as f:
         json.dump(results, f, indent=2)
     print(f"\nwrote {args.json}")

@@ -1,12 +1,12 @@
 """XLA compiler options for QGAC's jitted training step on CPU.
 
-Why: jaxlib 0.10's XLA CPU hands convolutions to YNNPACK, which on our 2-core
-machine ran a batch-16 3x3 convolution of 32 or 64 channels on one core
-(81 / 159 GFLOP/s) and its kernel gradient at 25-51 GFLOP/s. With YNNPACK's
-fusions off, XLA uses Eigen's convolutions: 177 / 270 GFLOP/s on both cores,
-kernel gradients 77-200 GFLOP/s, and the `small` train step (batch 16 of
-128x128) went from 5.6 s to 2.9 s (`python benchmarks/vs_pytorch.py` prints
-both). Batch-1 inference was not faster, so `Restorer` keeps XLA's defaults.
+Why: jaxlib 0.10's XLA CPU hands convolutions to YNNPACK, which runs the
+batched 3x3 convolutions of a train step on one core of two and their kernel
+gradients slowly; with YNNPACK's fusions off, XLA uses Eigen's convolutions
+on every core and the `small` train step takes about half the time
+(docs/performance.md has the figures; `python benchmarks/vs_pytorch.py`
+prints both). Batch-1 inference was not faster, so `Restorer` keeps XLA's
+defaults.
 
 The options are per `jax.jit`, not process-wide: a user's own JAX code is
 unaffected, and a user who sets `--xla_cpu_experimental_ynn_fusion_type` in

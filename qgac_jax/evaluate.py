@@ -22,7 +22,7 @@ import sys
 from typing import Dict, Optional, Sequence
 
 from qgac_jax import shipped
-from qgac_jax.evaluation import Case, evaluate_images, markdown_table
+from qgac_jax.eval_protocol import Case, evaluate_images, markdown_table
 
 
 def plot(result: Dict, path: str, title: str = "") -> None:
@@ -74,7 +74,8 @@ def _count(text: str) -> int:
     return value
 
 
-def run(argv: Optional[Sequence[str]] = None) -> int:
+def parse_args(argv: Optional[Sequence[str]] = None):
+    """(parser, arguments, cases); argparse exits 2 with one line on a mistake."""
     parser = argparse.ArgumentParser(prog="python -m qgac_jax.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped model)")
@@ -95,15 +96,20 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     cases = [Case(q) for q in qualities] + args.double
     if not cases:
         parser.error("nothing to evaluate: give --qualities and/or --double")
+    return parser, args, cases
 
-    from qgac_jax.restorer import Restorer
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
+    parser, args, cases = parse_args(argv)
+
+    from qgac_jax.inference import Restorer
 
     checkpoint = args.checkpoint or shipped.default_checkpoint(1 if args.grey else 3)
     if checkpoint is None:
         parser.error("this version ships no pretrained checkpoint: pass --checkpoint")
     try:
         restorer = Restorer.from_checkpoint(checkpoint, estimator="shipped" if args.quality == "auto" else None)
-        restore = functools.partial(restorer.restore_batch, ensemble=args.ensemble)
+        restore = functools.partial(restorer.restore_compressed, ensemble=args.ensemble)
         result = evaluate_images(restore, args.images, cases, args.grey, args.max_images, progress=True)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -125,6 +131,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def main():
+    from qgac_jax.logs import quiet_third_party
+
+    quiet_third_party()
     sys.exit(run())
 
 

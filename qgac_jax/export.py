@@ -55,7 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run(argv=None) -> int:
     args = parse_args(argv)
-    from qgac_jax import checkpointing, onnx_export
+    from qgac_jax import checkpointing, onnx_graph
 
     path = args.checkpoint or shipped.default_checkpoint(args.channels or 3)
     start = time.perf_counter()
@@ -65,18 +65,21 @@ def run(argv=None) -> int:
         if args.channels and model.channels != args.channels:
             raise ValueError(f"{path} is a {model.channels}-channel model, not --channels {args.channels}")
         print(f"converting {path} ({config.get('variant')}, {model.channels} channels) to ONNX ...", flush=True)
-        proto = onnx_export.convert(model, params, args.quality, config)
-        onnx_export.save(proto, args.output)
+        proto = onnx_graph.convert(model, params, args.quality, config)
+        onnx_graph.save(proto, args.output)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     inputs = "image" if args.quality else "image, qmap"
-    print(f"wrote {args.output} ({os.path.getsize(args.output) / 1e6:.1f} MB, opset {onnx_export.OPSET}, "
+    print(f"wrote {args.output} ({os.path.getsize(args.output) / 1e6:.1f} MB, opset {onnx_graph.OPSET}, "
           f"inputs: {inputs}) in {time.perf_counter() - start:.0f} s")
     return 0
 
 
 def main():
+    from qgac_jax.logs import quiet_third_party
+
+    quiet_third_party()
     sys.exit(run())
 
 

@@ -70,8 +70,12 @@ def _filter_valid(x: jax.Array, window: np.ndarray) -> jax.Array:
     kernel_w = kernel_h.reshape(1, size, 1, c)
     dn = ("NHWC", "HWIO", "NHWC")
     hp = jax.lax.Precision.HIGHEST
-    x = jax.lax.conv_general_dilated(x, kernel_h, (1, 1), "VALID", dimension_numbers=dn, feature_group_count=c, precision=hp)
-    return jax.lax.conv_general_dilated(x, kernel_w, (1, 1), "VALID", dimension_numbers=dn, feature_group_count=c, precision=hp)
+    x = jax.lax.conv_general_dilated(
+        x, kernel_h, (1, 1), "VALID", dimension_numbers=dn, feature_group_count=c, precision=hp
+    )
+    return jax.lax.conv_general_dilated(
+        x, kernel_w, (1, 1), "VALID", dimension_numbers=dn, feature_group_count=c, precision=hp
+    )
 
 
 def ssim(reference, test, peak: float = PEAK, window_size: int = 11, sigma: float = 1.5) -> jax.Array:

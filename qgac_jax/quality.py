@@ -21,7 +21,7 @@ from qgac_jax.models.estimator import MARGIN, MULTIPLE, grid_phase, luma
 
 CROP = 136  # the estimator's training patch (128 after its grid alignment)
 # On a whole photo a shifted (earlier) grid wins unless the file's own is more than 5% stronger: it finds
-# more first saves of recompressed photos and keeps single JPEGs aligned (README, Recompressed photos).
+# more first saves of recompressed photos and keeps single JPEGs aligned (docs/recompressed.md).
 GRID_TOLERANCE = 0.05
 MAX_CROPS = 16
 

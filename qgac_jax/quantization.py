@@ -189,7 +189,7 @@ def _subsampling_name(layers) -> str:
     """Names the subsampling from Pillow's per-component (id, h, v, table) layer list."""
     (_, h0, v0, _), (_, h1, v1, _) = layers[0], layers[1]
     if h0 % h1 or v0 % v1:
-        raise ValueError(f"unsupported JPEG sampling factors {[l[1:3] for l in layers]}")
+        raise ValueError(f"unsupported JPEG sampling factors {[layer[1:3] for layer in layers]}")
     factors = (v0 // v1, h0 // h1)
     for name, f in SUBSAMPLING_FACTORS.items():
         if f == factors:

@@ -1,6 +1,7 @@
 """Restore JPEG photos with the shipped models or a trained checkpoint.
 
-    python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH | --onnx FILE] [--backend B] [--quality auto|file|Q]
+    python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH | --onnx FILE] [--backend B]
+                               [--quality auto|file|Q]
                                [--show-quality] [--ensemble] [--overwrite] [--tile N] [--overlap N]
                                [--max-pixels N]
 
@@ -17,80 +18,18 @@ failed (restored or skipped), 1 when some failed, 2 when nothing could start
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import pathlib
 import sys
-import tempfile
 import time
-from typing import List, Tuple
 
+from qgac_jax import restore_jobs as jobs
 from qgac_jax import shipped
-from qgac_jax.restorer import DEFAULT_MAX_PIXELS, DEFAULT_OVERLAP, DEFAULT_TILE, IMAGE_SUFFIXES
-from qgac_jax.restorer import check_quality as _check_quality
-
-BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
+from qgac_jax.image_io import DEFAULT_MAX_PIXELS
+from qgac_jax.image_io import check_quality as _check_quality
+from qgac_jax.restore_jobs import BACKENDS
+from qgac_jax.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 PROGRESS_TILES = 8  # images cut into more tiles than this show a progress bar per tile (on a terminal)
-
-
-def collect_inputs(patterns: List[str]) -> Tuple[List[Tuple[pathlib.Path, pathlib.Path]], List[str]]:
-    """[(file, output path relative to DIR)], [errors] from files, directories and globs."""
-    found, errors = [], []
-    for pattern in patterns:
-        path = pathlib.Path(pattern)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            if not files:
-                errors.append(f"{pattern}: no images in this directory")
-            found += [(f, f.relative_to(path).with_suffix(".png")) for f in files]
-        elif path.is_file():
-            found.append((path, pathlib.Path(path.name).with_suffix(".png")))
-        else:
-            matches = sorted(pathlib.Path(m) for m in glob.glob(pattern, recursive=True))
-            files = [m for m in matches if m.is_file()]
-            if not files:
-                errors.append(f"{pattern}: no such file, directory or matching glob")
-            found += [(f, pathlib.Path(f.name).with_suffix(".png")) for f in files]
-    return found, errors
-
-
-def write_png_atomically(pixels, path: pathlib.Path) -> None:
-    """PNG via a temporary file in the same folder and a rename: no partial outputs, ever."""
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(pixels).save(f, format="PNG")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def check_output_folder(folder: pathlib.Path) -> None:
-    """Creates `folder` if needed and proves it writable; a ValueError naming it otherwise."""
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"--output {folder} exists and is not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise ValueError(f"--output {folder} is not a writable folder ({err.strerror or err})") from None
-
-
-def _reason(err: BaseException) -> str:
-    if isinstance(err, MemoryError):
-        return "out of memory (lower --max-pixels or --tile)"
-    if isinstance(err, OSError) and err.strerror:
-        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
-    return str(err) or type(err).__name__
 
 
 def _multiple_of_8(name: str, minimum: int):
@@ -134,8 +73,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "needs pip install -e '.[onnx]'")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="what runs the network: 'auto' (default; $QGAC_BACKEND overrides) ONNX Runtime on a CPU "
-                             "when the extra `onnx` is installed (faster there; each model is converted once, about "
-                             "20 s, and cached), else JAX")
+                             "when the extra `onnx` is installed (faster there; each model is converted once and "
+                             "cached), else JAX")
     parser.add_argument("--quality", type=_quality, default="auto",
                         help="what the network is told: 'auto' (default) the file's tables raised to the quality "
                              "the shipped estimator reads off the pixels (recompressed photos); 'file' the file's "
@@ -145,7 +84,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="print, per file, the file's quality and the quality that was assumed")
     parser.add_argument("--ensemble", action="store_true",
                         help="average the restorations of the 8 flips and transposes: 8 times slower, slightly "
-                             "better (see the README)")
+                             "better (docs/restoring.md)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     parser.add_argument("--tile", type=_multiple_of_8("--tile", 16), default=DEFAULT_TILE,
                         help=f"tile size in pixels, a multiple of 8 (default {DEFAULT_TILE})")
@@ -176,57 +115,38 @@ def run(argv=None) -> int:
     args = parse_args(argv)
     out_root = pathlib.Path(args.output)
     try:
-        check_output_folder(out_root)  # before any model is loaded
+        jobs.check_output_folder(out_root)  # before any model is loaded
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from tqdm import tqdm
+    from qgac_jax import onnx_graph
 
-    from qgac_jax import onnx_export
-    from qgac_jax.restorer import Restorer, decode
-
-    backend = choose_backend(args.backend, bool(args.onnx))
-    if backend == "onnxruntime" and not onnx_export.available():
+    backend = jobs.choose_backend(args.backend, bool(args.onnx))
+    if backend == "onnxruntime" and not onnx_graph.available():
         print("error: --backend onnxruntime needs the extra: pip install -e '.[onnx]'", file=sys.stderr)
         return 2
-    loaded = {}
-
-    def restorer_for(grey: bool) -> Restorer:
-        """--checkpoint for every image; else the shipped grey model for grey files, colour for colour."""
-        path = args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3)
-        if path in loaded:
-            return loaded[path]
-        kwargs = dict(tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels,
-                      estimator="shipped" if args.quality == "auto" else None)
-        if args.onnx:
-            loaded[path] = Restorer.from_onnx(path, **kwargs)
-        elif backend == "onnxruntime":
-            try:
-                onnx_path = onnx_export.cached(path, log=lambda m: print(m, file=sys.stderr, flush=True))
-                loaded[path] = Restorer.from_onnx(onnx_path, **kwargs)
-            except Exception as err:  # noqa: BLE001 - the JAX path still works; an explicit request fails below
-                if args.backend != "auto":
-                    raise ValueError(f"cannot run {path} with ONNX Runtime: {err}") from None
-                print(f"warning: ONNX Runtime unavailable for {path} ({err}); using JAX", file=sys.stderr)
-                loaded[path] = Restorer.from_checkpoint(path, **kwargs)
-        else:
-            loaded[path] = Restorer.from_checkpoint(path, **kwargs)
-        return loaded[path]
-
+    models = jobs.Models(args, backend)
     if args.checkpoint or args.onnx:
         try:
-            restorer_for(False)  # a bad --checkpoint or --onnx fails here, before any file
+            models(False)  # a bad --checkpoint or --onnx fails here, before any file
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-
-    jobs, errors = collect_inputs(args.inputs)
+    found, errors = jobs.collect_inputs(args.inputs)
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
-    failed, done, skipped, megapixels, start = len(errors), 0, 0, 0.0, time.perf_counter()
+    return restore_all(args, models, found, out_root, failed=len(errors))
+
+
+def restore_all(args, models, found, out_root: pathlib.Path, failed: int) -> int:
+    """Restores each (file, relative output) and prints the summary; the exit status."""
+    from tqdm import tqdm
+
+    done, skipped, megapixels, start = 0, 0, 0.0, time.perf_counter()
     seen = {}
-    for src, rel in tqdm(jobs, desc="restoring", unit="image", disable=None):
-        dest = out_root / rel
+    files = tqdm(found, desc="restoring", unit="image", disable=None)  # a bar on a terminal
+    for src, rel in files:
+        dest, file_start = out_root / rel, time.perf_counter()
         try:
             if dest in seen:
                 raise ValueError(f"its output {dest} would also be written from {seen[dest]}")
@@ -236,56 +156,44 @@ def run(argv=None) -> int:
             if dest.exists() and not args.overwrite:
                 skipped += 1
                 continue
-            decoded = decode(src, args.quality, args.max_pixels)
-            restorer = restorer_for(decoded.is_grey)
-            tiles = restorer.tile_count(*decoded.pixels.shape[:2]) * (8 if args.ensemble else 1)
-            bar = tqdm(total=tiles, desc=src.name, unit="tile", leave=False,
-                       disable=None if tiles > PROGRESS_TILES else True)
-            with bar:
-                pixels, guide, estimate = restorer.restore_decoded(decoded, args.quality, progress=bar.update,
-                                                                   details=True, ensemble=args.ensemble)
-            if args.show_quality:
-                tqdm.write(f"{src}: {describe(decoded, guide, estimate, args.quality)}")
-            write_png_atomically(pixels, dest)
+            pixels = restore_one(args, models, src, dest)
             done += 1
             megapixels += pixels.shape[0] * pixels.shape[1] / 1e6
+            if files.disable:  # logs and pipes: one line per file instead of a bar
+                print(f"restored {src} -> {dest} ({pixels.shape[1]}x{pixels.shape[0]}, "
+                      f"{time.perf_counter() - file_start:.1f} s)", flush=True)
         except Exception as err:  # noqa: BLE001 - whatever one file does (bombs, libjpeg, memory), the rest go on
             failed += 1
-            tqdm.write(f"error: {src}: {_reason(err)}", file=sys.stderr)
+            tqdm.write(f"error: {src}: {jobs.reason(err)}", file=sys.stderr)
     seconds = time.perf_counter() - start
     print(f"restored {done}, skipped {skipped} (output exists), failed {failed}; "
           f"{megapixels:.2f} megapixels in {seconds:.1f} s")
     return 0 if failed == 0 else 1
 
 
-def choose_backend(requested: str, onnx_file: bool) -> str:
-    """'jax' or 'onnxruntime' for --backend: auto picks ONNX Runtime on a CPU when it is installed."""
-    if onnx_file or requested == "onnxruntime":
-        return "onnxruntime"
-    if requested == "jax":
-        return "jax"
-    import jax
+def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path):
+    """Decodes, restores (a bar per tile on a terminal for large images) and writes one file."""
+    from tqdm import tqdm
 
-    from qgac_jax import onnx_export
+    from qgac_jax.image_io import decode
 
-    return "onnxruntime" if jax.default_backend() == "cpu" and onnx_export.available() else "jax"
-
-
-def describe(decoded, guide, estimate, quality) -> str:
-    """One line: what the file says and what the network was told."""
-    from qgac_jax import quantization as qz
-
-    if not decoded.from_file:
-        return f"IJG tables of quality {quality} (--quality)"
-    file_q = qz.equivalent_quality(decoded.quantization.luma)
-    if estimate is None:
-        return f"the file's tables (about quality {file_q})"
-    assumed = qz.equivalent_quality(guide.luma)
-    note = "recompressed: restored as" if assumed < file_q else "assumed"
-    return f"file tables about quality {file_q}, estimated effective quality {estimate:.0f}; {note} quality {assumed}"
+    decoded = decode(src, args.quality, args.max_pixels)
+    restorer = models(decoded.is_grey)
+    tiles = restorer.tile_count(*decoded.pixels.shape[:2]) * (8 if args.ensemble else 1)
+    bar = tqdm(total=tiles, desc=src.name, unit="tile", leave=False, disable=None if tiles > PROGRESS_TILES else True)
+    with bar:
+        pixels, guide, estimate = restorer.restore_decoded(decoded, args.quality, progress=bar.update, details=True,
+                                                           ensemble=args.ensemble)
+    if args.show_quality:
+        tqdm.write(f"{src}: {jobs.describe(decoded, guide, estimate, args.quality)}")
+    jobs.write_png_atomically(pixels, dest)
+    return pixels
 
 
 def main():
+    from qgac_jax.logs import quiet_third_party
+
+    quiet_third_party()
     sys.exit(run())
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 # TF must never grab an accelerator or print start-up noise in tests.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # restore's default backend on a CPU is ONNX Runtime when the extra is installed, which converts each model
-# once (about 20 s). Tests pin JAX, subprocesses included; tests/test_onnx_export.py exercises the default.
+# once (about 20 s). Tests pin JAX, subprocesses included; tests/test_onnx_graph.py exercises the default.
 os.environ.setdefault("QGAC_BACKEND", "jax")
 
 # One XLA compilation cache for the session, shared with every subprocess the tests start: the suite
@@ -108,3 +108,17 @@ def colour_export(tmp_path_factory):
 @pytest.fixture(scope="session")
 def grey_export(tmp_path_factory):
     return _make_export(tmp_path_factory.mktemp("grey") / "export", 1)
+
+
+@pytest.fixture(scope="session")
+def folder(tmp_path_factory):
+    """Six small images of assorted formats and modes, one smaller than the patch."""
+    root = tmp_path_factory.mktemp("images")
+    (root / "sub").mkdir()
+    for i, (name, size) in enumerate([("a.png", (40, 50)), ("b.bmp", (64, 48)), ("sub/c.tif", (33, 70)),
+                                      ("d.jpg", (56, 56)), ("e.png", (20, 12)), ("sub/f.webp", (48, 40))]):
+        img = Image.fromarray(natural_image(*size, seed=i))
+        if name == "e.png":
+            img = img.convert("L")
+        img.save(root / name)
+    return root

@@ -29,6 +29,7 @@ def test_an_option_the_compiler_rejects_gives_none(monkeypatch):
     assert compiler_options.for_training("cpu") is None
 
 
+@pytest.mark.slow
 def test_train_step_compiles_without_ynnpack_and_computes_the_same_update():
     model = create_model("tiny", channels=3, zero_head=False)
     params = init_params(model, jax.random.key(0))

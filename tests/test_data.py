@@ -1,9 +1,5 @@
 import dataclasses
 import io
-import subprocess
-import pathlib
-import sys
-import time
 import logging
 
 import numpy as np
@@ -12,7 +8,6 @@ import tensorflow as tf
 from PIL import Image
 
 from qgac_jax import data as ip
-from qgac_jax import evaluation
 from qgac_jax import quantization as qz
 from qgac_jax.data import degrade, on_device, sources, tf_pipeline
 from conftest import natural_image, shared_dataset
@@ -21,20 +16,6 @@ from conftest import natural_image, shared_dataset
 def _config(**kw):
     base = dict(patch_size=32, batch_size=4, q_min=5, q_max=95)
     return ip.DataConfig(**{**base, **kw})
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """Six small images of assorted formats and modes, one smaller than the patch."""
-    root = tmp_path_factory.mktemp("images")
-    (root / "sub").mkdir()
-    for i, (name, size) in enumerate([("a.png", (40, 50)), ("b.bmp", (64, 48)), ("sub/c.tif", (33, 70)),
-                                      ("d.jpg", (56, 56)), ("e.png", (20, 12)), ("sub/f.webp", (48, 40))]):
-        img = Image.fromarray(natural_image(*size, seed=i))
-        if name == "e.png":
-            img = img.convert("L")
-        img.save(root / name)
-    return root
 
 
 def _take(config, n_batches=1, **kw):
@@ -229,37 +210,8 @@ def test_qmap_tf_matches_numpy_eagerly_and_inside_tf_data(subsampling):
     eager = tf_pipeline.qmap_tf(tf.constant(luma), None if chroma is None else tf.constant(chroma), 37, 45, subsampling)
     np.testing.assert_array_equal(eager.numpy(), want)
     ds = tf.data.Dataset.from_tensors((luma, luma if chroma is None else chroma)).map(
-        lambda l, c: tf_pipeline.qmap_tf(l, None if chroma is None else c, 37, 45, subsampling))
+        lambda luma, c: tf_pipeline.qmap_tf(luma, None if chroma is None else c, 37, 45, subsampling))
     np.testing.assert_array_equal(next(iter(ds)).numpy(), want)
-
-
-def test_eval_examples_use_pillow_at_fixed_qualities(folder):
-    examples = list(evaluation.eval_examples(f"folder:{folder}", [10, 40]))
-    assert len(examples) == 12
-    first = examples[0]
-    h, w = 40, 50
-    assert first["target"].shape == (1, h, w, 3) and first["quantization"].subsampling == "4:2:0"
-    clean = (first["target"][0] * 255).round().astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(clean).save(buf, format="JPEG", quality=10)
-    np.testing.assert_array_equal((first["compressed"][0] * 255).round(), np.asarray(Image.open(buf)))
-    np.testing.assert_array_equal(first["quantization"].luma, qz.ijg_tables(10)[0])
-    grey = next(evaluation.eval_examples(f"folder:{folder}", [20], grey=True))
-    assert grey["compressed"].shape == (1, h, w, 1) and grey["quantization"].is_grey
-
-
-def test_eval_double_jpeg_is_two_pillow_saves_with_the_grid_shifted(folder):
-    (ex,) = list(evaluation.eval_examples(f"folder:{folder}", ["20:75:3"], max_images=1))
-    clean = sources.load_image(sorted(folder.rglob("a.png"))[0], False, 10**8)
-    first = io.BytesIO()
-    Image.fromarray(clean).save(first, format="JPEG", quality=20)
-    once = np.asarray(Image.open(first))[3:, 3:]
-    second = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(once)).save(second, format="JPEG", quality=75)
-    np.testing.assert_array_equal((ex["compressed"][0] * 255).round(), np.asarray(Image.open(second)))
-    np.testing.assert_array_equal((ex["target"][0] * 255).round(), clean[3:, 3:])
-    np.testing.assert_array_equal(ex["quantization"].luma, qz.ijg_tables(75)[0])  # the file holds q2's tables
-    assert evaluation.Case.parse("20:75:3").effective_quality == 20
 
 
 def test_shared_training_folder_streams():
@@ -308,59 +260,6 @@ def test_both_pipelines_draw_the_same_distribution(folder):
     assert abs(share_a - 0.25) < 0.1 and abs(share_b - 0.25) < 0.1  # 256 draws: 3.5 sigma
     assert abs(q_a - 25) < 3 and abs(q_b - 25) < 3
     assert abs(err_a - err_b) < 0.2  # mean log10 MSE: the same JPEG damage
-
-
-def test_pillow_pipeline_needs_no_tensorflow(folder):
-    code = (
-        "import sys; sys.modules['tensorflow'] = None\n"  # any import of TensorFlow now fails
-        "from qgac_jax import data as ip\n"
-        "if __name__ == '__main__':\n"
-        f"    c = ip.DataConfig(sources=('folder:{folder}',), patch_size=32, batch_size=4, pipeline='pillow', workers=2)\n"
-        "    b = next(ip.train_batches(c, process_index=0, process_count=1))\n"
-        "    print(b['compressed'].shape, b['qmap'].shape)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "(4, 32, 32, 3) (4, 32, 32, 2)" in out.stdout
-
-
-def test_pillow_workers_exit_when_their_parent_is_killed(folder):
-    code = (
-        "from qgac_jax import data as ip\n"
-        "if __name__ == '__main__':\n"
-        f"    c = ip.DataConfig(sources=('folder:{folder}',), patch_size=32, batch_size=4, pipeline='pillow', workers=2)\n"
-        "    it = ip.train_batches(c, process_index=0, process_count=1); next(it)\n"
-        "    print('ready', flush=True)\n"
-        "    import time; time.sleep(600)\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-        # Two pool workers (the spawn start method may add a resource tracker).
-        assert len(workers) >= 2
-    finally:
-        proc.kill()
-        proc.wait()
-    deadline = time.time() + 30
-    alive = workers
-    while alive and time.time() < deadline:
-        time.sleep(0.2)
-        alive = [pid for pid in workers if pathlib.Path(f"/proc/{pid}").exists()
-                 and "zombie" not in pathlib.Path(f"/proc/{pid}/status").read_text().lower()]
-    assert not alive, f"worker processes {alive} outlived their killed parent"
-
-
-def test_tfds_source_without_tensorflow_is_a_clear_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # as on a machine without it
-    with pytest.raises(ValueError, match="needs tensorflow-datasets and TensorFlow.*folder:"):
-        ip.check_source("tfds:div2k/bicubic_x2:train")
-
-
-def test_tf_data_pipeline_without_tensorflow_names_the_pillow_pipeline(monkeypatch, folder):
-    monkeypatch.setitem(sys.modules, "tensorflow", None)
-    with pytest.raises(ValueError, match="data.pipeline=pillow"):
-        next(ip.train_batches(_config(sources=(f"folder:{folder}",)), process_index=0, process_count=1))
 
 
 @pytest.mark.parametrize("pipeline", ip.PIPELINES)

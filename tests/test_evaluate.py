@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgac_jax import evaluation, metrics
+from qgac_jax import eval_protocol, metrics
 from conftest import natural_image, shared_dataset
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -22,7 +22,7 @@ def _cli(*args):
 def test_identity_restore_reproduces_the_jpeg_numbers(tmp_path):
     for i in range(2):
         Image.fromarray(natural_image(40, 48, seed=i)).save(tmp_path / f"{i}.png")
-    result = evaluation.evaluate_images(lambda y, q: y, str(tmp_path), (10, 50))
+    result = eval_protocol.evaluate_images(lambda y, q: y, str(tmp_path), (10, 50))
     assert result["images"] == 2
     for q, r in result["qualities"].items():
         assert r["model"] == r["jpeg"]
@@ -37,10 +37,11 @@ def test_identity_restore_reproduces_the_jpeg_numbers(tmp_path):
     want = (float(metrics.psnr(clean, jpeg)[0]) + float(metrics.psnr(other, np.asarray(Image.open(buf2)))[0])) / 2
     assert result["qualities"][10]["jpeg"]["psnr"] == pytest.approx(want, abs=1e-4)
     assert result["qualities"][10]["bpp"] < result["qualities"][50]["bpp"]
-    table = evaluation.markdown_table(result)
+    table = eval_protocol.markdown_table(result)
     assert table.count("\n") == 3 and "| 10 |" in table and "+0.00" in table
 
 
+@pytest.mark.slow
 def test_cli_on_cbsd68_prints_the_table_and_writes_json_and_plot(colour_export, tmp_path):
     images = shared_dataset("cbsd68")
     proc = _cli("--checkpoint", colour_export, "--images", images, "--qualities", "10,40", "--double", "20:75:4",
@@ -65,13 +66,13 @@ def test_max_images_limits_the_work_not_just_the_mean(tmp_path):
     for i in range(5):
         Image.fromarray(natural_image(24, 32, seed=i)).save(tmp_path / f"{i}.png")
     calls = []
-    result = evaluation.evaluate_images(lambda y, q: calls.append(1) or y, str(tmp_path), (10, 30), max_images=2)
+    result = eval_protocol.evaluate_images(lambda y, q: calls.append(1) or y, str(tmp_path), (10, 30), max_images=2)
     assert result["images"] == 2 and len(calls) == 4  # 2 images x 2 qualities, the others never touched
 
 
 def test_double_jpeg_cases_parse_and_reject_nonsense():
-    assert evaluation.Case.parse("20:75:4") == evaluation.Case(75, 20, 4)
-    assert evaluation.Case.parse("40").name == "40" and evaluation.Case.parse("30:90").name == "30:90"
+    assert eval_protocol.Case.parse("20:75:4") == eval_protocol.Case(75, 20, 4)
+    assert eval_protocol.Case.parse("40").name == "40" and eval_protocol.Case.parse("30:90").name == "30:90"
     for bad in ("20:75:9", "abc", "0", "1:2:3:4"):
         with pytest.raises(ValueError):
-            evaluation.Case.parse(bad)
+            eval_protocol.Case.parse(bad)

@@ -18,7 +18,9 @@ def test_adversarial_losses_have_their_textbook_values():
     pos, neg = jnp.full((3,), 2.0), jnp.full((3,), -2.0)
     softplus = lambda x: float(np.log1p(np.exp(x)))  # noqa: E731
     assert float(losses.generator_adversarial(pos, "nonsaturating")) == pytest.approx(softplus(-2.0), rel=1e-5)
-    assert float(losses.discriminator_adversarial(pos, neg, "nonsaturating")) == pytest.approx(2 * softplus(-2.0), rel=1e-5)
+    assert float(losses.discriminator_adversarial(pos, neg, "nonsaturating")) == pytest.approx(
+        2 * softplus(-2.0), rel=1e-5
+    )
     assert float(losses.generator_adversarial(pos, "hinge")) == pytest.approx(-2.0)
     assert float(losses.discriminator_adversarial(pos, neg, "hinge")) == 0.0
     assert float(losses.discriminator_adversarial(neg, pos, "hinge")) == pytest.approx(6.0)

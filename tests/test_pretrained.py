@@ -30,6 +30,7 @@ def _dev_images(grey):
     return images
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("grey", [False, True])
 def test_shipped_checkpoint_beats_jpeg_at_quality_10(grey):
     path = default_checkpoint(1 if grey else 3)
@@ -49,6 +50,7 @@ def test_shipped_checkpoint_beats_jpeg_at_quality_10(grey):
     assert np.mean(gains) > 1.0, gains  # the shipped models gain about 1.7 dB here
 
 
+@pytest.mark.slow
 def test_fresh_install_restores_without_a_checkpoint_flag(tmp_path):
     if default_checkpoint() is None:
         pytest.skip("this version ships no pretrained checkpoint")
@@ -59,6 +61,7 @@ def test_fresh_install_restores_without_a_checkpoint_flag(tmp_path):
     assert np.asarray(Image.open(tmp_path / "out" / "photo.png")).shape == (96, 128, 3)
 
 
+@pytest.mark.slow
 def test_restore_picks_the_shipped_grey_model_for_grey_jpegs(tmp_path):
     if default_checkpoint(1) == default_checkpoint(3):
         pytest.skip("this version ships one model for both")
@@ -86,8 +89,9 @@ def _shipped_estimator():
     return QualityEstimate.from_checkpoint(path)
 
 
+@pytest.mark.slow
 def test_shipped_estimator_reads_the_quality_of_single_jpegs():
-    from qgac_jax.evaluation import Case
+    from qgac_jax.eval_protocol import Case
 
     estimate = _shipped_estimator()
     errors = []
@@ -98,8 +102,9 @@ def test_shipped_estimator_reads_the_quality_of_single_jpegs():
     assert np.mean(np.asarray(errors) <= 5) >= 0.9, np.round(errors, 1)
 
 
+@pytest.mark.slow
 def test_recompressed_photo_restores_better_by_default_than_with_the_files_tables(tmp_path):
-    from qgac_jax.evaluation import Case
+    from qgac_jax.eval_protocol import Case
 
     _shipped_estimator()
     restorer = Restorer.pretrained()

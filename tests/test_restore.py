@@ -77,6 +77,7 @@ def hostile_folder(tmp_path_factory):
     return d, expect
 
 
+@pytest.mark.slow
 def test_hostile_folder_good_files_restore_bad_ones_get_one_line_each(colour_export, hostile_folder, tmp_path):
     folder, expect = hostile_folder
     before = {p.name: _digest(p) for p in folder.iterdir()}
@@ -118,6 +119,7 @@ def test_max_pixels_reads_numbers_like_5e5_and_refuses_from_the_header(colour_ex
     assert proc.returncode == 1 and "exceeds the limit of 500,000" in proc.stderr
 
 
+@pytest.mark.slow
 def test_output_equals_the_python_api_and_is_never_overwritten(colour_export, tmp_path):
     src = tmp_path / "in" / "sub"
     src.mkdir(parents=True)

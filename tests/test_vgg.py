@@ -47,6 +47,7 @@ def test_grey_input_is_replicated_and_load_checks_arch(tmp_path):
         vgg.VGG(arch="vgg16", layers=("block9_conv1",)).init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
 
 
+@pytest.mark.slow
 def test_convert_cli_from_a_local_keras_file_and_refuses_to_overwrite(tmp_path):
     import tensorflow as tf
 

@@ -65,7 +65,9 @@ class DataConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.subsampling not in qz.PILLOW_SUBSAMPLING:
-            raise ValueError(f"data.subsampling must be one of {sorted(qz.PILLOW_SUBSAMPLING)}, got {self.subsampling!r}")
+            raise ValueError(
+                f"data.subsampling must be one of {sorted(qz.PILLOW_SUBSAMPLING)}, got {self.subsampling!r}"
+            )
         if self.patch_size < 8 or self.patch_size % 8:
             raise ValueError(f"data.patch_size must be a positive multiple of 8, got {self.patch_size}")
         if self.batch_size < 1:

@@ -1,6 +1,6 @@
 """The last step of a batch, on the accelerator: uint8 pixels to floats, tables to Q-maps.
 
-Why: at a GPU's pace (80 steps/s of the `small` model) the host's main
+Why: at a GPU's pace (docs/performance.md) the host's main
 process cannot also turn every batch into float32 images and tiled Q-maps
 (a 6 MB batch) and keep the device fed. The pipelines therefore hand over
 the compact form (uint8 images, [2, 8, 8] tables: a quarter of the bytes),

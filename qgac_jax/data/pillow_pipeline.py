@@ -111,7 +111,9 @@ def train_batches(
             initializer=_init_worker,
             initargs=(config, flat_path, bank.offsets, bank.shapes, bank.probs, process_index, local_batch, keep_jpeg))
         try:
-            ahead = collections.deque(pool.submit(_worker_batch, s) for s in range(start_step, start_step + 2 * workers))
+            ahead = collections.deque(
+                pool.submit(_worker_batch, s) for s in range(start_step, start_step + 2 * workers)
+            )
             step = start_step + 2 * workers
             while True:
                 result = ahead.popleft().result()

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
 # Photographs shipped inside scikit-image's wheel (skimage/data), usable offline.
-BUILTIN_COLOUR = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "motorcycle_right.png", "rocket.jpg")
+BUILTIN_COLOUR = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "motorcycle_right.png",
+                  "rocket.jpg")
 BUILTIN_GREY = ("camera.png", "moon.png", "coins.png", "brick.png", "grass.png", "gravel.png")
 SOURCE_FORMS = "builtin, folder:<path> or tfds:<name>[/<config>]:<split>"
 
@@ -241,7 +242,8 @@ def build_bank(config: DataConfig, process_index: int = 0, process_count: int = 
             probs.append(weight / total / len(imgs))
     sizes = np.array([img.size for img in images], np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    log.info("image bank: %d images, %.1f MB (host %d of %d)", len(images), sizes.sum() / 1e6, process_index, process_count)
+    log.info("image bank: %d images, %.1f MB (host %d of %d)", len(images), sizes.sum() / 1e6, process_index,
+             process_count)
     return ImageBank(
         flat=np.concatenate([img.ravel() for img in images]),
         offsets=offsets,

@@ -3,8 +3,8 @@
 Why: its 2x2 windows do not overlap, so each input pixel writes its own 2x2
 output tile: y[2i + a, 2j + b] = x[i, j] @ K[1 - a, 1 - b] + bias. XLA CPU
 lowers flax's `nn.ConvTranspose` to a dilated convolution whose kernel
-gradient ran at about 1 GFLOP/s (`python benchmarks/profile_step.py`); as an
-einsum both gradients are matmuls. Parameters, initialisers and outputs are
+gradient is very slow (docs/performance.md, `python benchmarks/profile_step.py`);
+as an einsum both gradients are matmuls. Parameters, initialisers and outputs are
 flax's, so checkpoints of either load in the other.
 """
 

@@ -75,7 +75,10 @@ def load_params(path: str, arch: str):
         params = {}
         for name in layer_names(arch):
             try:
-                params[name] = {"kernel": jnp.asarray(data[f"{name}/kernel"]), "bias": jnp.asarray(data[f"{name}/bias"])}
+                params[name] = {
+                    "kernel": jnp.asarray(data[f"{name}/kernel"]),
+                    "bias": jnp.asarray(data[f"{name}/bias"]),
+                }
             except KeyError:
                 raise ValueError(f"{path} lacks layer {name} of {arch}") from None
     return params

@@ -1,4 +1,4 @@
-"""Draws the README's before / after figures: JPEG, restored and original crops.
+"""Draws the documentation's before / after figures: JPEG, restored and original crops.
 
     python -m qgac_jax.tools.make_figure --out docs/before_after.png [--checkpoint PATH]
         [--image PATH] [--quality 10] [--crop Y,X,SIZE]
@@ -37,7 +37,7 @@ def main(argv):
     import skimage.data
 
     from qgac_jax import Restorer, metrics
-    from qgac_jax.evaluation import Case
+    from qgac_jax.eval_protocol import Case
     from qgac_jax.shipped import default_checkpoint
 
     checkpoint = FLAGS.checkpoint or default_checkpoint()

@@ -6,8 +6,7 @@ import skimage.data
 from PIL import Image
 
 from qgac_jax import Restorer, metrics
-from qgac_jax import quantization as qz
-from qgac_jax.restorer import decode
+from qgac_jax.image_io import decode
 from conftest import jpeg_bytes, natural_image
 
 
@@ -40,19 +39,10 @@ def test_batched_tiles_give_the_same_image_as_one_tile_at_a_time(colour_export):
     one = Restorer.from_checkpoint(colour_export, tile=64, overlap=16, tile_batch=1)
     batched = Restorer.from_checkpoint(colour_export, tile=64, overlap=16, tile_batch=7)  # 4 full + 1 padded
     d = decode(data)
-    qmap = d.quantization.qmap(*d.pixels.shape[:2])
-    np.testing.assert_allclose(batched.restore_pixels(d.pixels, qmap), one.restore_pixels(d.pixels, qmap), atol=2e-6)
+    np.testing.assert_allclose(batched.restore_compressed(d.pixels, d.quantization, "file"),
+                               one.restore_compressed(d.pixels, d.quantization, "file"), atol=2e-6)
     with pytest.raises(ValueError, match="tile_batch"):
         Restorer(one.model, one.params, tile_batch=0)
-
-
-def test_tile_origins_cover_the_image_on_the_8x8_grid():
-    from qgac_jax.restorer import tile_origins
-
-    starts = tile_origins(304, 64, 16)
-    assert starts[0] == 0 and starts[-1] == 304 - 64 and all(s % 8 == 0 for s in starts)
-    assert all(b - a <= 64 - 16 for a, b in zip(starts, starts[1:]))
-    assert tile_origins(40, 64, 16) == [0]
 
 
 def test_exif_orientation_is_applied_after_restoring_in_stored_orientation(restorer):
@@ -139,39 +129,6 @@ def test_guide_raises_the_file_tables_to_the_estimate(restorer, colour_export):
     d = decode(data)
     guide, estimate = told_20.guide(d.pixels, d.quantization)
     assert estimate == 20.0 and (guide.luma >= d.quantization.luma).all()
-
-
-class _Spy:
-    """A stand-in network: records the Q-maps it is given and returns its input (an identity)."""
-
-    channels = 3
-
-    def __init__(self):
-        self.qmaps = []
-
-    def apply(self, variables, y, q):
-        self.qmaps.append(np.asarray(q))
-        return y
-
-
-def test_ensemble_undoes_every_move_and_tells_each_pass_its_own_grid():
-    spy = _Spy()
-    r = Restorer(spy, {}, tile=1024)
-    r._apply = lambda p, y, q: spy.apply(p, y, q)  # no jit: the spy must see every call
-    luma = np.arange(1, 65, dtype=np.int32).reshape(8, 8)  # asymmetric: a transpose shows
-    quantization = qz.JpegQuantization(luma, luma + 100, "4:2:2")
-    pixels = np.random.default_rng(0).random((37, 50, 3)).astype(np.float32)
-    out = r.restore_ensemble(pixels, quantization)
-    np.testing.assert_allclose(out, pixels, atol=1e-6)  # every flip and transpose undone
-    assert len(spy.qmaps) == 8
-    for q in spy.qmaps:
-        steps = np.round(q[0, ..., 0] * 255).astype(int)
-        straight, transposed = np.array_equal(steps[:8, :8], luma), np.array_equal(steps[:8, :8], luma.T)
-        assert straight != transposed  # each pass sees a table tiled on its own grid, never a flipped one
-        if transposed:  # 4:2:2 transposed is 4:4:0: chroma blocks 16 rows by 8 columns
-            chroma = np.round(q[0, ..., 1] * 255).astype(int)
-            assert chroma.shape[0] % 16 == 0 and chroma[0, 0] == chroma[1, 0] != chroma[0, 1]
-    assert sum(np.array_equal(np.round(q[0, :8, :8, 0] * 255), luma.T) for q in spy.qmaps) == 4
 
 
 def test_ensemble_of_a_real_model_is_close_to_a_single_pass(restorer):

@@ -9,7 +9,7 @@ from PIL import Image
 pytest.importorskip("jax2onnx", reason="the ONNX export needs the extra: pip install -e '.[onnx]'")
 ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime needs the extra: pip install -e '.[onnx]'")
 
-from qgac_jax import Restorer, checkpointing, export, onnx_export, quantization as qz, restore, shipped  # noqa: E402
+from qgac_jax import Restorer, checkpointing, export, onnx_graph, quantization as qz, restore, shipped  # noqa: E402
 from conftest import jpeg_bytes, natural_image  # noqa: E402
 
 QUALITY = 30
@@ -45,6 +45,7 @@ def _nchw(x):
     return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("channels", [3, 1])
 def test_onnx_equals_flax_on_odd_sizes_and_batches(exported, channels):
     session, flax = _session(exported[channels, None]), _flax(channels)
@@ -60,6 +61,7 @@ def test_onnx_equals_flax_on_odd_sizes_and_batches(exported, channels):
         assert np.abs(want - _nchw(y)).max() > 1e-3  # the model changed something: not an identity both ways
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("channels", [3, 1])
 def test_quality_graph_equals_two_input_graph_fed_its_qmap(exported, channels):
     one, two = _session(exported[channels, QUALITY]), _session(exported[channels, None])
@@ -78,19 +80,21 @@ def test_quality_graph_equals_two_input_graph_fed_its_qmap(exported, channels):
     assert np.abs(a - c).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_graph_records_contract_opset_and_producer(exported):
     import onnx
 
     proto = onnx.load(str(exported[3, None]))
     assert proto.producer_name == "qgac_jax"
-    assert {o.domain: o.version for o in proto.opset_import}[""] == onnx_export.OPSET
+    assert {o.domain: o.version for o in proto.opset_import}[""] == onnx_graph.OPSET
     inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input}
     assert inputs == {"image": ["N", 3, "H", "W"], "qmap": ["N", 2, "H", "W"]}
-    meta = onnx_export.metadata(exported[3, None])
+    meta = onnx_graph.metadata(exported[3, None])
     assert '"variant": "small"' in meta["qgac_jax.model_config"] and "steps / 255" in meta["qgac_jax.qmap"]
-    assert onnx_export.metadata(exported[1, QUALITY])["qgac_jax.quality"] == str(QUALITY)
+    assert onnx_graph.metadata(exported[1, QUALITY])["qgac_jax.quality"] == str(QUALITY)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("channels", [3, 1])
 def test_real_jpeg_restored_end_to_end_agrees_with_jax(exported, channels, tmp_path):
     img = natural_image(150, 203, seed=channels)
@@ -104,6 +108,7 @@ def test_real_jpeg_restored_end_to_end_agrees_with_jax(exported, channels, tmp_p
     assert mse == 0 or 10 * np.log10(255.0**2 / mse) > 50
 
 
+@pytest.mark.slow
 def test_restore_cli_with_onnx(exported, tmp_path, capsys):
     src = tmp_path / "in"
     src.mkdir()
@@ -119,6 +124,7 @@ def test_restore_cli_with_onnx(exported, tmp_path, capsys):
     assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
 
 
+@pytest.mark.slow
 def test_restore_defaults_to_onnx_runtime_on_cpu_and_converts_once(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("QGAC_BACKEND", raising=False)
     monkeypatch.setenv("QGAC_ONNX_CACHE", str(tmp_path / "cache"))
@@ -139,6 +145,7 @@ def test_restore_defaults_to_onnx_runtime_on_cpu_and_converts_once(tmp_path, mon
     assert exit_info.value.code == 2
 
 
+@pytest.mark.slow
 def test_export_cli_refuses_to_overwrite_and_bad_arguments(exported, tmp_path, capsys):
     path = exported[3, None]
     before = path.read_bytes()

@@ -80,17 +80,11 @@ class Case:
         return pillow_decode(data, grey), target, qz.read_quantization(data), data
 
 
-def compress_with_pillow(image: np.ndarray, quality: int):
-    """Pillow save at `quality`, Pillow decode: (decoded uint8 image, its quantization, JPEG size in bytes)."""
-    decoded, _, quantization, data = Case(quality).apply(image)
-    return decoded, quantization, len(data)
-
-
 def eval_examples(source: str, cases: Sequence[Union[Case, int, str]], grey: bool = False, max_images: int = 0,
                   max_pixels: int = 64_000_000) -> Iterator[Dict]:
     """Whole images (no crop), case by case, image by image (the first `max_images` readable ones; 0: all).
 
-    Yields dicts with 'case', 'compressed' and 'target' [1, H, W, C] float32
+    Yields dicts with 'case', 'compressed' and 'target' [H, W, C] float32
     in [0, 1], 'quantization' (the file's), 'bpp' and 'name'.
     """
     cases = [c if isinstance(c, Case) else Case.parse(c) for c in cases]
@@ -107,8 +101,8 @@ def eval_examples(source: str, cases: Sequence[Union[Case, int, str]], grey: boo
             if i == 0:
                 chosen.append(path)
             compressed, target, quantization, data = case.apply(clean)
-            yield {"case": case, "compressed": compressed[None].astype(np.float32) / 255.0,
-                   "target": target[None].astype(np.float32) / 255.0, "quantization": quantization,
+            yield {"case": case, "compressed": compressed.astype(np.float32) / 255.0,
+                   "target": target.astype(np.float32) / 255.0, "quantization": quantization,
                    "bpp": 8.0 * len(data) / (target.shape[0] * target.shape[1]), "name": path.name}
 
 
@@ -119,7 +113,7 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
                     max_images: int = 0, progress: bool = False) -> Dict:
     """Mean metrics per case for JPEG and model.
 
-    `restore(compressed [1, H, W, C] in [0, 1], quantization) -> [1, H, W, C]`.
+    `restore(compressed [H, W, C] in [0, 1], the file's quantization) -> [H, W, C]`.
     Returns {'images': n, 'qualities': {case name: {'bpp': .., 'jpeg': {metric: ..}, 'model': {...}}},
     'example': (compressed, restored, clean) of the first image}. Single-JPEG cases are keyed by
     their quality (int), double ones by 'Q1:Q2[:S]'. With `progress`, a bar on a terminal and a line
@@ -141,7 +135,7 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
     for ex in eval_examples(source, cases, grey, max_images):
         case = ex["case"]
         restored = np.clip(np.asarray(restore(ex["compressed"], ex["quantization"])), 0.0, 1.0)
-        levels = lambda a: jnp.round(jnp.asarray(a) * 255.0)  # noqa: E731 - metrics on uint8 levels
+        levels = lambda a: jnp.round(jnp.asarray(a)[None] * 255.0)  # noqa: E731 - [1, H, W, C] uint8 levels
         clean = levels(ex["target"])
         for who, img in (("jpeg", ex["compressed"]), ("model", restored)):
             values = metrics.all_metrics(clean, levels(img))
@@ -150,7 +144,7 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
                 sums[case].setdefault(f"{who}/{name}", []).append(float(value[0]))
         sums[case].setdefault("bpp", []).append(ex["bpp"])
         if example is None:
-            example = (ex["compressed"][0], restored[0], ex["target"][0])
+            example = (ex["compressed"], restored, ex["target"])
         if bar is not None:
             bar.update()
             if bar.disable and case is not cases[0] and len(sums[case]["bpp"]) == 1:  # not a terminal
@@ -189,11 +183,16 @@ def flat_metrics(result: Dict) -> Dict[str, float]:
 
 
 def markdown_table(result: Dict) -> str:
-    rows = ["| quality | bpp | PSNR JPEG | PSNR model | gain | SSIM JPEG | SSIM model | PSNR-B JPEG | PSNR-B model | gain |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| quality | bpp | PSNR JPEG | PSNR model | gain | SSIM JPEG | SSIM model | PSNR-B JPEG | PSNR-B model "
+        "| gain |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for q, r in result["qualities"].items():
         j, m = r["jpeg"], r["model"]
-        rows.append(f"| {q} | {r['bpp']:.3f} | {j['psnr']:.2f} | {m['psnr']:.2f} | {m['psnr'] - j['psnr']:+.2f} | "
-                    f"{j['ssim']:.4f} | {m['ssim']:.4f} | {j['psnr_b']:.2f} | {m['psnr_b']:.2f} | "
-                    f"{m['psnr_b'] - j['psnr_b']:+.2f} |")
+        rows.append(
+            f"| {q} | {r['bpp']:.3f} | {j['psnr']:.2f} | {m['psnr']:.2f} | {m['psnr'] - j['psnr']:+.2f} | "
+            f"{j['ssim']:.4f} | {m['ssim']:.4f} | {j['psnr_b']:.2f} | {m['psnr_b']:.2f} | "
+            f"{m['psnr_b'] - j['psnr_b']:+.2f} |"
+        )
     return "\n".join(rows)

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import pathlib
+import time
 from typing import Any, Callable, Dict, Optional
 
 import jax
@@ -75,14 +76,17 @@ def _package_version() -> str:
 
 @contextlib.contextmanager
 def _quiet_logger():
-    """jax2onnx logs a warning with a traceback for each optional plugin that does not import."""
-    logger = logging.getLogger("jax2onnx")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    """jax2onnx logs a warning with a traceback for each optional plugin that does not import, and onnx_ir a
+    warning for each value whose shape it cannot name: nothing a user can act on."""
+    loggers = [logging.getLogger(name) for name in ("jax2onnx", "onnx_ir", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def convert(model, params, quality: Optional[int] = None, model_config: Optional[Dict[str, Any]] = None):
@@ -177,10 +181,12 @@ def cached(export_path, log: Callable[[str], None] = print) -> pathlib.Path:
     out = cache_dir() / f"{_digest(export_path)}.onnx"
     if out.is_file():
         return out
-    log(f"converting {export_path} to ONNX for ONNX Runtime (once, about 20 s; kept at {out})")
+    start = time.perf_counter()
     model, params, config = checkpointing.load_restoration_export(export_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save(convert(model, params, None, config), out)
+    with _quiet_logger():
+        save(convert(model, params, None, config), out)
+    log(f"converted {export_path} to ONNX for ONNX Runtime once, {time.perf_counter() - start:.0f} s (kept at {out})")
     return out
 
 

@@ -1,0 +1,189 @@
+"""Restorer: a trained model applied to real photos.
+
+    from qgac_jax import Restorer
+    r = Restorer.pretrained()                              # the shipped colour model and quality estimator
+    r = Restorer.from_checkpoint("workdirs/cpu")           # or an export folder / training workdir
+    out = r.restore("photo.jpg")                           # uint8 [H, W, 3] (or [H, W] for grey)
+    out = r.restore(array_or_bytes_or_path, quality=30)    # IJG tables of quality 30 instead
+
+What a JPEG tells us is used: its quantization tables and chroma subsampling
+become the Q-map. With a quality estimator (`Restorer.pretrained()` has the
+shipped one), `quality="auto"` (the default) raises those tables to the
+effective quality the estimator reads off the pixels, so a photo saved at 20
+and re-saved at 75 is restored as the quality-20 image it looks like;
+`quality="file"` uses the file's tables alone. Reading the file is
+`image_io`'s, cutting large images into tiles `tiling`'s, the 8-pass
+self-ensemble `ensemble`'s.
+
+Policy when image and model disagree in colour:
+- grey image, colour model: the grey channel is replicated to RGB, the chroma
+  Q-map channel repeats the luma table, and the result is averaged back to grey.
+- colour image, grey model: the luma (Y of YCbCr) is restored with the luma
+  table; the decoded chroma is kept.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional, Tuple, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qgac_jax import ensemble as ensemble_lib
+from qgac_jax import quality as quality_lib
+from qgac_jax import quantization as qz
+from qgac_jax import shipped, tiling
+from qgac_jax.image_io import DEFAULT_MAX_PIXELS, Decoded, ImageSource, Quality, decode, to_output
+
+Estimator = Union[None, str, os.PathLike, quality_lib.QualityEstimate]
+Progress = Optional[Callable[[int], None]]
+
+
+class Restorer:
+    """Applies a QGAC model to images; see the module docstring for the policies."""
+
+    def __init__(self, model, params, tile: int = tiling.DEFAULT_TILE, overlap: int = tiling.DEFAULT_OVERLAP,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, tile_batch: Optional[int] = None,
+                 estimator: Optional[quality_lib.QualityEstimate] = None):
+        tiling.check(tile, overlap)
+        if tile_batch is None:  # an accelerator wants many tiles per call; a CPU gains nothing and pays memory
+            tile_batch = 1 if jax.default_backend() == "cpu" else 4
+        if tile_batch < 1:
+            raise ValueError(f"tile_batch must be at least 1, got {tile_batch}")
+        self.model, self.params = model, params
+        self.tile, self.overlap, self.max_pixels = int(tile), int(overlap), int(max_pixels)
+        self.tile_batch = int(tile_batch)
+        self.estimator = estimator
+        jitted = jax.jit(lambda p, y, q: jnp.clip(model.apply({"params": p}, y, q), 0.0, 1.0))
+        self._network: tiling.Apply = lambda y, q: jitted(self.params, y, q)
+
+    @classmethod
+    def from_checkpoint(cls, path, estimator: Estimator = "shipped", **kwargs) -> "Restorer":
+        """From an export folder (or a training workdir that holds export/).
+
+        `estimator`: "shipped" (the package's quality estimator, when it ships one), an estimator
+        export's path, a QualityEstimate (any callable (pixels, quantization) -> quality), or None
+        (the file's tables only).
+        """
+        from qgac_jax import checkpointing
+
+        path = os.fspath(path)
+        if "://" not in path and not os.path.exists(path):
+            raise ValueError(f"checkpoint {path} does not exist")
+        model, params, _ = checkpointing.load_restoration_export(path)
+        return cls(model, params, estimator=_resolve_estimator(estimator), **kwargs)
+
+    @classmethod
+    def from_onnx(cls, path, estimator: Estimator = "shipped", threads: Optional[int] = None,
+                  **kwargs) -> "Restorer":
+        """From an ONNX export (`python -m qgac_jax.export`), run by ONNX Runtime on the CPU.
+
+        The same tiling, Q-maps, estimate and colour policy as `from_checkpoint`; `threads`: ONNX
+        Runtime's intra-op threads (default: all cores).
+        """
+        from qgac_jax.onnx_graph import OnnxModel
+
+        onnx_model = OnnxModel(path, threads)
+        kwargs.setdefault("tile_batch", 1)
+        restorer = cls(onnx_model, None, estimator=_resolve_estimator(estimator), **kwargs)
+        restorer._network = lambda y, q: onnx_model(np.asarray(y), np.asarray(q))
+        return restorer
+
+    @classmethod
+    def pretrained(cls, channels: int = 3, **kwargs) -> "Restorer":
+        """The model shipped inside the package: the colour one (channels=3) or the grey one (1)."""
+        path = shipped.default_checkpoint(channels)
+        if path is None:
+            raise ValueError("this installation ships no pretrained checkpoint; use Restorer.from_checkpoint(PATH)")
+        return cls.from_checkpoint(path, **kwargs)
+
+    @property
+    def channels(self) -> int:
+        return self.model.channels
+
+    def tile_count(self, height: int, width: int) -> int:
+        """How many tiles an image of this size is restored in (a progress bar's total)."""
+        return tiling.tile_count(height, width, self.tile, self.overlap)
+
+    def guide(self, pixels: np.ndarray, quantization: qz.JpegQuantization, quality: Quality = None
+              ) -> Tuple[qz.JpegQuantization, Optional[float]]:
+        """(the quantization the network is told, the estimated quality or None) for the file's `quantization`.
+
+        "auto" (None) with an estimator: the file's tables raised to the estimate's IJG tables;
+        otherwise, and for "file", the file's tables.
+        """
+        if quality in (None, "auto") and self.estimator is not None:
+            estimate = self.estimator(pixels, quantization)
+            return quality_lib.guide_tables(quantization, estimate), estimate
+        return quantization, None
+
+    def restore(self, source: ImageSource, quality: Quality = None, ensemble: bool = False) -> np.ndarray:
+        """Restores an image: uint8 (uint16 for 16-bit input) [H, W, 3] colour or [H, W] grey.
+
+        `quality`: None / "auto" (the file's tables and the estimate), "file", or 1..100 (IJG tables).
+        `ensemble`: average the 8 flips and transposes (8 times slower, slightly better).
+        """
+        return self.restore_decoded(decode(source, quality, self.max_pixels), quality, ensemble=ensemble)
+
+    def restore_decoded(self, d: Decoded, quality: Quality = None, progress: Progress = None,
+                        details: bool = False, ensemble: bool = False):
+        """`restore` for an image `image_io.decode` already read.
+
+        `details`: (image, the quantization the network was told, the estimated quality or None).
+        """
+        guide, estimate = self.guide(d.pixels, d.quantization, quality) if d.from_file else (d.quantization, None)
+        out = to_output(self._restore_float(d.pixels, guide, progress, ensemble), d)
+        return (out, guide, estimate) if details else out
+
+    def restore_compressed(self, pixels: np.ndarray, quantization: qz.JpegQuantization, quality: Quality = None,
+                           ensemble: bool = False) -> np.ndarray:
+        """Decoded [H, W, C] float in [0, 1] + the file's quantization -> restored [H, W, C] float.
+
+        The evaluation interface: no file, no orientation, no rounding.
+        """
+        guide, _ = self.guide(pixels, quantization, quality)
+        return self._restore_float(pixels, guide, None, ensemble)
+
+    def _restore_float(self, pixels: np.ndarray, guide: qz.JpegQuantization, progress: Progress,
+                       ensemble: bool) -> np.ndarray:
+        if ensemble:
+            return ensemble_lib.restore_ensemble(lambda x, q: self._colour_policy(x, q, progress), pixels, guide)
+        return self._colour_policy(pixels, guide.qmap(*pixels.shape[:2]), progress)
+
+    def _colour_policy(self, pixels: np.ndarray, qmap: np.ndarray, progress: Progress) -> np.ndarray:
+        """[H, W, C] + [H, W, K] Q-map -> [H, W, C] through a model of either colour."""
+        if self.channels == 3 and pixels.shape[-1] == 1:  # grey image, colour model
+            both = np.concatenate([qmap[..., :1], qmap[..., :1]], -1)  # chroma step := luma step (4:4:4)
+            return self._tiled(np.repeat(pixels, 3, -1), both, progress).mean(-1, keepdims=True)
+        if self.channels == 1 and pixels.shape[-1] == 3:  # colour image, grey model: restore Y only
+            ycc = rgb_to_ycbcr(pixels)
+            y = self._tiled(ycc[..., :1], qmap[..., :1], progress)
+            return ycbcr_to_rgb(np.concatenate([y, ycc[..., 1:]], -1))
+        return self._tiled(pixels, qmap, progress)
+
+    def _tiled(self, pixels: np.ndarray, qmap: np.ndarray, progress: Progress) -> np.ndarray:
+        return tiling.restore_tiled(self._network, pixels, qmap, self.tile, self.overlap, self.tile_batch, progress)
+
+
+def _resolve_estimator(estimator: Estimator):
+    """"shipped", a path, a QualityEstimate (any callable) or None -> a callable or None."""
+    if isinstance(estimator, str) and estimator == "shipped":
+        estimator = shipped.estimator_checkpoint()
+    if isinstance(estimator, (str, os.PathLike)):
+        estimator = quality_lib.QualityEstimate.from_checkpoint(estimator)
+    return estimator
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """JPEG's full-range BT.601 YCbCr, on [0, 1] floats (chroma centred on 0.5)."""
+    m = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
+    ycc = rgb @ m.T
+    ycc[..., 1:] += 0.5
+    return ycc
+
+
+def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
+    y, cb, cr = ycc[..., 0], ycc[..., 1] - 0.5, ycc[..., 2] - 0.5
+    return np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], -1)

@@ -1,0 +1,143 @@
+"""A folder restore's jobs: which files, which output paths, which model, written how.
+
+`restore` (the command line) walks its inputs with `collect_inputs`, loads
+each model once through `Models`, and writes each PNG with
+`write_png_atomically`; each problem with one file is a ValueError whose text
+is the one line the user sees.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pathlib
+import sys
+import tempfile
+from typing import Dict, List, Tuple
+
+from qgac_jax import shipped
+from qgac_jax.image_io import IMAGE_SUFFIXES
+
+BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
+
+
+def collect_inputs(patterns: List[str]) -> Tuple[List[Tuple[pathlib.Path, pathlib.Path]], List[str]]:
+    """[(file, output path relative to DIR)], [errors] from files, directories and globs."""
+    found, errors = [], []
+    for pattern in patterns:
+        path = pathlib.Path(pattern)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                errors.append(f"{pattern}: no images in this directory")
+            found += [(f, f.relative_to(path).with_suffix(".png")) for f in files]
+        elif path.is_file():
+            found.append((path, pathlib.Path(path.name).with_suffix(".png")))
+        else:
+            matches = sorted(pathlib.Path(m) for m in glob.glob(pattern, recursive=True))
+            files = [m for m in matches if m.is_file()]
+            if not files:
+                errors.append(f"{pattern}: no such file, directory or matching glob")
+            found += [(f, pathlib.Path(f.name).with_suffix(".png")) for f in files]
+    return found, errors
+
+
+def write_png_atomically(pixels, path: pathlib.Path) -> None:
+    """PNG via a temporary file in the same folder and a rename: no partial outputs, ever."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(pixels).save(f, format="PNG")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def check_output_folder(folder: pathlib.Path) -> None:
+    """Creates `folder` if needed and proves it writable; a ValueError naming it otherwise."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--output {folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ValueError(f"--output {folder} is not a writable folder ({err.strerror or err})") from None
+
+
+def reason(err: BaseException) -> str:
+    if isinstance(err, MemoryError):
+        return "out of memory (lower --max-pixels or --tile)"
+    if isinstance(err, OSError) and err.strerror:
+        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    return str(err) or type(err).__name__
+
+
+def choose_backend(requested: str, onnx_file: bool) -> str:
+    """'jax' or 'onnxruntime' for --backend: auto picks ONNX Runtime on a CPU when it is installed."""
+    if onnx_file or requested == "onnxruntime":
+        return "onnxruntime"
+    if requested == "jax":
+        return "jax"
+    import jax
+
+    from qgac_jax import onnx_graph
+
+    return "onnxruntime" if jax.default_backend() == "cpu" and onnx_graph.available() else "jax"
+
+
+def describe(decoded, guide, estimate, quality) -> str:
+    """One line: what the file says and what the network was told."""
+    from qgac_jax import quantization as qz
+
+    if not decoded.from_file:
+        return f"IJG tables of quality {quality} (--quality)"
+    file_q = qz.equivalent_quality(decoded.quantization.luma)
+    if estimate is None:
+        return f"the file's tables (about quality {file_q})"
+    assumed = qz.equivalent_quality(guide.luma)
+    note = "recompressed: restored as" if assumed < file_q else "assumed"
+    return f"file tables about quality {file_q}, estimated effective quality {estimate:.0f}; {note} quality {assumed}"
+
+
+class Models:
+    """Each model a folder needs, loaded once: --checkpoint / --onnx for every image, else the shipped grey
+    model for grey files and the colour one for colour files."""
+
+    def __init__(self, args, backend: str):
+        self.args, self.backend = args, backend
+        self._loaded: Dict[str, object] = {}
+
+    def __call__(self, grey: bool):
+        from qgac_jax import onnx_graph
+        from qgac_jax.inference import Restorer
+
+        args = self.args
+        path = args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3)
+        if path in self._loaded:
+            return self._loaded[path]
+        kwargs = dict(tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels,
+                      estimator="shipped" if args.quality == "auto" else None)
+        if args.onnx:
+            restorer = Restorer.from_onnx(path, **kwargs)
+        elif self.backend == "onnxruntime":
+            try:
+                onnx_path = onnx_graph.cached(path, log=lambda m: print(m, file=sys.stderr, flush=True))
+                restorer = Restorer.from_onnx(onnx_path, **kwargs)
+            except Exception as err:  # noqa: BLE001 - the JAX path still works; an explicit request fails below
+                if args.backend != "auto":
+                    raise ValueError(f"cannot run {path} with ONNX Runtime: {err}") from None
+                print(f"warning: ONNX Runtime unavailable for {path} ({err}); using JAX", file=sys.stderr)
+                restorer = Restorer.from_checkpoint(path, **kwargs)
+        else:
+            restorer = Restorer.from_checkpoint(path, **kwargs)
+        self._loaded[path] = restorer
+        return restorer
