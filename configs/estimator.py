@@ -7,20 +7,18 @@ colour training folders of ../shared/data (else the built-in photos), single
 and double JPEG as the restorers' recipe (half each; first and second
 quality 10..95, half the double ones on shifted grids, 20% random tables).
 Validation: 8 images of cbsd68 at single qualities and a few double cases.
-`steps=N` sets the length. Time and hardware of the shipped estimator: the README.
+`steps=N` sets the length. Time and hardware of the shipped estimator: docs/model_cards.md.
 """
-
-import os
 
 import ml_collections
 
-from configs import cpu
-from configs.common import parse_arg
+from qgac_jax.config import defaults, local_data, parse_arg
 
 
 def get_config(arg: str = ""):
     args = parse_arg(arg, steps=20_000)
-    colour = cpu.get_config()
+    colour = defaults()
+    local_data(colour, grey=False)
     c = ml_collections.ConfigDict()
     c.model = dict(dtype="float32", overrides={})
     c.data = dict(colour.data)
@@ -30,6 +28,4 @@ def get_config(arg: str = ""):
     c.optim = dict(lr=1e-3, warmup_steps=500, final_lr_ratio=0.01, clip=1.0, weight_decay=1e-4, ema_decay=0.999)
     c.train = dict(steps=args["steps"], log_every=100, eval_every=2_000, checkpoint_every=1_000, keep_checkpoints=2,
                    seed=0, init_from="", p_true_shift=0.5)
-    if not os.path.isdir(str(c.eval.source)):
-        c.eval.source = "builtin"
     return c

@@ -12,21 +12,20 @@ warm-up and cosine decay, float32 parameters and activations (the GPU's
 matrix units run them as TF32), so the export restores on CPU as is.
 `finetune` starts from the shipped model of the same colour at a lower peak
 learning rate. Machines without TensorFlow add --config.data.pipeline=pillow.
-Time and hardware of the shipped models: the README's model cards.
+Time and hardware of the shipped models: docs/model_cards.md.
 """
 
 import os
 
-from configs import cpu
-from configs.common import parse_arg
-
-PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "qgac_jax", "pretrained")
+from qgac_jax.config import PRETRAINED, defaults, l1_only, local_data, parse_arg
 
 
 def get_config(arg: str = ""):
     args = parse_arg(arg, grey=False, finetune=False, steps=20_000)
-    c = cpu.get_config("grey" if args["grey"] else "")
-    c.model.variant = "small"
+    c = defaults()
+    l1_only(c)
+    local_data(c, args["grey"])
+    c.model.variant, c.model.dtype = "small", "float32"
     c.data.patch_size, c.data.batch_size = 128, 32
     c.optim.lr, c.optim.warmup_steps = 1e-3, 500
     c.train.steps, c.train.log_every, c.train.eval_every, c.train.checkpoint_every = args["steps"], 200, 5_000, 2_500

@@ -3,19 +3,19 @@
     python -m qgac_jax.train --config=configs/smoke.py --workdir=/tmp/qgac_smoke
     python -m qgac_jax.train --config=configs/smoke.py:gan --workdir=/tmp/qgac_smoke_gan
 
-Builtin photos, a 2-level 'tiny' model, batch 8 of 32x32, 6 steps (about 20 s
-on the 2-core dev machine, mostly compilation). ':gan' adds the perceptual loss
+Builtin photos, a 2-level 'tiny' model, batch 8 of 32x32, 6 steps (mostly
+compilation on a CPU). ':gan' adds the perceptual loss
 with random VGG weights and the adversarial loss (spectrally normalised
 discriminator) from step 3.
 """
 
-from configs import psnr
-from configs.common import parse_arg
+from qgac_jax.config import defaults, l1_only, parse_arg
 
 
 def get_config(arg: str = ""):
     gan = parse_arg(arg, gan=False)["gan"]
-    c = psnr.get_config()
+    c = defaults()
+    l1_only(c)
     c.model.variant, c.model.dtype = "tiny", "float32"
     c.model.overrides = dict(widths=(8, 16), blocks=1, bottleneck_blocks=1, qga_hidden=4)
     c.data.sources = ("builtin",)

@@ -10,7 +10,7 @@ selected by step in the train loop.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import flax
 import jax
@@ -35,19 +35,32 @@ class TrainState:
 
 
 @dataclasses.dataclass(frozen=True)
-class Trainer:
-    """The static parts of training, built once from the config."""
+class LossWeights:
+    """The composite loss: l1 * L1 + perceptual * VGG + adversarial * GAN (`loss.*` of a config)."""
+
+    l1: float
+    perceptual: float
+    adversarial: float
+    gan: str  # "nonsaturating" or "hinge"
+    vgg_layer_weights: Tuple[float, ...]
+
+    @classmethod
+    def of(cls, loss) -> "LossWeights":
+        return cls(float(loss.l1), float(loss.perceptual), float(loss.adversarial), str(loss.gan),
+                   tuple(float(w) for w in loss.vgg_layer_weights))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainParts:
+    """The static parts of the train step, built once from the config: networks, optimisers, loss weights."""
 
     model: Any
     discriminator: Any
     g_tx: optax.GradientTransformation
     d_tx: optax.GradientTransformation
     vgg: Optional[vgg_lib.VGG]
-    config: Any
-
-    @property
-    def loss(self):
-        return self.config.loss
+    loss: LossWeights
+    ema_decay: float
 
 
 def schedule(optim, total_steps: int) -> optax.Schedule:
@@ -63,7 +76,7 @@ def model_config(config) -> Dict:
             "dtype": config.model.dtype, "overrides": dict(config.model.get("overrides", {}) or {})}
 
 
-def make_trainer(config) -> Trainer:
+def make_parts(config) -> TrainParts:
     model = create_model_from_config(model_config(config))
     discriminator = PatchDiscriminator(widths=tuple(config.discriminator.widths),
                                        spectral_norm=bool(config.discriminator.get("spectral_norm", False)),
@@ -77,23 +90,23 @@ def make_trainer(config) -> Trainer:
     vgg = None
     if config.loss.perceptual > 0:
         vgg = vgg_lib.VGG(arch=config.loss.vgg, layers=tuple(config.loss.vgg_layers), dtype=model.dtype)
-    return Trainer(model, discriminator, tx(schedule(optim, total)),
-                   tx(optax.constant_schedule(optim.d_lr)), vgg, config)
+    return TrainParts(model, discriminator, tx(schedule(optim, total)), tx(optax.constant_schedule(optim.d_lr)), vgg,
+                      LossWeights.of(config.loss), float(optim.ema_decay))
 
 
-def init_state(trainer: Trainer, key: jax.Array) -> TrainState:
+def init_state(parts: TrainParts, key: jax.Array) -> TrainState:
     """The step-0 state from one jitted call: run eagerly, each initialiser would compile on its own
     (hundreds of small compilations, several times slower)."""
 
     def init(key):
         kg, kd = jax.random.split(key)
-        y, q = dummy_inputs(trainer.model, 32, 32)
-        g_params = trainer.model.init(kg, y, q)["params"]
-        d_vars = trainer.discriminator.init(kd, y)
+        y, q = dummy_inputs(parts.model, 32, 32)
+        g_params = parts.model.init(kg, y, q)["params"]
+        d_vars = parts.discriminator.init(kd, y)
         d_params = d_vars["params"]
-        return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params, g_opt=trainer.g_tx.init(g_params),
+        return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params, g_opt=parts.g_tx.init(g_params),
                           ema_params=jax.tree.map(jnp.copy, g_params), d_params=d_params,
-                          d_opt=trainer.d_tx.init(d_params), d_stats=d_vars.get("batch_stats", {}))
+                          d_opt=parts.d_tx.init(d_params), d_stats=d_vars.get("batch_stats", {}))
 
     return jax.jit(init)(key)
 
@@ -102,10 +115,10 @@ def _d_vars(params, stats):
     return {"params": params, **({"batch_stats": stats} if stats else {})}
 
 
-def make_step(trainer: Trainer, adversarial: bool) -> Callable:
+def make_step(parts: TrainParts, adversarial: bool) -> Callable:
     """(state, batch, vgg_params) -> (state, metrics); batch = {'compressed', 'target', 'qmap'}."""
-    cfg = trainer.loss
-    ema_decay = trainer.config.optim.ema_decay
+    cfg = parts.loss
+    ema_decay = parts.ema_decay
     use_adv = adversarial and cfg.adversarial > 0
 
     def step(state: TrainState, batch: Dict[str, jax.Array], vgg_params):
@@ -113,39 +126,39 @@ def make_step(trainer: Trainer, adversarial: bool) -> Callable:
         metrics = {}
         d_params, d_opt, d_stats = state.d_params, state.d_opt, state.d_stats
         if use_adv:
-            fake = jax.lax.stop_gradient(trainer.model.apply({"params": state.g_params}, y, q))
+            fake = jax.lax.stop_gradient(parts.model.apply({"params": state.g_params}, y, q))
 
             def d_loss_fn(p):
                 # Real and fake in one call: one power-iteration update of the spectral norms.
-                logits, new_vars = trainer.discriminator.apply(
+                logits, new_vars = parts.discriminator.apply(
                     _d_vars(p, d_stats), jnp.concatenate([x, fake], 0), update_stats=True, mutable=["batch_stats"])
                 real_logits, fake_logits = jnp.split(logits, 2, axis=0)
                 loss = losses.discriminator_adversarial(real_logits, fake_logits, cfg.gan)
                 return loss, new_vars.get("batch_stats", {})
 
             (d_loss, d_stats), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d_params)
-            d_updates, d_opt = trainer.d_tx.update(d_grads, d_opt, d_params)
+            d_updates, d_opt = parts.d_tx.update(d_grads, d_opt, d_params)
             d_params = optax.apply_updates(d_params, d_updates)
             metrics["d_loss"] = d_loss
 
         def g_loss_fn(p):
-            pred = trainer.model.apply({"params": p}, y, q)
-            parts = {"l1": losses.l1(pred, x)}
-            total = cfg.l1 * parts["l1"]
-            if trainer.vgg is not None:
-                parts["perceptual"] = losses.perceptual(trainer.vgg, vgg_params, pred, x, cfg.vgg_layer_weights)
-                total = total + cfg.perceptual * parts["perceptual"]
+            pred = parts.model.apply({"params": p}, y, q)
+            terms = {"l1": losses.l1(pred, x)}
+            total = cfg.l1 * terms["l1"]
+            if parts.vgg is not None:
+                terms["perceptual"] = losses.perceptual(parts.vgg, vgg_params, pred, x, cfg.vgg_layer_weights)
+                total = total + cfg.perceptual * terms["perceptual"]
             if use_adv:
-                parts["g_adv"] = losses.generator_adversarial(
-                    trainer.discriminator.apply(_d_vars(d_params, d_stats), pred), cfg.gan)
-                total = total + cfg.adversarial * parts["g_adv"]
-            return total, (parts, pred)
+                terms["g_adv"] = losses.generator_adversarial(
+                    parts.discriminator.apply(_d_vars(d_params, d_stats), pred), cfg.gan)
+                total = total + cfg.adversarial * terms["g_adv"]
+            return total, (terms, pred)
 
-        (loss, (parts, pred)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
-        updates, g_opt = trainer.g_tx.update(grads, state.g_opt, state.g_params)
+        (loss, (terms, pred)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
+        updates, g_opt = parts.g_tx.update(grads, state.g_opt, state.g_params)
         g_params = optax.apply_updates(state.g_params, updates)
         ema = jax.tree.map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, state.ema_params, g_params)
-        metrics.update(parts)
+        metrics.update(terms)
         metrics.update(loss=loss, psnr=losses.batch_psnr(pred, x), jpeg_psnr=losses.batch_psnr(y, x),
                        grad_norm=optax.tree.norm(grads))
         new_state = state.replace(step=state.step + 1, g_params=g_params, g_opt=g_opt, ema_params=ema,
@@ -155,9 +168,9 @@ def make_step(trainer: Trainer, adversarial: bool) -> Callable:
     return step
 
 
-def jit_step(trainer: Trainer, adversarial: bool, mesh: jax.sharding.Mesh, donate: bool = True) -> Callable:
+def jit_step(parts: TrainParts, adversarial: bool, mesh: jax.sharding.Mesh, donate: bool = True) -> Callable:
     """`make_step` jitted over `mesh`: batch split on 'data', state and VGG weights replicated."""
     repl = sharding.param_sharding(mesh)
-    return jax.jit(make_step(trainer, adversarial), in_shardings=(repl, sharding.batch_sharding(mesh), repl),
+    return jax.jit(make_step(parts, adversarial), in_shardings=(repl, sharding.batch_sharding(mesh), repl),
                    out_shardings=(repl, repl), donate_argnums=0 if donate else (),
                    compiler_options=compiler_options.for_training(mesh.devices.flat[0].platform))

@@ -29,14 +29,14 @@ def flat(tree):
 
 def one_step(out):
     config = smoke.get_config()
-    trainer = train_step.make_trainer(config)
+    parts = train_step.make_parts(config)
     mesh = sharding.make_mesh()
     repl = sharding.param_sharding(mesh)
-    state = jax.device_put(train_step.init_state(trainer, jax.random.key(0)), repl)
+    state = jax.device_put(train_step.init_state(parts, jax.random.key(0)), repl)
     data_config = data.DataConfig.from_config(config.data)
     host = next(data.train_batches(data_config, process_index=0, process_count=1, compact=True))
     batch = on_device.make_prepare(data_config)(sharding.global_batch({k: host[k] for k in train.STEP_KEYS}, mesh))
-    step = train_step.jit_step(trainer, False, mesh, donate=False)
+    step = train_step.jit_step(parts, False, mesh, donate=False)
     state, metrics = step(state, batch, {})
     assert batch["target"].sharding.num_devices == jax.device_count()
     scalars = {f"metric/{k}": np.asarray(v) for k, v in metrics.items()}
@@ -84,13 +84,13 @@ def hosts_in_one(out, steps):
     config = smoke.get_config()
     config.train.steps = steps  # the learning-rate schedule spans the run
     data_config = data.DataConfig.from_config(config.data)
-    trainer = train_step.make_trainer(config)
+    parts = train_step.make_parts(config)
     mesh = sharding.make_mesh()
-    state = jax.device_put(train_step.init_state(trainer, jax.random.key(config.train.seed)),
+    state = jax.device_put(train_step.init_state(parts, jax.random.key(config.train.seed)),
                            sharding.param_sharding(mesh))
     hosts = [data.train_batches(data_config, process_index=p, process_count=2, compact=True) for p in range(2)]
     prepare = on_device.make_prepare(data_config)
-    step = train_step.jit_step(trainer, False, mesh)
+    step = train_step.jit_step(parts, False, mesh)
     for _ in range(steps):
         local = [next(h) for h in hosts]
         batch = {k: np.concatenate([b[k] for b in local]) for k in train.STEP_KEYS}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from qgac_jax import evaluation, quality, quantization as qz
+from qgac_jax import eval_protocol, quality, quantization as qz
 from qgac_jax.models import create_model_from_config, dummy_inputs
 from qgac_jax.models.estimator import QualityEstimator, align_to_grid, grid_phase, luma
 
@@ -16,7 +16,7 @@ from qgac_jax.models.estimator import QualityEstimator, align_to_grid, grid_phas
 @pytest.mark.parametrize("case, want", [("40", (0, 0)), ("10:90:3", (5, 5)), ("15:80:6", (2, 2)), ("20:75", (0, 0))])
 def test_grid_phase_finds_the_coarser_saves_grid(case, want):
     photo = skimage.data.astronaut()[:256, :256]
-    decoded, _, _, _ = evaluation.Case.parse(case).apply(photo)
+    decoded, _, _, _ = eval_protocol.Case.parse(case).apply(photo)
     y = luma(jnp.asarray(decoded[None], jnp.float32) / 255.0)[..., 0]
     assert tuple(int(v) for v in np.asarray(grid_phase(y))[0]) == want
 
@@ -63,6 +63,7 @@ def test_guide_tables_raise_the_file_tables_elementwise():
     assert quality.guide_tables(qz.JpegQuantization.from_quality(75, grey=True), 10).chroma is None
 
 
+@pytest.mark.slow
 def test_short_estimator_training_writes_an_export_restore_loads(tmp_path):
     from qgac_jax import train_estimator
 

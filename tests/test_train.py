@@ -15,8 +15,8 @@ import pytest
 
 import _train_worker
 from conftest import shared_dataset, xla_flags
-from qgac_jax import checkpointing, data, evaluation, train
-from qgac_jax.restorer import Restorer
+from qgac_jax import checkpointing, data, eval_protocol, train
+from qgac_jax.inference import Restorer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "_train_worker.py"
@@ -50,8 +50,8 @@ def test_every_config_parses_and_builds(name, arg):
     config = _config(name, arg)
     data_config = data.DataConfig.from_config(config.data)
     assert data_config.batch_size > 0
-    trainer = train.train_step.make_trainer(config)
-    assert trainer.model.channels == (1 if data_config.grey else 3)
+    parts = train.train_step.make_parts(config)
+    assert parts.model.channels == (1 if data_config.grey else 3)
     assert "python -m qgac_jax.train --config=configs/" in importlib.import_module(f"configs.{name}").__doc__
 
 
@@ -74,6 +74,7 @@ def test_config_arguments_take_effect():
     assert _config("estimator", "steps=7").train.steps == 7
 
 
+@pytest.mark.slow
 def test_smoke_training_in_process_writes_checkpoints_export_tensorboard_and_a_profile(tmp_path):
     config = _config("smoke")
     config.train.profile_steps = 2
@@ -91,12 +92,14 @@ def test_smoke_training_in_process_writes_checkpoints_export_tensorboard_and_a_p
     assert model.apply({"params": params}, y, q).shape == (1, 16, 16, 3)
 
 
+@pytest.mark.slow
 def test_gan_stage_trains_discriminator_with_perceptual_loss(tmp_path):
     config = _config("smoke", "gan")
     _, result = train.train_and_evaluate(config, str(tmp_path))
     assert np.isfinite(result["d_loss"]) and np.isfinite(result["g_adv"]) and result["perceptual"] > 0
 
 
+@pytest.mark.slow
 def test_one_step_on_eight_devices_equals_one_device(tmp_path):
     for devices in (1, 8):
         proc = _run([WORKER, "step", tmp_path / f"step{devices}.npz"], devices=devices)
@@ -110,6 +113,7 @@ def test_one_step_on_eight_devices_equals_one_device(tmp_path):
             np.testing.assert_allclose(eight[key], one[key], rtol=1e-5, atol=1e-7, err_msg=key)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_parameters_as_an_uninterrupted_one(tmp_path):
     overrides = ["train.steps=10", "train.checkpoint_every=2", "train.log_every=2", "train.eval_every=1000"]
     # The uninterrupted run, in this process: the worker's config, overrides and parameter names.
@@ -136,6 +140,7 @@ def test_killed_run_resumes_to_the_same_parameters_as_an_uninterrupted_one(tmp_p
         np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-5, atol=1e-7, err_msg=key)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pipeline", ["tf.data", "pillow"])
 def test_sigterm_saves_a_checkpoint_and_exits_zero(tmp_path, pipeline):
     """SIGTERM to the whole process group (as SLURM, `timeout` and TPU maintenance send it)."""
@@ -162,6 +167,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_zero(tmp_path, pipeline):
     assert (work / "export" / "model").exists()  # the export follows the saved state
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
     work = tmp_path / "nan"
     good = _config("smoke")
@@ -173,13 +179,14 @@ def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint
     assert "error: non-finite loss at step" in proc.stderr and "Traceback" not in proc.stderr
     saved = sorted(int(p.name) for p in (work / "checkpoints").iterdir() if p.name.isdigit())
     assert max(saved) == 4  # nothing saved after the loss broke
-    state_like = train.train_step.init_state(train.train_step.make_trainer(_config("smoke")), jax.random.key(0))
+    state_like = train.train_step.init_state(train.train_step.make_parts(_config("smoke")), jax.random.key(0))
     ckpt = checkpointing.Checkpointer(work)
     state, meta = ckpt.restore_latest(state_like)
     ckpt.close()
     assert meta["step"] == 4 and all(np.isfinite(x).all() for x in jax.tree.leaves(state.g_params))
 
 
+@pytest.mark.slow
 def test_two_processes_train_as_one_process_with_two_devices(tmp_path):
     """Each process's own in-memory parameters equal one process stepping the same global batches on two devices.
 
@@ -212,6 +219,7 @@ def test_two_processes_train_as_one_process_with_two_devices(tmp_path):
         np.testing.assert_allclose(own[0][key], ref[key], rtol=1e-5, atol=1e-7, err_msg=key)
 
 
+@pytest.mark.slow
 def test_base_config_offline_fails_fast_naming_div2k(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
@@ -224,6 +232,7 @@ def test_base_config_offline_fails_fast_naming_div2k(tmp_path, monkeypatch):
     assert time.time() - start < 30
 
 
+@pytest.mark.slow
 def test_perceptual_loss_without_vgg_weights_is_a_start_up_error(tmp_path):
     config = _config("smoke")
     config.loss.perceptual = 1.0
@@ -231,6 +240,7 @@ def test_perceptual_loss_without_vgg_weights_is_a_start_up_error(tmp_path):
         train.train_and_evaluate(config, str(tmp_path))
 
 
+@pytest.mark.slow
 def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
     root = shared_dataset("cbsd68")
     config = _config("smoke")
@@ -241,9 +251,9 @@ def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
     config.optim.lr, config.optim.warmup_steps, config.optim.ema_decay = 2e-3, 10, 0.9
     config.train.steps, config.train.log_every, config.train.eval_every = 150, 50, 150
     config.train.checkpoint_every = 150
-    trainer = train.train_step.make_trainer(config)
-    initial = Restorer(trainer.model, train.train_step.init_state(trainer, jax.random.key(0)).ema_params)
-    before = evaluation.flat_metrics(evaluation.evaluate_images(initial.restore_batch, str(root), (10,),
+    parts = train.train_step.make_parts(config)
+    initial = Restorer(parts.model, train.train_step.init_state(parts, jax.random.key(0)).ema_params)
+    before = eval_protocol.flat_metrics(eval_protocol.evaluate_images(initial.restore_compressed, str(root), (10,),
                                                                 max_images=3))
     _, result = train.train_and_evaluate(config, str(tmp_path))
     assert before["model_psnr"] == pytest.approx(before["jpeg_psnr"], abs=1e-6)  # zero head: identity
@@ -251,6 +261,7 @@ def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
     assert result["model_mae"] < result["jpeg_mae"] == pytest.approx(before["model_mae"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_init_from_starts_the_generator_from_an_export(tmp_path):
     first = _config("smoke")
     first.train.steps = 2

@@ -1,0 +1,188 @@
+"""Training configs: the defaults every config file starts from, loading a file, and overrides.
+
+A config file (`configs/*.py`) has `get_config(arg="")`, which starts from
+`defaults()` and changes what its experiment needs: one level, readable on
+its own. `load("configs/cpu.py:grey")` runs it by path (no `sys.path`
+edits); `override(config, "optim.lr", "3e-4")` sets one field from the
+command line, refusing a key the config does not have and a value of the
+wrong type with one line that names it.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import os
+from typing import Any, Sequence
+
+import ml_collections
+
+ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+PRETRAINED = os.path.join(ROOT, "qgac_jax", "pretrained")
+# $QGAC_DATA, else ../shared/data beside the checkout.
+SHARED = os.environ.get("QGAC_DATA") or os.path.join(os.path.dirname(ROOT), "shared", "data")
+COLOUR_SETS = ("t91", "bsds500_train", "wiki49", "urban100_20", "mcmaster18")
+
+
+def defaults() -> ml_collections.ConfigDict:
+    """Every field a training config has: the full recipe (`configs/base.py` is these values)."""
+    c = ml_collections.ConfigDict()
+    c.model = dict(variant="base", channels=3, dtype="bfloat16", overrides={})
+    c.data = dict(sources=("tfds:div2k/bicubic_x2:train",), weights=None, patch_size=128, batch_size=32,
+                  grey=False, q_min=10, q_max=95, p_random_table=0.2, p_double=0.5, first_q_min=10,
+                  first_q_max=95, p_shift=0.5, subsampling="4:2:0", seed=0,
+                  max_pixels=64_000_000, pipeline="tf.data", workers=0)
+    c.eval = dict(source="builtin", qualities=(10, 20, 30, 40), max_images=0)
+    c.loss = dict(l1=0.01, perceptual=1.0, adversarial=0.005, gan="nonsaturating", gan_start_step=100_000,
+                  vgg="vgg19", vgg_weights="", vgg_layers=("block5_conv4",), vgg_layer_weights=(1.0,),
+                  allow_random_vgg=False)
+    c.discriminator = dict(widths=(64, 128, 256, 512), spectral_norm=False)
+    c.optim = dict(lr=1e-4, d_lr=1e-4, warmup_steps=2000, final_lr_ratio=0.01, clip=1.0, b1=0.9, b2=0.999,
+                   ema_decay=0.999)
+    c.train = dict(steps=300_000, log_every=100, eval_every=5000, checkpoint_every=5000, keep_checkpoints=3,
+                   seed=0, init_from="", profile_steps=0)
+    return c
+
+
+def l1_only(c: ml_collections.ConfigDict) -> None:
+    """The PSNR model's loss: L1 alone, no VGG, no discriminator."""
+    c.loss.l1, c.loss.perceptual, c.loss.adversarial = 1.0, 0.0, 0.0
+    c.loss.gan_start_step = 10**12
+    c.optim.lr = 2e-4
+
+
+def local_data(c: ml_collections.ConfigDict, grey: bool) -> None:
+    """Training folders of ../shared/data (or $QGAC_DATA) that exist, plus the built-in photos; 8 images of
+    cbsd68 / bsd68 for validation (the built-in photos when absent)."""
+    c.model.channels = 1 if grey else 3
+    folders = [os.path.join(SHARED, s) for s in COLOUR_SETS + (("train400",) if grey else ())]
+    c.data.sources = tuple(f"folder:{f}" for f in folders if os.path.isdir(f)) + ("builtin",)
+    c.data.grey = grey
+    c.eval.source = os.path.join(SHARED, "bsd68" if grey else "cbsd68")
+    if not os.path.isdir(c.eval.source):
+        c.eval.source = "builtin"
+    c.eval.max_images = 8
+
+
+def parse_arg(arg, **spec):
+    """A config file's argument (after `:`): `parse_arg("grey,steps=500", grey=False, steps=1000)`.
+
+    Comma-separated; a bare name sets a boolean to True; a name not in `spec` is an error naming the
+    valid ones, so a typo (`:gray`) cannot silently train the wrong model.
+    """
+    values = dict(spec)
+    for item in filter(None, (a.strip() for a in (arg or "").split(","))):
+        name, eq, text = item.partition("=")
+        if name not in spec:
+            valid = ", ".join(sorted(spec)) or "none"
+            raise ValueError(f"unknown config argument {name!r}; this config takes: {valid}")
+        default = spec[name]
+        if not eq:
+            if not isinstance(default, bool):
+                raise ValueError(f"config argument {name!r} needs a value ({name}=...)")
+            values[name] = True
+        elif isinstance(default, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"config argument {name}={text!r} must be true or false")
+            values[name] = text.lower() in ("true", "1")
+        else:
+            try:
+                values[name] = type(default)(text)
+            except ValueError:
+                raise ValueError(f"config argument {name}={text!r} is not a valid {type(default).__name__}") from None
+    return values
+
+
+def load(spec: str) -> ml_collections.ConfigDict:
+    """`path/to/config.py[:arg]` -> its `get_config(arg)`; a ValueError with one line when it cannot."""
+    path, _, arg = spec.partition(":")
+    if not os.path.isfile(path):
+        raise ValueError(f"config file {path} does not exist (shipped configs: {', '.join(shipped_configs())})")
+    name = "qgac_config_" + hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:12]
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"{path} has no get_config(arg) function")
+    return module.get_config(arg)
+
+
+def _value(text: str, current: Any, key: str):
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = text  # a bare word: a string
+    if isinstance(current, bool) or isinstance(value, bool):
+        if not (isinstance(current, bool) and isinstance(value, bool)):
+            raise ValueError(f"--config.{key}={text}: expected {type(current).__name__}")
+        return value
+    if isinstance(current, float) and isinstance(value, int):
+        return float(value)
+    if isinstance(current, (tuple, list)) and isinstance(value, (tuple, list)):
+        return tuple(value)
+    if current is None or isinstance(value, type(current)):
+        return value
+    raise ValueError(f"--config.{key}={text}: expected {type(current).__name__}, got {type(value).__name__}")
+
+
+def override(c: ml_collections.ConfigDict, key: str, text: str) -> None:
+    """Sets `key` ("optim.lr") to the value `text` reads as (a Python literal, else a string)."""
+    node = c
+    *parents, leaf = key.split(".")
+    for i, part in enumerate(parents):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            raise ValueError(f"unknown config key {'.'.join(parents[:i + 1])} (in --config.{key})")
+        node = node[part]
+    if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+        raise ValueError(f"unknown config key {key}")
+    with node.unlocked():
+        node[leaf] = _value(text, node[leaf], key)
+
+
+def apply_overrides(c: ml_collections.ConfigDict, argv: Sequence[str]) -> None:
+    """`--config.a.b=value` (or `--config.a.b value`) arguments, in order."""
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if not arg.startswith("--config."):
+            raise ValueError(f"unrecognised argument {arg}")
+        key, eq, text = arg[len("--config."):].partition("=")
+        if not eq:
+            if not args:
+                raise ValueError(f"{arg} needs a value")
+            text = args.pop(0)
+        override(c, key, text)
+
+
+def shipped_configs() -> list:
+    """'configs/NAME.py: first docstring line' of each config file beside the package (a checkout)."""
+    folder = os.path.join(ROOT, "configs")
+    if not os.path.isdir(folder):
+        return []
+    out = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py") and not name.startswith("_"):
+            with open(os.path.join(folder, name)) as f:
+                doc = ast.get_docstring(ast.parse(f.read())) or ""
+            out.append(f"configs/{name}: {doc.splitlines()[0] if doc else ''}")
+    return out
+
+
+def command_line(argv: Sequence[str], prog: str, description: str):
+    """(config, workdir) of `--config=FILE[:ARG] --workdir=DIR [--config.KEY=VALUE ...]`; argparse exits 2
+    with one line on a mistake (an unknown key, a bad value, a missing file)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="shipped configs (cost in each file's docstring):\n  " + "\n  ".join(shipped_configs()))
+    parser.add_argument("--config", required=True, metavar="FILE[:ARG]", help="a config file, e.g. configs/smoke.py")
+    parser.add_argument("--workdir", required=True, help="checkpoints, TensorBoard and the export go here")
+    args, rest = parser.parse_known_args(argv)
+    try:
+        config = load(args.config)
+        apply_overrides(config, rest)
+    except ValueError as err:
+        parser.error(str(err))
+    return config, args.workdir

@@ -1,0 +1,41 @@
+"""What the command lines print: our own lines, not third-party chatter.
+
+Libraries we call log things that say nothing to someone restoring a photo
+or training a model (jax2onnx's and onnx_ir's conversion notes, Orbax's and
+absl's INFO lines, TensorFlow's start-up banner). `quiet_third_party` keeps
+their errors and drops the rest; our own messages go through the
+`qgac_jax` loggers and `print`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+NOISY = (
+    "onnx_ir",
+    "onnxscript",
+    "jax2onnx",
+    "onnx",
+    "absl",
+    "orbax",
+    "tensorflow",
+    "tensorstore",
+    "jax._src.xla_bridge",
+)
+
+
+def quiet_third_party() -> None:
+    """Third-party loggers at ERROR; TensorFlow's C++ log at errors only; known harmless warnings hidden."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*[Pp]latform.*TPU.*")

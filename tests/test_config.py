@@ -1,0 +1,68 @@
+"""Configs: loaded by path, overridden from the command line, every mistake one line that names it."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from qgac_jax import config as config_lib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_load_runs_a_config_file_by_path_with_its_argument():
+    c = config_lib.load(str(ROOT / "configs" / "gpu.py") + ":grey,steps=100")
+    assert c.data.grey and c.model.channels == 1 and c.train.steps == 100
+    with pytest.raises(ValueError, match="does not exist .*configs/smoke.py"):
+        config_lib.load("configs/nope.py")
+
+
+@pytest.mark.parametrize("key, text, want", [
+    ("optim.lr", "3e-4", 3e-4), ("train.steps", "7", 7), ("optim.lr", "1", 1.0),
+    ("data.sources", "('folder:/x', 'builtin')", ("folder:/x", "builtin")), ("model.variant", "small", "small"),
+    ("loss.allow_random_vgg", "True", True),
+])
+def test_overrides_take_python_literals_of_the_fields_type(key, text, want):
+    c = config_lib.defaults()
+    config_lib.override(c, key, text)
+    section, field = key.split(".")
+    assert c[section][field] == want and type(c[section][field]) is type(want)
+
+
+@pytest.mark.parametrize("key, text, message", [
+    ("optim.no_such_key", "1", "unknown config key optim.no_such_key"),
+    ("optimm.lr", "1", "unknown config key optimm "),
+    ("train.steps", "many", "--config.train.steps=many: expected int, got str"),
+    ("train.steps", "1.5", "expected int, got float"),
+    ("loss.allow_random_vgg", "1", "expected bool"),
+])
+def test_overrides_refuse_unknown_keys_and_wrong_types(key, text, message):
+    with pytest.raises(ValueError, match=message):
+        config_lib.override(config_lib.defaults(), key, text)
+
+
+def test_configs_import_nothing_but_the_package():
+    for path in (ROOT / "configs").glob("*.py"):
+        text = path.read_text()
+        assert "from configs" not in text and "sys.path" not in text, path
+
+
+@pytest.mark.slow
+def test_an_unknown_key_on_the_command_line_is_one_line_within_seconds(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "qgac_jax.train", "--config=configs/smoke.py",
+                           f"--workdir={tmp_path}", "--config.optim.no_such_key=1"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith("error: unknown config key optim.no_such_key")
+    assert not list(tmp_path.iterdir())  # nothing started
+
+
+@pytest.mark.slow
+def test_help_lists_the_shipped_configs():
+    proc = subprocess.run([sys.executable, "-m", "qgac_jax.train", "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0
+    for name in ("base", "cpu", "gpu", "psnr", "smoke", "estimator"):
+        assert f"configs/{name}.py: " in proc.stdout
