@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Colab install path: a fresh environment that already has `tensorflow` (as Colab's image
-# has), then the package installed as the notebook installs it (no extras). pip must report no
+# has), then the package installed as the notebook installs it (the `train` extra, no TensorFlow). pip must report no
 # conflict, there must be one TensorFlow distribution, and TF, tfds and the package import together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ venv=$(mktemp -d)/colab
 trap 'rm -rf "$(dirname "$venv")"' EXIT
 python3 -m venv "$venv"
 "$venv/bin/pip" install -q tensorflow
-"$venv/bin/pip" install -q .
+"$venv/bin/pip" install -q '.[train]'
 "$venv/bin/pip" check
 tf_dists=$("$venv/bin/pip" list --format=freeze | grep -ciE '^(tensorflow|tensorflow-cpu|tensorflow-intel)==' || true)
 if [ "$tf_dists" != 1 ]; then

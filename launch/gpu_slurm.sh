@@ -15,7 +15,7 @@
 #   --workdir DIR         QGAC_WORKDIR        (required: a path every node sees, or gs://)
 #   --config FILE         QGAC_CONFIG         (default: configs/base.py)
 #   --venv DIR            QGAC_VENV           (default: .venv of this checkout; make it with
-#                                             pip install -e '.[tf,cuda]' for CUDA 13, '.[tf,cuda12]' for 12)
+#                                             pip install -e '.[train,tf,cuda]' for CUDA 13, '.[train,tf,cuda12]' for 12)
 #   --dry-run             print instead of submitting
 # Arguments after `--` go to `python -m qgac_jax.train` unchanged. Submitting the
 # same command again resumes from the workdir's latest checkpoint.

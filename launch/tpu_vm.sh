@@ -83,7 +83,7 @@ gcloud_tpu=(gcloud compute tpus tpu-vm)
 where=(--project="$project" --zone="$zone")
 
 install="set -e; rm -rf qgac_jax && git clone --depth 1 --branch $(printf '%q' "$ref") $(printf '%q' "$repo") qgac_jax"
-install+=" && cd qgac_jax && python3 -m pip install -q -e '.[tf,tpu]'"  # TPU JAX, TensorFlow for tf.data
+install+=" && cd qgac_jax && python3 -m pip install -q -e '.[train,tf,tpu]'"  # TPU JAX, training, TensorFlow for tf.data
 train="cd qgac_jax && python3 -m qgac_jax.train --config=$(printf '%q' "$config") --workdir=$(printf '%q' "$workdir")"
 for arg in "${train_args[@]+"${train_args[@]}"}"; do train+=" $(printf '%q' "$arg")"; done
 

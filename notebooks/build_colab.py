@@ -61,7 +61,7 @@ if importlib.util.find_spec("qgac_jax") is None:
             raise SystemExit("qgac_jax is not installed and this notebook was not opened from GitHub: open it "
                              "from the repository on GitHub, or set os.environ['QGAC_REPO'] to a git URL of it")
         clone(*source, SRC)
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", str(SRC)])
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", f"{SRC}[train]"])
     sys.path.insert(0, str(SRC))
 ROOT = next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, SRC]
             if (p / "configs" / "smoke.py").exists())

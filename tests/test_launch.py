@@ -40,7 +40,7 @@ def test_tpu_vm_dry_run_creates_installs_trains_on_all_workers_and_deletes():
         assert ssh[4] == "ssh" and "--worker=all" in ssh
     install_cmd = next(a for a in install if a.startswith("--command=")).split("=", 1)[1]
     assert "git clone --depth 1 --branch main https://example.com/q.git qgac_jax" in install_cmd
-    assert "pip install -q -e '.[tf,tpu]'" in install_cmd  # the TPU build of JAX and TensorFlow for tf.data
+    assert "pip install -q -e '.[train,tf,tpu]'" in install_cmd  # training, TPU JAX, TensorFlow for tf.data
     train_cmd = shlex.split(next(a for a in train if a.startswith("--command=")).split("=", 1)[1])
     assert train_cmd[3:] == ["python3", "-m", "qgac_jax.train", "--config=configs/base.py", "--workdir=gs://b/w",
                              "--config.train.steps=7"]

@@ -27,6 +27,7 @@ def test_notebook_is_built_from_build_colab():
         "run python notebooks/build_colab.py"
 
 
+@pytest.mark.slow
 def test_notebook_runs_without_errors_and_improves_psnr(tmp_path):
     from nbclient import NotebookClient
 

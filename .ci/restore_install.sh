@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The README's light install for restoring, verbatim, in a fresh clone: it must restore a photo with the
+# console script, and its virtual environment must stay under 1.2 GB (no TensorFlow, no test tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+command=$(awk '$0 == "<!-- restore-install -->" {found=1; next} found && !/^```/ {print; exit}' README.md)
+clone=$(mktemp -d)/qgac_jax
+trap 'rm -rf "$(dirname "$clone")"' EXIT
+git clone -q . "$clone"
+cd "$clone"
+echo "+ $command"
+eval "$command" >/dev/null
+.venv/bin/pip check
+if .venv/bin/python -c "import tensorflow" 2>/dev/null || .venv/bin/python -c "import pytest" 2>/dev/null; then
+  echo "restore install: TensorFlow or pytest came with it" >&2
+  exit 1
+fi
+.venv/bin/python -c "
+import numpy as np
+from PIL import Image
+y, x = np.mgrid[0:96, 0:128]
+Image.fromarray(np.stack([x * 2, y * 2, (x + y) % 256], -1).astype(np.uint8)).save('photo.jpg', quality=20)
+"
+.venv/bin/qgac-restore photo.jpg --output restored/
+test -s restored/photo.png
+size_mb=$(du -sm .venv | cut -f1)
+echo "restore install: ${size_mb} MB in .venv; qgac-restore restored photo.jpg"
+if [ "$size_mb" -gt 1200 ]; then
+  echo "restore install: ${size_mb} MB is over 1.2 GB" >&2
+  exit 1
+fi
