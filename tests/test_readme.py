@@ -1,7 +1,8 @@
-"""Every command and Python snippet in the README is run here (shortened), or named with what runs it.
+"""Every command and Python snippet in the README and docs/ is run here (shortened), or named with what runs it.
 
-A command added to the README without a rule below fails `test_every_readme_command_has_a_rule`, so
-the README cannot drift from what the code accepts. Long jobs run with overrides that keep their
+A command added to the README or a docs page without a rule below fails
+`test_every_readme_command_has_a_rule`, so the documentation cannot drift from what the code accepts.
+Long jobs run with overrides that keep their
 path (the config, the flags, the data) and cut their length (steps, images, seconds).
 """
 
@@ -18,6 +19,7 @@ from conftest import SHARED_DATA, xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+DOCS = README + "".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
 SHORT_TRAINING = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",
                   "--config.train.log_every=1", "--config.data.patch_size=32", "--config.data.batch_size=2",
                   "--config.eval.max_images=1", "--config.eval.qualities=(10,)"]
@@ -27,21 +29,21 @@ def readme_commands():
     """Shell commands of the README: code-block lines (continuations joined, comments cut) and inline
     code that starts like a command and has arguments."""
     commands = []
-    for lang, body in re.findall(r"```(\w*)\n(.*?)```", README, re.S):
+    for lang, body in re.findall(r"```(\w*)\n(.*?)```", DOCS, re.S):
         if lang == "python":
             continue
         for line in body.replace("\\\n", " ").splitlines():
             line = re.sub(r"\s+#.*$", "", line).strip()
             if line:
                 commands.append(re.sub(r"\s+", " ", line))
-    for span in re.findall(r"`([^`\n]+)`", README):
+    for span in re.findall(r"`([^`\n]+)`", DOCS):
         if re.match(r"(python3? |bash |launch/|\.venv/bin/)", span) and " " in span.split(" -m ")[-1]:
             commands.append(span)
     return list(dict.fromkeys(commands))  # once each, in order
 
 
 def python_snippets():
-    return [body for lang, body in re.findall(r"```(\w*)\n(.*?)```", README, re.S) if lang == "python"]
+    return [body for lang, body in re.findall(r"```(\w*)\n(.*?)```", DOCS, re.S) if lang == "python"]
 
 
 def _env():
@@ -95,7 +97,8 @@ def by_ci(command, tmp_path):
     ci = (ROOT / ".ci" / "run").read_text()
     assert "setup-command" in ci and "test-command" in ci
     marked = [re.search(rf"<!-- {marker} -->\n```\n(.*)\n```", README).group(1)
-              for marker in ("setup-command", "test-command")]
+              for marker in ("setup-command", "test-command", "restore-install")]
+    assert "restore-install" in ci
     assert command in marked or command == "bash .ci/run"
 
 
@@ -181,6 +184,17 @@ def restore(command, tmp_path):
         assert "photo.jpg: file tables about quality 20" in proc.stdout, proc.stdout
 
 
+def restore_entry_point(command, tmp_path):
+    """The console script beside `python -m`: the same job through `qgac-restore` (installed by pip)."""
+    script = pathlib.Path(sys.executable).parent / "qgac-restore"
+    if not script.exists():
+        pytest.skip(f"{script} is absent (the package is not pip-installed in this environment)")
+    restore(command.replace(".venv/bin/qgac-restore", f"{sys.executable} -m qgac_jax.restore"), tmp_path)
+    work = _sandbox(tmp_path / "script")
+    proc = _run([str(script)] + _argv(command)[1:], cwd=work)
+    assert proc.returncode == 0 and (work / "restored" / "photo.png").is_file(), proc.stderr[-3000:]
+
+
 def evaluate(command, tmp_path):
     work = _sandbox(tmp_path)
     proc = _run(_argv(_shared(command)) + ["--max-images", "1"], cwd=work)
@@ -244,12 +258,15 @@ RULES = [
     (r"^python3 -m venv \.venv && \.venv/bin/pip install -e '\.\[test\]' && ", by_ci),
     (r"^\.venv/bin/python -m pytest -q -n 2$", by_ci),
     (r"^bash \.ci/run$", by_ci),
+    (r"^python3 -m venv \.venv && \.venv/bin/pip install -e '\.\[onnx\]'$", by_ci),
     (r"^python -m qgac_jax\.train --config=configs/(gpu|cpu)\.py(:[\w,=]+)? --workdir=workdirs/", train_short),
     (r"^python -m qgac_jax\.train_estimator --config=configs/estimator\.py --workdir=workdirs/", train_estimator_short),
     (r"^python -m qgac_jax\.train --config=configs/(psnr|base)\.py --workdir=gs://", train_offline_div2k),
     (r"^launch/(tpu_vm|gpu_slurm)\.sh ", dry_run),
     (r"^launch/train_shipped\.sh ", train_shipped_dry_run),
+    (r"^python -m qgac_jax\.train --help$", covered_by("tests/test_config.py::test_help_lists_the_shipped_configs")),
     (r"^python -m qgac_jax\.restore ", restore),
+    (r"^\.venv/bin/qgac-restore ", restore_entry_point),
     (r"^python -m qgac_jax\.evaluate ", evaluate),
     (r"^python -m qgac_jax\.export ", export_onnx),
     (r"^python -m qgac_jax\.tools\.make_figure ", run_in_sandbox([])),
@@ -279,11 +296,13 @@ def test_every_readme_command_has_a_rule():
         _rule(command)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", readme_commands())
 def test_readme_command(command, tmp_path):
     _rule(command)(command, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(python_snippets())))
 def test_readme_python_snippet(index, tmp_path):
     """Each ```python block runs as written, given the photo, image and workdir it names."""
@@ -300,3 +319,4 @@ def test_readme_python_snippet(index, tmp_path):
     )
     proc = _run([sys.executable, "-c", preamble + snippet], cwd=work)
     assert proc.returncode == 0, proc.stderr[-3000:]
+

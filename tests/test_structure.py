@@ -82,8 +82,27 @@ def test_command_line_modules_are_leaves():
 
 
 def test_the_repository_cites_nothing_outside_itself():
-    for path in [ROOT / "README.md", *PACKAGE.rglob("*.py"), *(ROOT / "configs").glob("*.py"), *(ROOT / "docs").glob("*.md")]:
+    for path in [
+        ROOT / "README.md",
+        *PACKAGE.rglob("*.py"),
+        *(ROOT / "configs").glob("*.py"),
+        *(ROOT / "docs").glob("*.md"),
+    ]:
         text = path.read_text()
         assert not re.search(r"SPEC(\.md| section)|\.\./shared/SPEC", text), path
     for cited in set(re.findall(r"docs/[\w.]+\.md", (ROOT / "README.md").read_text())):
         assert (ROOT / cited).is_file(), cited
+
+
+def test_modules_and_functions_stay_small():
+    """At most 350 lines a module and 80 lines a function (benchmarks/ excepted): one concept each."""
+    too_long = []
+    for path in [*PACKAGE.rglob("*.py"), *(ROOT / "configs").glob("*.py"), *(ROOT / "tests").glob("*.py"),
+                 *(ROOT / "notebooks").glob("*.py")]:
+        text = path.read_text()
+        if len(text.splitlines()) > 350:
+            too_long.append(f"{path.relative_to(ROOT)}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                too_long.append(f"{path.relative_to(ROOT)}: {node.name}() {node.end_lineno - node.lineno + 1} lines")
+    assert too_long == []
