@@ -5,8 +5,9 @@
 Prints one table: the IJG path (libjpeg inside the tf.data graph), the
 random-table path (Pillow `qtables=` in tf.numpy_function), each with tf.data
 limited to 1 and to 2 threads, and the TensorFlow-free 'pillow' pipeline with
-1 and 2 worker processes. Goals on the 2-core dev machine: IJG >= 1500
-pairs/s per core, random tables >= 300 pairs/s per core.
+1 and 2 worker processes. Batches are in the compact form training asks for
+(uint8 images and tables; the device makes floats and Q-maps of them).
+Measured figures: docs/performance.md.
 """
 
 import argparse
@@ -20,7 +21,7 @@ from qgac_jax import data  # noqa: E402
 
 
 def pairs_per_second(config, bank, threads, seconds):
-    it = data.train_batches(config, bank=bank, process_index=0, process_count=1, threads=threads)
+    it = data.train_batches(config, bank=bank, process_index=0, process_count=1, threads=threads, compact=True)
     for _ in range(10 + 2 * threads):  # warm up: graph tracing, worker start-up, thread pools, prefetch
         next(it)
     n, start = 0, time.perf_counter()

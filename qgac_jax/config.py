@@ -180,9 +180,12 @@ def command_line(argv: Sequence[str], prog: str, description: str):
     parser.add_argument("--config", required=True, metavar="FILE[:ARG]", help="a config file, e.g. configs/smoke.py")
     parser.add_argument("--workdir", required=True, help="checkpoints, TensorBoard and the export go here")
     args, rest = parser.parse_known_args(argv)
+    from qgac_jax import typed_config
+
     try:
         config = load(args.config)
         apply_overrides(config, rest)
+        typed_config.training(config)  # every key known and typed; the data is checked when training starts
     except ValueError as err:
         parser.error(str(err))
     return config, args.workdir

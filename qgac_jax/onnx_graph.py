@@ -172,9 +172,9 @@ def _digest(export_path) -> str:
     return h.hexdigest()[:20]
 
 
-def cached(export_path, log: Callable[[str], None] = print) -> pathlib.Path:
+def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
     """The two-input ONNX graph of an export (or training workdir), converted on first use and kept in
-    `cache_dir()`."""
+    `cache_dir()`. A conversion is one line: its start, flushed at once, then its time."""
     from qgac_jax import checkpointing
 
     export_path = checkpointing.export_dir(export_path)
@@ -182,11 +182,14 @@ def cached(export_path, log: Callable[[str], None] = print) -> pathlib.Path:
     if out.is_file():
         return out
     start = time.perf_counter()
-    model, params, config = checkpointing.load_restoration_export(export_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _quiet_logger():
-        save(convert(model, params, None, config), out)
-    log(f"converted {export_path} to ONNX for ONNX Runtime once, {time.perf_counter() - start:.0f} s (kept at {out})")
+    log(f"converting {export_path} to ONNX once (kept at {out}) ...", end="", flush=True)
+    try:
+        model, params, config = checkpointing.load_restoration_export(export_path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with _quiet_logger():
+            save(convert(model, params, None, config), out)
+    finally:
+        log(f" {time.perf_counter() - start:.0f} s", flush=True)
     return out
 
 

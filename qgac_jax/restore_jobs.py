@@ -130,7 +130,7 @@ class Models:
             restorer = Restorer.from_onnx(path, **kwargs)
         elif self.backend == "onnxruntime":
             try:
-                onnx_path = onnx_graph.cached(path, log=lambda m: print(m, file=sys.stderr, flush=True))
+                onnx_path = onnx_graph.cached(path, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
                 restorer = Restorer.from_onnx(onnx_path, **kwargs)
             except Exception as err:  # noqa: BLE001 - the JAX path still works; an explicit request fails below
                 if args.backend != "auto":

@@ -20,7 +20,7 @@ from typing import Dict, Tuple
 import jax
 import jax.numpy as jnp
 
-from qgac_jax import checkpointing, data, eval_protocol, sharding, train_loop, train_step
+from qgac_jax import checkpointing, eval_protocol, sharding, train_loop, train_step, typed_config
 from qgac_jax.data import on_device, tf_pipeline
 from qgac_jax.models import vgg as vgg_lib
 from qgac_jax.prefetch import to_devices
@@ -33,28 +33,6 @@ STEP_KEYS = ("compressed", "target", "guide_tables")
 
 
 NonFiniteLossError = train_loop.NonFiniteLossError
-
-
-def validate_config(config) -> None:
-    """Start-up checks that would otherwise fail hours into a run (data first: it is the usual culprit)."""
-    sources = (config.data.sources,) if isinstance(config.data.sources, str) else config.data.sources
-    for source in sources:
-        data.check_source(source)
-    if config.loss.perceptual > 0 and not config.loss.vgg_weights and not config.loss.allow_random_vgg:
-        raise ValueError(
-            "loss.perceptual > 0 needs VGG weights: make them with "
-            f"`python -m qgac_jax.tools.convert_vgg --arch {config.loss.vgg} --out {config.loss.vgg}.npz` "
-            f"and pass --config.loss.vgg_weights={config.loss.vgg}.npz (or set loss.perceptual=0)")
-    if config.loss.vgg_weights and not os.path.exists(config.loss.vgg_weights) and "://" not in config.loss.vgg_weights:
-        raise ValueError(f"loss.vgg_weights file {config.loss.vgg_weights} does not exist")
-    if len(config.loss.vgg_layers) != len(config.loss.vgg_layer_weights):
-        raise ValueError("loss.vgg_layers and loss.vgg_layer_weights must have the same length")
-    if config.loss.gan not in ("nonsaturating", "hinge"):
-        raise ValueError(f"loss.gan must be 'nonsaturating' or 'hinge', got {config.loss.gan!r}")
-    if config.eval.source:
-        data.source_files(config.eval.source, False)  # raises when missing or empty
-    if config.model.channels != (1 if config.data.grey else 3):
-        raise ValueError(f"model.channels={config.model.channels} does not match data.grey={config.data.grey}")
 
 
 def warn_if_accelerator_job_on_cpu(config) -> None:
@@ -112,10 +90,11 @@ def train_and_evaluate(config, workdir: str, batches: train_loop.BatchSource = t
 
     `batches(data_config, start_step)` gives the host batches (tests hand in their own).
     """
-    validate_config(config)
+    config = typed_config.training(config)  # frozen, typed sections from here on
+    typed_config.validate_training(config)
     schedule = train_loop.Schedule.of(config.train)
     warn_if_accelerator_job_on_cpu(config)
-    data_config = data.DataConfig.from_config(config.data)
+    data_config = config.data
     if data_config.pipeline == "tf.data":
         tf_pipeline.import_tf()  # TF sees no accelerator, before anything else touches it
     mesh = sharding.make_mesh()
@@ -142,7 +121,7 @@ def train_and_evaluate(config, workdir: str, batches: train_loop.BatchSource = t
 
 
 def _meta(config) -> Dict:
-    return {"config": config.to_json_best_effort() if hasattr(config, "to_json_best_effort") else str(config)}
+    return {"config": config.to_json_best_effort()}
 
 
 def main(argv=None) -> None:

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from qgac_jax import checkpointing, compiler_options, data, eval_protocol, sharding, train_loop, train_step
+from qgac_jax import checkpointing, compiler_options, eval_protocol, sharding, train_loop, train_step, typed_config
 from qgac_jax.data import on_device, tf_pipeline
 from qgac_jax.models import create_model_from_config, init_params
 from qgac_jax.models.estimator import grid_phase, luma
@@ -42,7 +42,8 @@ class EstimatorState:
 
 
 def model_config(config) -> Dict:
-    return {"kind": "estimator", "dtype": config.model.dtype, "overrides": dict(config.model.get("overrides", {}))}
+    model = typed_config.training(config).model
+    return {"kind": "estimator", "dtype": model.dtype, "overrides": dict(model.overrides)}
 
 
 def make_step(model, tx: optax.GradientTransformation, ema_decay: float, p_true_shift: float):
@@ -95,10 +96,10 @@ def train_and_evaluate(config, workdir: str, batches: train_loop.BatchSource = t
 
     `batches(data_config, start_step)` gives the host batches (tests hand in their own).
     """
-    for source in config.data.sources:
-        data.check_source(source)
+    config = typed_config.training(config)  # frozen, typed sections from here on
+    typed_config.validate_training(config)
     schedule = train_loop.Schedule.of(config.train)
-    data_config = data.DataConfig.from_config(config.data)
+    data_config = config.data
     if data_config.pipeline == "tf.data":
         tf_pipeline.import_tf()
     mesh = sharding.make_mesh()
@@ -142,7 +143,7 @@ def train_and_evaluate(config, workdir: str, batches: train_loop.BatchSource = t
                                                          jax.device_get(state.ema_params), model_config(config)))
     start = int(jax.device_get(state.step))
     device_batches = to_devices(batches(data_config, start), mesh, STEP_KEYS, on_device.make_prepare(data_config))
-    meta = {"config": config.to_json_best_effort() if hasattr(config, "to_json_best_effort") else str(config)}
+    meta = {"config": config.to_json_best_effort()}
     return train_loop.run(state, device_batches, hooks, schedule, ckpt, workdir, meta)
 
 

@@ -129,7 +129,7 @@ class Schedule:
     def of(cls, train) -> "Schedule":
         """From a config's `train` section."""
         return cls(int(train.steps), int(train.log_every), int(train.eval_every), int(train.checkpoint_every),
-                   int(train.get("profile_steps", 0)))
+                   int(getattr(train, "profile_steps", 0)))
 
 
 BatchSource = Callable[[Any, int], Iterator[Dict]]  # (DataConfig, start step) -> host batches

@@ -10,14 +10,14 @@ selected by step in the train loop.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional
 
 import flax
 import jax
 import jax.numpy as jnp
 import optax
 
-from qgac_jax import compiler_options, losses, sharding
+from qgac_jax import compiler_options, losses, sharding, typed_config
 from qgac_jax.models import create_model_from_config, dummy_inputs
 from qgac_jax.models.discriminator import PatchDiscriminator
 from qgac_jax.models import vgg as vgg_lib
@@ -35,22 +35,6 @@ class TrainState:
 
 
 @dataclasses.dataclass(frozen=True)
-class LossWeights:
-    """The composite loss: l1 * L1 + perceptual * VGG + adversarial * GAN (`loss.*` of a config)."""
-
-    l1: float
-    perceptual: float
-    adversarial: float
-    gan: str  # "nonsaturating" or "hinge"
-    vgg_layer_weights: Tuple[float, ...]
-
-    @classmethod
-    def of(cls, loss) -> "LossWeights":
-        return cls(float(loss.l1), float(loss.perceptual), float(loss.adversarial), str(loss.gan),
-                   tuple(float(w) for w in loss.vgg_layer_weights))
-
-
-@dataclasses.dataclass(frozen=True)
 class TrainParts:
     """The static parts of the train step, built once from the config: networks, optimisers, loss weights."""
 
@@ -59,7 +43,7 @@ class TrainParts:
     g_tx: optax.GradientTransformation
     d_tx: optax.GradientTransformation
     vgg: Optional[vgg_lib.VGG]
-    loss: LossWeights
+    loss: typed_config.LossSection
     ema_decay: float
 
 
@@ -72,26 +56,28 @@ def schedule(optim, total_steps: int) -> optax.Schedule:
 
 def model_config(config) -> Dict:
     """The model part of a training config as the plain dict exports store (and inference reads)."""
-    return {"variant": config.model.variant, "channels": int(config.model.channels),
-            "dtype": config.model.dtype, "overrides": dict(config.model.get("overrides", {}) or {})}
+    model = typed_config.training(config).model
+    return {"variant": model.variant, "channels": model.channels, "dtype": model.dtype,
+            "overrides": dict(model.overrides)}
 
 
 def make_parts(config) -> TrainParts:
+    config = typed_config.training(config)
     model = create_model_from_config(model_config(config))
-    discriminator = PatchDiscriminator(widths=tuple(config.discriminator.widths),
-                                       spectral_norm=bool(config.discriminator.get("spectral_norm", False)),
+    discriminator = PatchDiscriminator(widths=config.discriminator.widths,
+                                       spectral_norm=config.discriminator.spectral_norm,
                                        dtype=model.dtype)
     optim = config.optim
-    total = int(config.train.steps)
+    total = config.train.steps
 
     def tx(lr):
         return optax.chain(optax.clip_by_global_norm(optim.clip), optax.adam(lr, b1=optim.b1, b2=optim.b2))
 
     vgg = None
     if config.loss.perceptual > 0:
-        vgg = vgg_lib.VGG(arch=config.loss.vgg, layers=tuple(config.loss.vgg_layers), dtype=model.dtype)
+        vgg = vgg_lib.VGG(arch=config.loss.vgg, layers=config.loss.vgg_layers, dtype=model.dtype)
     return TrainParts(model, discriminator, tx(schedule(optim, total)), tx(optax.constant_schedule(optim.d_lr)), vgg,
-                      LossWeights.of(config.loss), float(optim.ema_decay))
+                      config.loss, optim.ema_decay)
 
 
 def init_state(parts: TrainParts, key: jax.Array) -> TrainState:

@@ -19,7 +19,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from configs import smoke  # noqa: E402
-from qgac_jax import data, sharding, train, train_step  # noqa: E402
+from qgac_jax import data, sharding, train, train_loop, train_step  # noqa: E402
 from qgac_jax.data import on_device  # noqa: E402
 
 
@@ -63,17 +63,14 @@ def run_training(workdir, out, overrides):
     logging.getLogger("qgac_jax").setLevel(logging.INFO)  # step lines, which tests wait for
     config = smoke_config(overrides)
     delay = float(os.environ.get("QGAC_TEST_STEP_DELAY", "0"))
-    if delay:  # slow the stream so a test can signal the run mid-way
-        original = data.train_batches
 
-        def slow(*args, **kwargs):
-            for batch in original(*args, **kwargs):
-                time.sleep(delay)
-                yield batch
+    def slow(data_config, start_step):  # the real stream, slowed so a test can signal the run mid-way
+        for batch in train_loop.default_batches(data_config, start_step):
+            time.sleep(delay)
+            yield batch
 
-        train.data.train_batches = slow
     sharding.initialize_distributed()
-    state, _ = train.train_and_evaluate(config, workdir)
+    state, _ = train.train_and_evaluate(config, workdir, batches=slow if delay else train_loop.default_batches)
     if out != "-":  # what this process holds in memory (replicated: its own shard is the whole value)
         local = jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), (state.g_params, state.ema_params))
         np.savez(out, process=jax.process_index(), devices=jax.device_count(), **flat({"g": local[0], "ema": local[1]}))

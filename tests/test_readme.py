@@ -102,6 +102,17 @@ def by_ci(command, tmp_path):
     assert command in marked or command == "bash .ci/run"
 
 
+def fast_tier(command, tmp_path):
+    """The fast tier's command, collected (running it here would run the suite inside itself): it selects
+    tests, none of them marked slow, and the slow ones are left for the full command."""
+    argv = _argv(command.replace(".venv/bin/python", "python")) + ["--collect-only"]
+    argv = [a for a in argv if a not in ("-n", "2")]
+    proc = _run(argv, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    selected = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert len(selected) > 150 and not any("test_readme_command" in line for line in selected)
+
+
 def train_short(command, tmp_path):
     argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
     # The smallest network where the command trains from scratch (the loop, not the variant, is under test;
@@ -257,6 +268,7 @@ def covered_by(test):
 RULES = [
     (r"^python3 -m venv \.venv && \.venv/bin/pip install -e '\.\[test\]' && ", by_ci),
     (r"^\.venv/bin/python -m pytest -q -n 2$", by_ci),
+    (r"^\.venv/bin/python -m pytest -q -n 2 -m \"not slow\"$", fast_tier),
     (r"^bash \.ci/run$", by_ci),
     (r"^python3 -m venv \.venv && \.venv/bin/pip install -e '\.\[onnx\]'$", by_ci),
     (r"^python -m qgac_jax\.train --config=configs/(gpu|cpu)\.py(:[\w,=]+)? --workdir=workdirs/", train_short),

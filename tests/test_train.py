@@ -232,7 +232,6 @@ def test_base_config_offline_fails_fast_naming_div2k(tmp_path, monkeypatch):
     assert time.time() - start < 30
 
 
-@pytest.mark.slow
 def test_perceptual_loss_without_vgg_weights_is_a_start_up_error(tmp_path):
     config = _config("smoke")
     config.loss.perceptual = 1.0

@@ -1,0 +1,182 @@
+"""Training configs as frozen dataclasses: read once at the entry point, checked in one place.
+
+Config files are ml_collections ConfigDicts (easy to write and to override
+from the command line); `training(c)` and `estimator(c)` turn one into
+frozen, typed sections that the trainers, the step and the model read. A key
+a section does not have, or a value of the wrong type, is a ValueError
+naming it; `validate_training` adds the checks that need the whole config
+(data sources exist, VGG weights are there, the model matches the data).
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import os
+from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from qgac_jax.data.config import DataConfig
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSection:
+    variant: str = "small"
+    channels: int = 3
+    dtype: str = "float32"
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSection:
+    source: str = "builtin"  # a folder, "builtin", or "" for no evaluation (estimator)
+    qualities: Tuple[int, ...] = (10, 20, 30, 40)
+    max_images: int = 0
+    double: Tuple[str, ...] = ()  # double-JPEG cases "Q1:Q2[:S]" (the estimator's evaluation)
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSection:
+    l1: float = 1.0
+    perceptual: float = 0.0
+    adversarial: float = 0.0
+    gan: str = "nonsaturating"
+    gan_start_step: int = 10**12
+    vgg: str = "vgg19"
+    vgg_weights: str = ""
+    vgg_layers: Tuple[str, ...] = ("block5_conv4",)
+    vgg_layer_weights: Tuple[float, ...] = (1.0,)
+    allow_random_vgg: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscriminatorSection:
+    widths: Tuple[int, ...] = (64, 128, 256, 512)
+    spectral_norm: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimSection:
+    lr: float = 1e-4
+    d_lr: float = 1e-4
+    warmup_steps: int = 2000
+    final_lr_ratio: float = 0.01
+    clip: float = 1.0
+    b1: float = 0.9
+    b2: float = 0.999
+    ema_decay: float = 0.999
+    weight_decay: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSection:
+    steps: int = 1000
+    log_every: int = 100
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    seed: int = 0
+    init_from: str = ""
+    profile_steps: int = 0
+    p_true_shift: float = 0.5  # the estimator's share of patches aligned to their true grid
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    model: ModelSection
+    data: DataConfig
+    eval: EvalSection
+    loss: LossSection
+    discriminator: DiscriminatorSection
+    optim: OptimSection
+    train: TrainSection
+    source: Any = dataclasses.field(default=None, compare=False, repr=False)  # the ConfigDict it was read from
+
+    def to_json_best_effort(self) -> str:
+        return self.source.to_json_best_effort() if hasattr(self.source, "to_json_best_effort") else repr(self)
+
+
+def _coerce(value, hint, where: str):
+    origin = get_origin(hint)
+    if origin is Union:  # Optional[X]
+        if value is None:
+            return None
+        hint = next(a for a in get_args(hint) if a is not type(None))
+        origin = get_origin(hint)
+    if origin in (tuple, Tuple):
+        if isinstance(value, str) or not hasattr(value, "__iter__"):
+            raise ValueError(f"{where} must be a sequence, got {value!r}")
+        item = get_args(hint)[0]
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (collections.abc.Mapping, dict) or hint is Any:
+        if origin is not None and not isinstance(value, collections.abc.Mapping):
+            raise ValueError(f"{where} must be a mapping, got {value!r}")
+        return dict(value) if origin is not None else value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be true or false, got {value!r}")
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    raise ValueError(f"{where} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def section(cls: Type[T], values: Optional[Mapping], name: str) -> T:
+    """A frozen `cls` from a mapping; an unknown key or a value of the wrong type is a ValueError naming it."""
+    values = dict(values or {})
+    hints = get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ValueError(f"unknown config key {name}.{unknown[0]} ({name} has: {', '.join(sorted(fields))})")
+    return cls(**{k: _coerce(v, hints[k], f"{name}.{k}") for k, v in values.items()})
+
+
+def _to_dict(node) -> Dict:
+    return node.to_dict() if hasattr(node, "to_dict") else dict(node or {})
+
+
+def training(c) -> TrainingConfig:
+    """A restoration model's training config (a ConfigDict or a TrainingConfig) as typed sections."""
+    if isinstance(c, TrainingConfig):
+        return c
+    return TrainingConfig(
+        model=section(ModelSection, _to_dict(c.model), "model"),
+        data=DataConfig.from_config(c.data),
+        eval=section(EvalSection, _to_dict(c.eval), "eval"),
+        loss=section(LossSection, _to_dict(c.get("loss")), "loss"),
+        discriminator=section(DiscriminatorSection, _to_dict(c.get("discriminator")), "discriminator"),
+        optim=section(OptimSection, _to_dict(c.optim), "optim"),
+        train=section(TrainSection, _to_dict(c.train), "train"),
+        source=c)
+
+
+def validate_training(c: TrainingConfig) -> None:
+    """Start-up checks that would otherwise fail hours into a run (data first: it is the usual culprit)."""
+    from qgac_jax import data
+    from qgac_jax.train_loop import Schedule
+
+    for source in c.data.sources:
+        data.check_source(source)
+    Schedule.of(c.train)
+    loss = c.loss
+    if loss.perceptual > 0 and not loss.vgg_weights and not loss.allow_random_vgg:
+        raise ValueError(
+            "loss.perceptual > 0 needs VGG weights: make them with "
+            f"`python -m qgac_jax.tools.convert_vgg --arch {loss.vgg} --out {loss.vgg}.npz` "
+            f"and pass --config.loss.vgg_weights={loss.vgg}.npz (or set loss.perceptual=0)")
+    if loss.vgg_weights and not os.path.exists(loss.vgg_weights) and "://" not in loss.vgg_weights:
+        raise ValueError(f"loss.vgg_weights file {loss.vgg_weights} does not exist")
+    if len(loss.vgg_layers) != len(loss.vgg_layer_weights):
+        raise ValueError("loss.vgg_layers and loss.vgg_layer_weights must have the same length")
+    if loss.gan not in ("nonsaturating", "hinge"):
+        raise ValueError(f"loss.gan must be 'nonsaturating' or 'hinge', got {loss.gan!r}")
+    if c.eval.source:
+        data.source_files(c.eval.source, False)  # raises when missing or empty
+    if c.model.channels != (1 if c.data.grey else 3):
+        raise ValueError(f"model.channels={c.model.channels} does not match data.grey={c.data.grey}")
