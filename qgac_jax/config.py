@@ -174,11 +174,15 @@ def command_line(argv: Sequence[str], prog: str, description: str):
     with one line on a mistake (an unknown key, a bad value, a missing file)."""
     import argparse
 
-    parser = argparse.ArgumentParser(
+    class OneLineParser(argparse.ArgumentParser):
+        def error(self, message):  # one line, no usage block: the mistake is what the user needs to see
+            self.exit(2, f"{self.prog}: error: {message}\n")
+
+    parser = OneLineParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="shipped configs (cost in each file's docstring):\n  " + "\n  ".join(shipped_configs()))
     parser.add_argument("--config", required=True, metavar="FILE[:ARG]", help="a config file, e.g. configs/smoke.py")
-    parser.add_argument("--workdir", required=True, help="checkpoints, TensorBoard and the export go here")
+    parser.add_argument("--workdir", help="checkpoints, TensorBoard and the export go here (required)")
     args, rest = parser.parse_known_args(argv)
     from qgac_jax import typed_config
 
@@ -188,4 +192,6 @@ def command_line(argv: Sequence[str], prog: str, description: str):
         typed_config.training(config)  # every key known and typed; the data is checked when training starts
     except ValueError as err:
         parser.error(str(err))
+    if not args.workdir:  # after the config: a mistake in it is named first
+        parser.error("the following argument is required: --workdir")
     return config, args.workdir

@@ -22,6 +22,8 @@ from qgac_jax.data.degrade import compress_twice, pillow_decode, pillow_encode
 
 log = logging.getLogger(__name__)
 METRICS = ("psnr", "ssim", "psnr_b", "mae")  # mae: mean absolute error in uint8 levels (validation L1)
+PSNR_CAP = 100.0  # dB: PSNR and PSNR-B of identical images (an exact reproduction), instead of infinity
+MIN_SIDE = 11  # SSIM's window: smaller images are skipped with a warning
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +136,10 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
         bar = tqdm(desc="evaluating", unit="image", disable=None)
     for ex in eval_examples(source, cases, grey, max_images):
         case = ex["case"]
+        if min(ex["target"].shape[:2]) < MIN_SIDE:
+            log.warning("evaluation: skipped %s at %s: %dx%d pixels, and SSIM needs at least %dx%d", ex["name"],
+                        case.name, ex["target"].shape[1], ex["target"].shape[0], MIN_SIDE, MIN_SIDE)
+            continue
         restored = np.clip(np.asarray(restore(ex["compressed"], ex["quantization"])), 0.0, 1.0)
         levels = lambda a: jnp.round(jnp.asarray(a)[None] * 255.0)  # noqa: E731 - [1, H, W, C] uint8 levels
         clean = levels(ex["target"])
@@ -141,7 +147,8 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
             values = metrics.all_metrics(clean, levels(img))
             values["mae"] = jnp.mean(jnp.abs(clean - levels(img)), axis=(1, 2, 3))
             for name, value in values.items():
-                sums[case].setdefault(f"{who}/{name}", []).append(float(value[0]))
+                value = float(value[0])  # identical images: PSNR is capped, so means and JSON stay finite
+                sums[case].setdefault(f"{who}/{name}", []).append(min(value, PSNR_CAP) if "psnr" in name else value)
         sums[case].setdefault("bpp", []).append(ex["bpp"])
         if example is None:
             example = (ex["compressed"], restored, ex["target"])
@@ -149,14 +156,16 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
             bar.update()
             if bar.disable and case is not cases[0] and len(sums[case]["bpp"]) == 1:  # not a terminal
                 _log_case(cases[cases.index(case) - 1], sums)
-    if not sums[cases[0]]:
-        raise ValueError(f"no readable images in {source}")
+    if not any(sums.values()):
+        raise ValueError(f"no readable images of at least {MIN_SIDE}x{MIN_SIDE} pixels in {source}")
     if bar is not None:
-        if bar.disable:
+        if bar.disable and sums[cases[-1]]:
             _log_case(cases[-1], sums)
         bar.close()
-    out = {"images": len(sums[cases[0]]["bpp"]), "qualities": {}, "example": example}
+    out = {"images": max(len(s.get("bpp", ())) for s in sums.values()), "qualities": {}, "example": example}
     for c in cases:
+        if not sums[c]:
+            continue  # every image too small once cropped for this case: warned above
         mean = {k: float(np.mean(v)) for k, v in sums[c].items()}
         out["qualities"][key[c]] = {"bpp": mean["bpp"],
                                     **{who: {m: mean[f"{who}/{m}"] for m in METRICS} for who in ("jpeg", "model")}}

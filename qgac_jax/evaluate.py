@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import json
+import os
+import pathlib
 import sys
 from typing import Dict, Optional, Sequence
 
 from qgac_jax import shipped
-from qgac_jax.eval_protocol import Case, evaluate_images, markdown_table
+from qgac_jax.eval_protocol import PSNR_CAP, Case, evaluate_images, markdown_table
 
 
 def plot(result: Dict, path: str, title: str = "") -> None:
@@ -89,14 +92,40 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                         help="what the model is told: the file's tables and the shipped estimate (auto), or the "
                              "file's tables alone (file)")
     parser.add_argument("--ensemble", action="store_true", help="average over the 8 flips and transposes")
-    parser.add_argument("--json", help="write the numbers here")
-    parser.add_argument("--plot", help="draw PSNR against quality and bits per pixel here (PNG)")
+    parser.add_argument("--json", help="write the numbers here (strict JSON; an existing file is kept unless "
+                                       "--overwrite)")
+    parser.add_argument("--plot", help="draw PSNR against quality and bits per pixel into this PNG file (needs the "
+                                       "`train` extra's matplotlib)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing --json and --plot files")
     args = parser.parse_args(argv)
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+        problem = _output_problem(path, args.overwrite)
+        if problem:
+            parser.error(f"{flag} {path}: {problem}")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        parser.error("--plot needs matplotlib: pip install -e '.[train]'")
     qualities = args.qualities if args.qualities is not None else ([] if args.double else [10, 20, 30, 40])
     cases = [Case(q) for q in qualities] + args.double
     if not cases:
         parser.error("nothing to evaluate: give --qualities and/or --double")
     return parser, args, cases
+
+
+def _output_problem(path: Optional[str], overwrite: bool) -> Optional[str]:
+    """Why an output file cannot be written (checked before any work), or None."""
+    if not path:
+        return None
+    target = pathlib.Path(path)
+    if target.is_dir():
+        return "is a folder; name a file in it"
+    if target.exists() and not overwrite:
+        return "exists (pass --overwrite to replace it)"
+    folder = target.parent if str(target.parent) else pathlib.Path(".")
+    if not folder.is_dir():
+        return f"its folder {folder} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"its folder {folder} is not writable"
+    return None
 
 
 def run(argv: Optional[Sequence[str]] = None) -> int:
@@ -119,10 +148,10 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
           f"checkpoint {checkpoint}, model told: {told}\n")
     print(markdown_table(result))
     if args.json:
-        with open(args.json, "w") as f:
+        with open(args.json, "w") as f:  # strict JSON: PSNRs are capped (eval_protocol.PSNR_CAP), never Infinity
             json.dump({"checkpoint": str(checkpoint), "images": result["images"], "source": args.images,
-                       "grey": args.grey, "told": told, "ensemble": args.ensemble, "qualities": result["qualities"]},
-                      f, indent=2)
+                       "grey": args.grey, "told": told, "ensemble": args.ensemble, "psnr_cap_db": PSNR_CAP,
+                       "qualities": result["qualities"]}, f, indent=2, allow_nan=False)
     if args.plot:
         single = {**result, "qualities": {q: r for q, r in result["qualities"].items() if isinstance(q, int)}}
         if single["qualities"]:

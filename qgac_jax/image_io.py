@@ -21,23 +21,15 @@ from typing import Optional, Tuple, Union
 import numpy as np
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
+from qgac_jax import metadata, png16
 from qgac_jax import quantization as qz
+from qgac_jax.metadata import Metadata
 
 # A 2-core laptop with 8 GB restores 50 MP (a 45-MP camera's photos) in a few GB; larger needs max_pixels=.
 DEFAULT_MAX_PIXELS = 50_000_000
 # The files `restore` looks for in folders (training folders read the same suffixes: data.sources).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
 QUALITY_MODES = ("auto", "file")
-# EXIF orientation -> the transpose that displays the stored pixels upright (as ImageOps.exif_transpose).
-_ORIENTATION = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 ImageSource = Union[str, os.PathLike, bytes, bytearray, np.ndarray, Image.Image]
 Quality = Union[None, int, str]  # None or "auto": file + estimate; "file": the file's tables; 1..100: IJG tables
 
@@ -65,6 +57,8 @@ class Decoded:
     orientation: int  # EXIF orientation, 1 = none
     is_grey: bool
     from_file: bool = True  # the tables are the file's (not a user's quality)
+    alpha: Optional[np.ndarray] = None  # [H, W] uint8 / uint16, stored orientation: passed through untouched
+    metadata: Optional[Metadata] = None  # ICC profile, EXIF, XMP: written on the output
 
 
 _PILLOW_LIMIT = threading.Lock()
@@ -136,30 +130,18 @@ def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAU
 
     img, data = _open(source, max_pixels)
     with img:
+        deep = data is not None and png16.is_16_bit_colour(img)  # before anything loads the pixels at 8 bits
         if img.width * img.height > max_pixels:
             raise ValueError(f"{img.width}x{img.height} pixels exceeds the limit of {max_pixels:,} "
                              "(a decompression bomb?); raise --max-pixels to allow it")
         is_jpeg = isinstance(img, JpegImagePlugin.JpegImageFile)
         if is_jpeg and img.mode not in ("L", "RGB"):
             raise ValueError(f"{img.mode} JPEGs are not supported (grey and YCbCr colour are)")
-        orientation = int(img.getexif().get(0x0112, 1) or 1)
         if quality is None and not is_jpeg:
-            raise ValueError(f"not a JPEG ({img.format or 'unknown format'}): "
-                             "pass --quality to say how it was compressed")
-        try:
-            with _pillow_pixel_limit(max_pixels):
-                img.load()
-        except (OSError, SyntaxError, ValueError) as err:
-            raise ValueError(f"the image data is broken ({err})") from None
-        bit_depth = 16 if img.mode in ("I;16", "I;16B", "I;16L", "I") else 8
-        if bit_depth == 16:
-            arr = np.asarray(img, np.float32)[..., None] / 65535.0
-            grey = True
-        else:
-            grey = img.mode in ("L", "LA", "1") or (img.mode == "P" and img.palette.mode == "L")
-            arr = np.asarray(img.convert("L" if grey else "RGB"), np.float32) / 255.0
-            if grey:
-                arr = arr[..., None]
+            raise NotAJpeg(describe_format(img))
+        orientation = int(img.getexif().get(0x0112, 1) or 1)
+        meta = metadata.read(img, orientation_applied=orientation in range(2, 9))
+        arr, alpha, bit_depth, grey = _pixels(img, data if deep else None, max_pixels)
     if quality is not None:
         subsampling = "4:2:0"
         if is_jpeg and data is not None and not grey:
@@ -167,15 +149,62 @@ def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAU
         tables = qz.JpegQuantization.from_quality(quality, grey=grey, subsampling=subsampling)
     else:
         tables = qz.read_quantization(data)
-    return Decoded(arr, tables, bit_depth, orientation, grey, from_file=quality is None)
+    return Decoded(arr, tables, bit_depth, orientation, grey, quality is None, alpha, meta)
+
+
+class NotAJpeg(ValueError):
+    """A file with no quantization tables to read (PNG, lossless WebP, GIF...), given no quality."""
+
+    def __init__(self, format_name: str):
+        super().__init__(f"not a JPEG ({format_name}): pass --quality to say how it was compressed")
+        self.format_name = format_name
+
+
+def describe_format(img: Image.Image) -> str:
+    """'PNG', 'lossless WEBP', 'GIF', ...: what a file is, for a one-line message."""
+    name = img.format or "unknown format"
+    if name == "WEBP" and "lossless" in str(getattr(img, "info", {}).get("compression", "")):
+        name = "lossless WEBP"
+    return name
+
+
+def _pixels(img: Image.Image, deep_png: Optional[bytes], max_pixels: int):
+    """(float [H, W, C] in [0, 1], alpha [H, W] or None, bit depth, grey) of an opened image; `deep_png`: the
+    bytes of a 16-bit colour PNG, which Pillow would read at 8 bits."""
+    if deep_png is not None:
+        raw = png16.read(deep_png)  # [H, W, 3 or 4] uint16
+        alpha = raw[..., 3].copy() if raw.shape[-1] == 4 else None
+        return raw[..., :3].astype(np.float32) / 65535.0, alpha, 16, False
+    try:
+        with _pillow_pixel_limit(max_pixels):
+            img.load()
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"the image data is broken ({err})") from None
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return np.asarray(img, np.float32)[..., None] / 65535.0, None, 16, True
+    alpha = None
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
+        alpha = np.asarray(img.convert("RGBA").getchannel("A"))
+    grey = img.mode in ("L", "LA", "La", "1") or (img.mode in ("P", "PA") and img.palette.mode == "L")
+    arr = np.asarray(img.convert("L" if grey else "RGB"), np.float32) / 255.0
+    return (arr[..., None] if grey else arr), alpha, 8, grey
 
 
 def to_output(pixels: np.ndarray, d: Decoded) -> np.ndarray:
-    """Restored float [H, W, C] -> uint8/uint16 [H, W, 3] or [H, W], displayed upright (EXIF orientation)."""
+    """Restored float [H, W, C] -> uint8/uint16 [H, W, 3 or 4] or [H, W] (grey, no alpha), displayed upright
+    (EXIF orientation); the input's alpha channel comes back as it was."""
     scale = 65535.0 if d.bit_depth == 16 else 255.0
     out = np.round(np.clip(pixels, 0.0, 1.0) * scale).astype(np.uint16 if d.bit_depth == 16 else np.uint8)
+    if d.alpha is not None:  # decoded at the depth of the colour channels
+        out = np.concatenate([out, d.alpha.astype(out.dtype)[..., None]], -1)
     if out.shape[-1] == 1:
         out = out[..., 0]
-    if d.orientation in _ORIENTATION:
-        out = np.asarray(Image.fromarray(out).transpose(_ORIENTATION[d.orientation]))
-    return out
+    return upright(out, d.orientation)
+
+
+def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """[H, W, ...] in stored orientation -> as displayed (what ImageOps.exif_transpose does, for any dtype)."""
+    moves = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+             5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+             7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: a.swapaxes(0, 1)[::-1]}
+    return np.ascontiguousarray(moves[orientation](pixels)) if orientation in moves else pixels

@@ -172,22 +172,61 @@ def _digest(export_path) -> str:
     return h.hexdigest()[:20]
 
 
+class CacheNotWritable(ValueError):
+    """The ONNX cache folder cannot take a new graph (a read-only home, say)."""
+
+
+def _sha256(path: pathlib.Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_atomically(path: pathlib.Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _intact(graph: pathlib.Path) -> bool:
+    """Whether a cached graph is the one its sidecar hash was written for (not truncated, not replaced)."""
+    sidecar = graph.with_name(graph.name + ".sha256")
+    try:
+        return sidecar.read_text().strip() == _sha256(graph)
+    except OSError:
+        return False
+
+
 def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
     """The two-input ONNX graph of an export (or training workdir), converted on first use and kept in
-    `cache_dir()`. A conversion is one line: its start, flushed at once, then its time."""
+    `cache_dir()` beside a hash of its bytes. A graph that does not match its hash is converted again
+    (with a note); a cache that cannot be written raises CacheNotWritable before any conversion.
+    A conversion is one line: its start, flushed at once, then its time."""
     from qgac_jax import checkpointing
 
     export_path = checkpointing.export_dir(export_path)
     out = cache_dir() / f"{_digest(export_path)}.onnx"
-    if out.is_file():
+    if out.is_file() and _intact(out):
         return out
+    damaged = out.exists() and out.with_name(out.name + ".sha256").exists()  # (an older cache has no hash)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        writable = os.access(out.parent, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        raise CacheNotWritable(f"the ONNX cache {out.parent} is not writable (set QGAC_ONNX_CACHE to a writable "
+                               "folder)")
     start = time.perf_counter()
-    log(f"converting {export_path} to ONNX once (kept at {out}) ...", end="", flush=True)
+    what = "the cached ONNX graph was damaged; converting" if damaged else "converting"
+    log(f"{what} {export_path} to ONNX once (kept at {out}) ...", end="", flush=True)
     try:
         model, params, config = checkpointing.load_restoration_export(export_path)
-        out.parent.mkdir(parents=True, exist_ok=True)
         with _quiet_logger():
             save(convert(model, params, None, config), out)
+        _write_atomically(out.with_name(out.name + ".sha256"), _sha256(out).encode())
     finally:
         log(f" {time.perf_counter() - start:.0f} s", flush=True)
     return out

@@ -151,7 +151,7 @@ class JpegQuantization:
 
     Attributes:
       luma: [8, 8] int32 table of the first (Y or grey) component.
-      chroma: [8, 8] int32 table of the second (Cb) component; None for grey.
+      chroma: [8, 8] int32 chroma table (Cb's; the elementwise max of Cb's and Cr's where they differ); None for grey.
       subsampling: "4:2:0", "4:2:2", "4:4:4", ... for colour; None for grey.
     """
 
@@ -237,7 +237,9 @@ def read_quantization(source: Source) -> JpegQuantization:
 
         if len(layers) == 1:
             return JpegQuantization(table_of(0))
-        return JpegQuantization(table_of(0), table_of(1), _subsampling_name(layers))
+        # One chroma channel in the Q-map: where Cb and Cr have tables of their own, the coarser step at each
+        # frequency (the artifacts follow it).
+        return JpegQuantization(table_of(0), np.maximum(table_of(1), table_of(2)), _subsampling_name(layers))
 
 
 def random_tables(rng: np.random.Generator, kind: str = "any") -> Tuple[Table, Table]:

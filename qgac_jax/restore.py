@@ -18,10 +18,14 @@ failed (restored or skipped), 1 when some failed, 2 when nothing could start
 from __future__ import annotations
 
 import argparse
+import collections
+import dataclasses
+import math
 import os
 import pathlib
 import sys
 import time
+import warnings
 
 from qgac_jax import restore_jobs as jobs
 from qgac_jax import shipped
@@ -49,8 +53,8 @@ def _pixels(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--max-pixels must be a number such as 5e7, got {text!r}") from None
-    if not value >= 1 or value != value:
-        raise argparse.ArgumentTypeError(f"--max-pixels must be positive, got {text!r}")
+    if not math.isfinite(value) or value < 1:
+        raise argparse.ArgumentTypeError(f"--max-pixels must be a positive, finite number such as 5e7, got {text!r}")
     return int(value)
 
 
@@ -99,10 +103,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--overlap ({args.overlap}) must be below half of --tile ({args.tile})")
     if args.onnx and args.checkpoint:
         parser.error("--onnx and --checkpoint name two models; pass one")
-    if args.backend is None:
-        args.backend = "onnxruntime" if args.onnx else os.environ.get("QGAC_BACKEND", "auto")
+    if args.backend is None:  # $QGAC_BACKEND: any case, surrounding spaces ignored, empty means unset
+        env = os.environ.get("QGAC_BACKEND", "").strip().lower()
+        args.backend = "onnxruntime" if args.onnx else (env or "auto")
         if args.backend not in BACKENDS:
-            parser.error(f"QGAC_BACKEND={args.backend!r}: use auto, jax or onnxruntime")
+            parser.error(f"QGAC_BACKEND={os.environ['QGAC_BACKEND']!r}: use auto, jax or onnxruntime")
     if args.onnx and args.backend == "jax":
         parser.error("--onnx runs ONNX Runtime; drop --backend jax")
     if not args.checkpoint and not args.onnx and shipped.default_checkpoint() is None:
@@ -132,43 +137,80 @@ def run(argv=None) -> int:
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-    found, errors = jobs.collect_inputs(args.inputs)
+    found, errors = jobs.collect_inputs(args.inputs, out_root)
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
+    leftovers = jobs.remove_leftovers(out_root)
+    if leftovers:
+        print(f"removed {leftovers} temporary file(s) an interrupted run left in {out_root}", file=sys.stderr)
     return restore_all(args, models, found, out_root, failed=len(errors))
 
 
+@dataclasses.dataclass
+class Tally:
+    """What a run did, for its last line."""
+
+    restored: int = 0
+    skipped: int = 0
+    failed: int = 0
+    megapixels: float = 0.0
+    not_restored: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # format -> files
+
+    def line(self, seconds: float) -> str:
+        kinds = ", ".join(f"{n} {name if 'lossless' in name else 'lossless ' + name}"
+                          for name, n in sorted(self.not_restored.items()))
+        lossless = (f", not restored: {kinds} (no quantization to read; --quality Q restores them)"
+                    if self.not_restored else "")
+        return (f"restored {self.restored}, skipped {self.skipped} (output exists){lossless}, failed {self.failed}; "
+                f"{self.megapixels:.2f} megapixels in {seconds:.1f} s")
+
+
 def restore_all(args, models, found, out_root: pathlib.Path, failed: int) -> int:
-    """Restores each (file, relative output) and prints the summary; the exit status."""
+    """Restores each job and prints the summary; the exit status (130 when interrupted)."""
     from tqdm import tqdm
 
-    done, skipped, megapixels, start = 0, 0, 0.0, time.perf_counter()
-    seen = {}
+    from qgac_jax.image_io import NotAJpeg
+
+    tally, start, seen = Tally(failed=failed), time.perf_counter(), {}
     files = tqdm(found, desc="restoring", unit="image", disable=None)  # a bar on a terminal
-    for src, rel in files:
-        dest, file_start = out_root / rel, time.perf_counter()
-        try:
-            if dest in seen:
-                raise ValueError(f"its output {dest} would also be written from {seen[dest]}")
-            seen[dest] = src
-            if dest.resolve() == src.resolve():
-                raise ValueError("the output would replace the input")
-            if dest.exists() and not args.overwrite:
-                skipped += 1
-                continue
-            pixels = restore_one(args, models, src, dest)
-            done += 1
-            megapixels += pixels.shape[0] * pixels.shape[1] / 1e6
-            if files.disable:  # logs and pipes: one line per file instead of a bar
-                print(f"restored {src} -> {dest} ({pixels.shape[1]}x{pixels.shape[0]}, "
-                      f"{time.perf_counter() - file_start:.1f} s)", flush=True)
-        except Exception as err:  # noqa: BLE001 - whatever one file does (bombs, libjpeg, memory), the rest go on
-            failed += 1
-            tqdm.write(f"error: {src}: {jobs.reason(err)}", file=sys.stderr)
-    seconds = time.perf_counter() - start
-    print(f"restored {done}, skipped {skipped} (output exists), failed {failed}; "
-          f"{megapixels:.2f} megapixels in {seconds:.1f} s")
-    return 0 if failed == 0 else 1
+    job = None
+    try:
+        for job in files:
+            dest, file_start = out_root / job.rel, time.perf_counter()
+            try:
+                if dest in seen:
+                    raise ValueError(f"its output {dest} would also be written from {seen[dest]}")
+                seen[dest] = job.src
+                if dest.resolve() == job.src.resolve():
+                    raise ValueError("the output would replace the input")
+                if dest.is_dir():
+                    raise ValueError(f"its output {dest} is a folder")
+                if dest.exists() and not args.overwrite:
+                    tally.skipped += 1
+                    continue
+                pixels = restore_one(args, models, job.src, dest)
+                tally.restored += 1
+                tally.megapixels += pixels.shape[0] * pixels.shape[1] / 1e6
+                if files.disable:  # logs and pipes: one line per file instead of a bar
+                    print(f"restored {job.src} -> {dest} ({pixels.shape[1]}x{pixels.shape[0]}, "
+                          f"{time.perf_counter() - file_start:.1f} s)", flush=True)
+            except NotAJpeg as err:
+                if job.walked:  # met in a folder: listed in the summary; named on the command line: an error
+                    tally.not_restored[err.format_name] += 1
+                else:
+                    tally.failed += 1
+                    tqdm.write(f"error: {job.src}: {err}", file=sys.stderr)
+            except Exception as err:  # noqa: BLE001 - whatever one file does (bombs, libjpeg, memory), the rest go on
+                tally.failed += 1
+                tqdm.write(f"error: {job.src}: {jobs.reason(err)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        files.close()
+        print(f"interrupted: {job.src if job else 'before the first file'} abandoned (nothing half-written)",
+              file=sys.stderr)
+        print(tally.line(time.perf_counter() - start))
+        return 130
+    print(tally.line(time.perf_counter() - start))
+    return 0 if tally.failed == 0 else 1
 
 
 def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path):
@@ -177,7 +219,11 @@ def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path):
 
     from qgac_jax.image_io import decode
 
-    decoded = decode(src, args.quality, args.max_pixels)
+    with warnings.catch_warnings(record=True) as caught:  # Pillow's notes on odd EXIF, named by file
+        warnings.simplefilter("always")
+        decoded = decode(src, args.quality, args.max_pixels)
+    for note in dict.fromkeys(str(w.message) for w in caught):
+        tqdm.write(f"warning: {src}: {note}", file=sys.stderr)
     restorer = models(decoded.is_grey)
     tiles = restorer.tile_count(*decoded.pixels.shape[:2]) * (8 if args.ensemble else 1)
     bar = tqdm(total=tiles, desc=src.name, unit="tile", leave=False, disable=None if tiles > PROGRESS_TILES else True)
@@ -186,7 +232,7 @@ def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path):
                                                            ensemble=args.ensemble)
     if args.show_quality:
         tqdm.write(f"{src}: {jobs.describe(decoded, guide, estimate, args.quality)}")
-    jobs.write_png_atomically(pixels, dest)
+    jobs.write_png_atomically(pixels, dest, decoded.metadata)
     return pixels
 
 
@@ -194,7 +240,12 @@ def main():
     from qgac_jax.logs import quiet_third_party
 
     quiet_third_party()
-    sys.exit(run())
+    try:
+        status = run()
+    except KeyboardInterrupt:  # before the first file (loading a model, converting it): nothing written
+        print("interrupted: nothing was written", file=sys.stderr)
+        status = 130
+    sys.exit(status)
 
 
 if __name__ == "__main__":

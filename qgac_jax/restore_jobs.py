@@ -8,49 +8,90 @@ is the one line the user sees.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import pathlib
 import sys
 import tempfile
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from qgac_jax import shipped
+from qgac_jax import metadata, shipped
 from qgac_jax.image_io import IMAGE_SUFFIXES
+from qgac_jax.metadata import Metadata
 
 BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
+RECOMPRESSED_MARGIN = 5  # quality units: how far below the file's tables an estimate says "recompressed"
 
 
-def collect_inputs(patterns: List[str]) -> Tuple[List[Tuple[pathlib.Path, pathlib.Path]], List[str]]:
-    """[(file, output path relative to DIR)], [errors] from files, directories and globs."""
-    found, errors = [], []
+@dataclasses.dataclass(frozen=True)
+class Job:
+    src: pathlib.Path
+    rel: pathlib.Path  # the output's path below --output
+    walked: bool  # found in a folder or by a glob, not named: a lossless file there is listed, not an error
+
+
+def _inside(path: pathlib.Path, folder: pathlib.Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def collect_inputs(patterns: List[str], out_root: Optional[pathlib.Path] = None) -> Tuple[List[Job], List[str]]:
+    """The jobs and the one-line errors of files, directories and globs; each file once however often named.
+
+    Walking never enters the output tree: an output folder inside an input folder is not searched, and
+    where input and output are the same folder its PNGs are earlier outputs, not inputs.
+    """
+    out = out_root.resolve() if out_root is not None else None
+    jobs: List[Job] = []
+    errors: List[str] = []
+    seen = set()
+
+    def add(f: pathlib.Path, rel: pathlib.Path, walked: bool):
+        key = f.resolve()
+        if walked and out is not None and _inside(key, out) and key.suffix.lower() == ".png":
+            return  # an earlier output (input and output the same folder, or a glob reaching into --output)
+        if key not in seen:
+            seen.add(key)
+            jobs.append(Job(f, rel, walked))
+
     for pattern in patterns:
         path = pathlib.Path(pattern)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            if not files:
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                           and not (out is not None and out != path.resolve() and _inside(p.resolve(), out)))
+            before = len(jobs)
+            for f in files:
+                add(f, f.relative_to(path).with_suffix(".png"), True)
+            if not files and len(jobs) == before:
                 errors.append(f"{pattern}: no images in this directory")
-            found += [(f, f.relative_to(path).with_suffix(".png")) for f in files]
         elif path.is_file():
-            found.append((path, pathlib.Path(path.name).with_suffix(".png")))
+            add(path, pathlib.Path(path.name).with_suffix(".png"), False)
         else:
-            matches = sorted(pathlib.Path(m) for m in glob.glob(pattern, recursive=True))
-            files = [m for m in matches if m.is_file()]
+            files = [m for m in sorted(pathlib.Path(m) for m in glob.glob(pattern, recursive=True)) if m.is_file()]
             if not files:
                 errors.append(f"{pattern}: no such file, directory or matching glob")
-            found += [(f, pathlib.Path(f.name).with_suffix(".png")) for f in files]
-    return found, errors
+            for f in files:
+                add(f, pathlib.Path(f.name).with_suffix(".png"), True)
+    return jobs, errors
 
 
-def write_png_atomically(pixels, path: pathlib.Path) -> None:
-    """PNG via a temporary file in the same folder and a rename: no partial outputs, ever."""
+TEMP_PREFIX = ".qgac-"  # temporary outputs: .qgac-<pid>-<random>.tmp, a fixed length whatever the name
+
+
+def write_png_atomically(pixels, path: pathlib.Path, meta: Optional[Metadata] = None) -> None:
+    """PNG (with `meta`) via a temporary file in the same folder and a rename: no partial outputs, ever."""
     from PIL import Image
 
+    from qgac_jax import png16
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            Image.fromarray(pixels).save(f, format="PNG")
+            if pixels.dtype == "uint16" and pixels.ndim == 3:
+                f.write(png16.encode(pixels, meta))
+            else:
+                Image.fromarray(pixels).save(f, format="PNG", **metadata.png_options(meta))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
@@ -59,6 +100,30 @@ def write_png_atomically(pixels, path: pathlib.Path) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def remove_leftovers(folder: pathlib.Path) -> int:
+    """Deletes temporary outputs under `folder` that a killed run left (its process is gone); how many."""
+    removed = 0
+    for tmp in folder.rglob(f"{TEMP_PREFIX}*.tmp"):
+        pid = tmp.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                tmp.unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def check_output_folder(folder: pathlib.Path) -> None:
@@ -104,7 +169,8 @@ def describe(decoded, guide, estimate, quality) -> str:
     if estimate is None:
         return f"the file's tables (about quality {file_q})"
     assumed = qz.equivalent_quality(guide.luma)
-    note = "recompressed: restored as" if assumed < file_q else "assumed"
+    # Within the estimator's margin of the file's own quality, a photo was saved once (a 30 read as 29).
+    note = "recompressed: restored as" if assumed < file_q - RECOMPRESSED_MARGIN else "assumed"
     return f"file tables about quality {file_q}, estimated effective quality {estimate:.0f}; {note} quality {assumed}"
 
 
@@ -135,7 +201,8 @@ class Models:
             except Exception as err:  # noqa: BLE001 - the JAX path still works; an explicit request fails below
                 if args.backend != "auto":
                     raise ValueError(f"cannot run {path} with ONNX Runtime: {err}") from None
-                print(f"warning: ONNX Runtime unavailable for {path} ({err}); using JAX", file=sys.stderr)
+                print(f"warning: {err}; using JAX" if isinstance(err, onnx_graph.CacheNotWritable) else
+                      f"warning: ONNX Runtime unavailable for {path} ({err}); using JAX", file=sys.stderr)
                 restorer = Restorer.from_checkpoint(path, **kwargs)
         else:
             restorer = Restorer.from_checkpoint(path, **kwargs)

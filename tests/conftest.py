@@ -122,3 +122,38 @@ def folder(tmp_path_factory):
             img = img.convert("L")
         img.save(root / name)
     return root
+
+
+def display_p3_profile() -> bytes:
+    """An ICC v2 profile of Display P3 (Apple's primaries adapted to D50, the sRGB transfer curve), built
+    byte by byte: what a phone writes into its photos. LittleCMS (Pillow's ImageCms) reads it as a real profile."""
+    import struct
+
+    def s15(v):
+        return struct.pack(">i", int(round(v * 65536)))
+
+    def xyz(x, y, z):
+        return b"XYZ " + b"\0" * 4 + s15(x) + s15(y) + s15(z)
+
+    def text_desc(text):
+        raw = text.encode("ascii") + b"\0"
+        return b"desc" + b"\0" * 4 + struct.pack(">I", len(raw)) + raw + b"\0" * 4 + b"\0" * 4 + b"\0" * 3 + b"\0" * 67
+
+    c = np.linspace(0, 1, 1024)
+    curve = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    trc = b"curv" + b"\0" * 4 + struct.pack(">I", 1024) + np.round(curve * 65535).astype(">u2").tobytes()
+    tags = [(b"desc", text_desc("Display P3")), (b"cprt", b"text" + b"\0" * 4 + b"No copyright, test profile\0"),
+            (b"wtpt", xyz(0.96420, 1.0, 0.82491)), (b"rXYZ", xyz(0.51512, 0.24120, -0.00105)),
+            (b"gXYZ", xyz(0.29198, 0.69225, 0.04189)), (b"bXYZ", xyz(0.15710, 0.06657, 0.78407)),
+            (b"rTRC", trc), (b"gTRC", trc), (b"bTRC", trc)]
+    offset, table, data = 128 + 4 + 12 * len(tags), b"", b""
+    for sig, body in tags:
+        body += b"\0" * (-len(body) % 4)
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (struct.pack(">I", size) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + b"\0" * 12 + b"acsp"
+              + b"APPL" + b"\0" * 4 + b"\0" * 8 + b"\0" * 8 + b"\0" * 4 + s15(0.9642) + s15(1.0) + s15(0.8249)
+              + b"lcms" + b"\0" * 44)
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data

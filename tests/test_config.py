@@ -51,11 +51,12 @@ def test_configs_import_nothing_but_the_package():
 
 @pytest.mark.slow
 def test_an_unknown_key_on_the_command_line_is_one_line_within_seconds(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "qgac_jax.train", "--config=configs/smoke.py",
-                           f"--workdir={tmp_path}", "--config.optim.no_such_key=1"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].endswith("error: unknown config key optim.no_such_key")
+    for workdir in ([f"--workdir={tmp_path}"], []):  # the key is named first, with or without a workdir
+        proc = subprocess.run([sys.executable, "-m", "qgac_jax.train", "--config=configs/smoke.py", *workdir,
+                               "--config.optim.no_such_key=1"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr == "python -m qgac_jax.train: error: unknown config key optim.no_such_key\n"
     assert not list(tmp_path.iterdir())  # nothing started
 
 

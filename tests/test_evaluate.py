@@ -76,3 +76,39 @@ def test_double_jpeg_cases_parse_and_reject_nonsense():
     for bad in ("20:75:9", "abc", "0", "1:2:3:4"):
         with pytest.raises(ValueError):
             eval_protocol.Case.parse(bad)
+
+
+def _reject_constant(name):
+    raise ValueError(f"non-strict JSON constant {name}")
+
+
+def test_a_tiny_image_is_skipped_and_an_exact_jpeg_stays_finite_in_strict_json(colour_export, tmp_path, capsys,
+                                                                                 caplog):
+    from qgac_jax import evaluate
+
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(natural_image(40, 48)).save(images / "a.png")
+    Image.fromarray(natural_image(7, 9, seed=3)).save(images / "tiny.png")  # 9x7: below SSIM's window
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(images / "flat.png")  # JPEG reproduces it exactly
+    out = tmp_path / "r.json"
+    assert evaluate.run(["--checkpoint", str(colour_export), "--images", str(images), "--qualities", "90",
+                         "--quality", "file", "--json", str(out)]) == 0
+    assert "skipped tiny.png" in caplog.text and "9x7" in caplog.text
+    data = json.loads(out.read_text(), parse_constant=_reject_constant)
+    assert data["images"] == 2 and data["psnr_cap_db"] == eval_protocol.PSNR_CAP
+    assert eval_protocol.PSNR_CAP / 2 < data["qualities"]["90"]["jpeg"]["psnr"] <= eval_protocol.PSNR_CAP
+
+
+def test_output_files_are_checked_before_the_work_and_kept(colour_export, tmp_path, capsys):
+    from qgac_jax import evaluate
+
+    (tmp_path / "kept.json").write_text("{}")
+    base = ["--checkpoint", str(colour_export), "--images", str(tmp_path / "nowhere")]  # would fail later
+    for extra, message in ((["--json", str(tmp_path / "missing" / "r.json")], "does not exist"),
+                           (["--json", str(tmp_path / "kept.json")], "exists (pass --overwrite"),
+                           (["--plot", str(tmp_path)], "is a folder")):
+        with pytest.raises(SystemExit) as exit_info:
+            evaluate.run(base + extra)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert (tmp_path / "kept.json").read_text() == "{}"

@@ -2,6 +2,7 @@
 
 import pathlib
 import re
+import time
 
 import numpy as np
 import pytest
@@ -165,3 +166,31 @@ def test_export_cli_refuses_to_overwrite_and_bad_arguments(exported, tmp_path, c
     err = capsys.readouterr().err
     assert "exists; pass --overwrite" in err and "quality estimator" in err and "3-channel model" in err
     assert not list(pathlib.Path(tmp_path).glob("*.onnx*"))
+
+
+@pytest.mark.slow
+def test_a_damaged_cached_graph_is_converted_again_and_an_unwritable_cache_falls_back_at_once(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("QGAC_BACKEND", raising=False)
+    monkeypatch.setenv("QGAC_ONNX_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "a.jpg"
+    src.write_bytes(jpeg_bytes(natural_image(40, 48), quality=15))
+    assert restore.run([str(src), "--output", str(tmp_path / "first")]) == 0
+    (graph,) = (tmp_path / "cache").glob("*.onnx")
+    graph.write_bytes(graph.read_bytes()[: graph.stat().st_size // 2])  # truncated, as by a full disk
+    capsys.readouterr()
+    assert restore.run([str(src), "--output", str(tmp_path / "healed")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("the cached ONNX graph was damaged; converting") and err.count("\n") == 1, err
+    assert restore.run([str(src), "--output", str(tmp_path / "again"), "--backend", "onnxruntime"]) == 0
+    assert capsys.readouterr().err == ""  # the repaired graph is used as it is
+    a, b = (np.asarray(Image.open(tmp_path / d / "a.png")) for d in ("first", "again"))
+    np.testing.assert_array_equal(a, b)
+
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("QGAC_ONNX_CACHE", str(tmp_path / "file" / "cache"))
+    start = time.perf_counter()
+    assert restore.run([str(src), "--output", str(tmp_path / "jax")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: the ONNX cache") and "QGAC_ONNX_CACHE" in err and "using JAX" in err
+    assert err.count("\n") == 1 and "converting" not in err and time.perf_counter() - start < 60

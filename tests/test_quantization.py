@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -122,3 +124,16 @@ def test_non_jpeg_sources_raise_value_error(tmp_path):
         qz.read_quantization(cmyk)
     with pytest.raises(ValueError, match="subsampling"):
         qz.qmap(np.ones((8, 8)), np.ones((8, 8)), 8, 8, "4:9:9")
+
+
+def test_a_separate_cr_table_raises_the_chroma_q_map_to_the_coarser_step():
+    luma, cb = qz.ijg_tables(60)
+    cr = cb.copy()
+    cr[:4, :4] = 90  # Cr coarser in the low frequencies, finer elsewhere
+    cr[4:, 4:] = 2
+    data = jpeg_bytes(natural_image(32, 32), qtables=[luma.ravel().tolist(), cb.ravel().tolist(),
+                                                       cr.ravel().tolist()])
+    with Image.open(io.BytesIO(data)) as img:
+        assert [layer[3] for layer in img.layer] == [0, 1, 2]  # the file really gives Cr its own table
+    got = qz.read_quantization(data)
+    np.testing.assert_array_equal(got.chroma, np.maximum(cb, cr))

@@ -73,7 +73,7 @@ def hostile_folder(tmp_path_factory):
     bad("cmyk.jpg", buf.getvalue())
     buf = io.BytesIO()
     Image.fromarray(natural_image(24, 24)[..., 0].astype(np.uint16) * 257).save(buf, format="PNG")
-    bad("deep16.png", buf.getvalue())  # not a JPEG and no --quality
+    (d / "deep16.png").write_bytes(buf.getvalue())  # lossless, no --quality: listed, not an error, in a folder
     return d, expect
 
 
@@ -90,7 +90,7 @@ def test_hostile_folder_good_files_restore_bad_ones_get_one_line_each(colour_exp
     failed = {line.split(": ")[1].split("/")[-1] for line in errors}
     assert failed == {n for n, shape in expect.items() if shape is None} and len(errors) == len(failed), proc.stderr
     reasons = {line.split(": ")[1].split("/")[-1]: line for line in errors}
-    assert "empty" in reasons["empty.jpg"] and "CMYK" in reasons["cmyk.jpg"] and "--quality" in reasons["deep16.png"]
+    assert "empty" in reasons["empty.jpg"] and "CMYK" in reasons["cmyk.jpg"]
     assert "broken" in reasons["truncated.jpg"] and "not an image file" in reasons["notes.txt.jpg"]
     assert "BytesIO" not in proc.stderr
     for name in ("bomb_60000.jpg", "bomb_9000.jpg"):
@@ -99,7 +99,8 @@ def test_hostile_folder_good_files_restore_bad_ones_get_one_line_each(colour_exp
     restored = {p.name: np.asarray(Image.open(p)).shape for p in out.iterdir()}
     assert restored == {n.rsplit(".", 1)[0] + ".png": shape for n, shape in expect.items() if shape is not None}
     n_good = sum(shape is not None for shape in expect.values())
-    assert f"restored {n_good}, skipped 0 (output exists), failed {len(failed)}" in proc.stdout
+    assert (f"restored {n_good}, skipped 0 (output exists), not restored: 1 lossless PNG (no quantization to read; "
+            f"--quality Q restores them), failed {len(failed)}") in proc.stdout
     assert {p.name: _digest(p) for p in folder.iterdir()} == before  # inputs untouched
 
     # A rerun skips everything it already wrote: exit 0 if only the good files are asked for again.

@@ -1,0 +1,36 @@
+"""A folder restore's jobs: which files, once each, never from the output tree; what --show-quality says."""
+
+import types
+
+from qgac_jax import quantization as qz
+from qgac_jax import restore_jobs
+from conftest import jpeg_bytes, natural_image
+
+
+def _tree(root, names):
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(jpeg_bytes(natural_image(8, 8), quality=50))
+
+
+def test_walking_skips_an_output_folder_inside_the_input_and_earlier_outputs_beside_it(tmp_path):
+    _tree(tmp_path, ["a.jpg", "sub/b.jpg", "restored/a.png", "restored/x.jpg", "c.png"])
+    jobs, errors = restore_jobs.collect_inputs([str(tmp_path)], tmp_path / "restored")
+    assert errors == [] and sorted(j.rel.as_posix() for j in jobs) == ["a.png", "c.png", "sub/b.png"]
+    same, _ = restore_jobs.collect_inputs([str(tmp_path)], tmp_path)  # in and out the same: PNGs are outputs
+    assert sorted(j.src.name for j in same) == ["a.jpg", "b.jpg", "x.jpg"]
+
+
+def test_each_file_once_and_named_files_are_not_walked(tmp_path):
+    _tree(tmp_path, ["a.jpg"])
+    jobs, _ = restore_jobs.collect_inputs([str(tmp_path / "a.jpg"), str(tmp_path), str(tmp_path / "*.jpg")])
+    assert len(jobs) == 1 and not jobs[0].walked
+
+
+def test_show_quality_calls_a_photo_recompressed_only_beyond_the_estimators_margin():
+    once = qz.JpegQuantization.from_quality(30)
+    decoded = types.SimpleNamespace(from_file=True, quantization=once)
+    read_29 = restore_jobs.describe(decoded, qz.JpegQuantization.from_quality(29), 29.2, "auto")
+    assert "assumed quality 29" in read_29 and "recompressed" not in read_29
+    twice = restore_jobs.describe(decoded, qz.JpegQuantization.from_quality(20), 20.1, "auto")
+    assert "recompressed: restored as quality 20" in twice

@@ -1,0 +1,181 @@
+"""What restore keeps and where it writes: colour profiles, EXIF, XMP, alpha and 16 bits carried over; reruns
+beside or inside the input folder; names at the file system's limit; leftovers; Ctrl-C; argument checks."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgac_jax import png16, restore
+from conftest import display_p3_profile, jpeg_bytes, natural_image
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run(capsys, *args):
+    status = restore.run([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _photo_with_metadata():
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0132] = "Camera Maker", "Model 7", "2026:11:30 10:20:30"
+    exif[0x0112] = 6  # shown a quarter turn clockwise
+    exif.get_ifd(0x8825)[2] = (48.0, 51.0, 29.0)  # GPS latitude
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6" '
+           b'xmlns:dc="http://purl.org/dc/elements/1.1/" dc:creator="Ada"/></rdf:RDF></x:xmpmeta>')
+    return jpeg_bytes(natural_image(40, 56), quality=25, icc_profile=display_p3_profile(), exif=exif, xmp=xmp)
+
+
+def test_colour_profile_exif_and_xmp_reach_the_png(colour_export, tmp_path, capsys):
+    (tmp_path / "p3.jpg").write_bytes(_photo_with_metadata())
+    status, _, err = _run(capsys, tmp_path / "p3.jpg", "--output", tmp_path / "out", "--checkpoint", colour_export)
+    assert status == 0, err
+    with Image.open(tmp_path / "out" / "p3.png") as out:
+        assert out.info["icc_profile"] == display_p3_profile()
+        exif = out.getexif()
+        assert (exif[0x010F], exif[0x0110], exif[0x0132]) == ("Camera Maker", "Model 7", "2026:11:30 10:20:30")
+        assert exif[0x0112] == 1 and out.size == (40, 56)  # turned upright once, and says so
+        assert exif.get_ifd(0x8825)[2] == (48.0, 51.0, 29.0)
+        xmp = out.info["XML:com.adobe.xmp"]
+        assert 'dc:creator="Ada"' in xmp and 'tiff:Orientation="1"' in xmp
+
+
+def test_alpha_passes_through_and_16_bit_colour_stays_16_bit(colour_export, tmp_path, capsys):
+    rgba = np.concatenate([natural_image(32, 40), np.arange(32 * 40, dtype=np.uint8).reshape(32, 40, 1)], -1)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "logo.png")
+    deep = np.minimum(natural_image(24, 32).astype(np.uint16) * 257, 65000) + np.arange(32, dtype=np.uint16)[:, None]
+    (tmp_path / "deep.png").write_bytes(png16.encode(deep))
+    status, _, err = _run(capsys, tmp_path / "logo.png", tmp_path / "deep.png", "--output", tmp_path / "out",
+                          "--checkpoint", colour_export, "--quality", "50")
+    assert status == 0, err
+    with Image.open(tmp_path / "out" / "logo.png") as out:
+        assert out.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(out)[..., 3], rgba[..., 3])  # alpha untouched
+        assert not np.array_equal(np.asarray(out)[..., :3], rgba[..., :3])  # the colour was restored
+    back = png16.read((tmp_path / "out" / "deep.png").read_bytes())
+    assert back.dtype == np.uint16 and back.shape == (24, 32, 3)
+    assert np.abs(back.astype(float) - deep).mean() < 2000 and (back % 257 != 0).any()  # 16-bit levels, kept
+
+
+def test_nested_output_folder_reruns_three_times_without_restoring_its_own_outputs(colour_export, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    (photos / "a.jpg").write_bytes(jpeg_bytes(natural_image(24, 32), quality=20))
+    (photos / "sub" / "b.jpg").write_bytes(jpeg_bytes(natural_image(24, 32, seed=1), quality=30))
+    Image.fromarray(natural_image(16, 16)).save(photos / "scan.png")
+    lines = []
+    for _ in range(3):
+        status, out, err = _run(capsys, photos, "--output", photos / "restored", "--checkpoint", colour_export)
+        assert status == 0 and "error" not in err, err
+        lines.append(out.strip().splitlines()[-1])
+    assert lines[0].startswith("restored 2, skipped 0 (output exists), not restored: 1 lossless PNG")
+    assert lines[1].startswith("restored 0, skipped 2 (output exists), not restored: 1 lossless PNG") == \
+        lines[2].startswith("restored 0, skipped 2")
+    status, out, _ = _run(capsys, photos, "--output", photos / "restored", "--checkpoint", colour_export,
+                          "--quality", "50")  # PNGs are inputs now, but the output folder's are not
+    assert status == 0 and out.strip().splitlines()[-1].startswith("restored 1, skipped 2 (output exists), failed 0")
+    assert sorted(p.relative_to(photos / "restored").as_posix() for p in (photos / "restored").rglob("*.png")) == \
+        ["a.png", "scan.png", "sub/b.png"]
+
+
+def test_input_and_output_the_same_folder(colour_export, tmp_path, capsys):
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(natural_image(24, 32), quality=20))
+    for expected in ("restored 1, skipped 0", "restored 0, skipped 1"):
+        status, out, err = _run(capsys, tmp_path, "--output", tmp_path, "--checkpoint", colour_export)
+        assert status == 0 and out.strip().splitlines()[-1].startswith(expected), out + err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "a.png"]
+
+
+def test_a_file_named_three_ways_is_restored_and_counted_once(colour_export, tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").write_bytes(jpeg_bytes(natural_image(24, 32), quality=20))
+    status, out, err = _run(capsys, tmp_path / "in", tmp_path / "in" / "*.jpg", tmp_path / "in" / "a.jpg",
+                            "--output", tmp_path / "out", "--checkpoint", colour_export)
+    assert status == 0 and "error" not in err and "restored 1, skipped 0 (output exists), failed 0" in out
+
+
+def test_a_name_of_250_bytes_restores(colour_export, tmp_path, capsys):
+    name = "é" * 60 + "x" * 126 + ".jpg"  # 250 bytes in UTF-8, under the usual 255-byte limit
+    assert len(name.encode()) == 250
+    (tmp_path / name).write_bytes(jpeg_bytes(natural_image(24, 32), quality=20))
+    status, _, err = _run(capsys, tmp_path / name, "--output", tmp_path / "out", "--checkpoint", colour_export)
+    assert status == 0, err
+    assert (tmp_path / "out" / (name[:-4] + ".png")).is_file()
+
+
+def test_leftovers_of_a_killed_run_are_removed_and_a_live_runs_are_kept(colour_export, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / f".qgac-{int(dead.stdout)}-a1b2c3d4.tmp").write_bytes(b"half a png")
+    (out / f".qgac-{os.getpid()}-e5f6g7h8.tmp").write_bytes(b"being written")
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(natural_image(24, 32), quality=20))
+    status, _, err = _run(capsys, tmp_path / "a.jpg", "--output", out, "--checkpoint", colour_export)
+    assert status == 0 and "removed 1 temporary file(s)" in err
+    assert sorted(p.name for p in out.iterdir()) == [f".qgac-{os.getpid()}-e5f6g7h8.tmp", "a.png"]
+
+
+def test_a_folder_at_an_output_path_is_an_error_naming_it(colour_export, tmp_path, capsys):
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(natural_image(24, 32), quality=20))
+    (tmp_path / "out" / "a.png").mkdir(parents=True)
+    status, out, err = _run(capsys, tmp_path / "a.jpg", "--output", tmp_path / "out", "--checkpoint", colour_export)
+    assert status == 1 and f"its output {tmp_path / 'out' / 'a.png'} is a folder" in err and "skipped 0" in out
+
+
+def test_pillow_warnings_are_one_line_naming_the_file(colour_export, tmp_path, capsys):
+    broken_exif = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x02\x01\x0f\x00\x02\x00\x00\x00\x10\x00\x00\x10\x00"
+    (tmp_path / "odd.jpg").write_bytes(jpeg_bytes(natural_image(24, 32), quality=20, exif=broken_exif))
+    status, _, err = _run(capsys, tmp_path / "odd.jpg", "--output", tmp_path / "out", "--checkpoint", colour_export)
+    assert status == 0 and f"warning: {tmp_path / 'odd.jpg'}: " in err and "UserWarning" not in err
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["--max-pixels", "inf"], {}, "--max-pixels must be a positive, finite number"),
+    (["--max-pixels", "nan"], {}, "--max-pixels must be a positive, finite number"),
+    ([], {"QGAC_BACKEND": "tpu"}, "QGAC_BACKEND='tpu': use auto, jax or onnxruntime"),
+])
+def test_bad_arguments_are_one_line(tmp_path, monkeypatch, capsys, args, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SystemExit) as exit_info:
+        restore.parse_args(["x.jpg", "--output", str(tmp_path), *args])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value, backend", [("JAX", "jax"), (" OnnxRuntime ", "onnxruntime"), ("", "auto")])
+def test_qgac_backend_is_read_in_any_case_and_empty_means_unset(tmp_path, monkeypatch, value, backend):
+    monkeypatch.setenv("QGAC_BACKEND", value)
+    assert restore.parse_args(["x.jpg", "--output", str(tmp_path)]).backend == backend
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_folder_prints_the_summary_and_exits_130(colour_export, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"{i:02d}.jpg").write_bytes(jpeg_bytes(natural_image(160, 200, seed=i), quality=20))
+    proc = subprocess.Popen([sys.executable, "-m", "qgac_jax.restore", str(folder), "--output", str(tmp_path / "out"),
+                             "--checkpoint", str(colour_export), "--tile", "64", "--overlap", "16"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # one line per file: the run is under way
+    assert first.startswith("restored "), first + proc.stderr.read()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted: " in err and "abandoned (nothing half-written)" in err
+    summary = out.strip().splitlines()[-1]
+    done = len(list((tmp_path / "out").glob("*.png")))
+    assert summary.startswith(f"restored {done}, skipped 0") and 0 < done < 40
+    assert not [p for p in (tmp_path / "out").iterdir() if p.suffix != ".png"]  # no temporary file left
+    with Image.open(sorted((tmp_path / "out").glob("*.png"))[-1]) as last:
+        last.load()  # every written file is whole
