@@ -6,7 +6,9 @@
 Data: the project's training folders under ../shared/data (or $QGAC_DATA)
 when present, plus scikit-image's built-in photos; 8 images of cbsd68 / bsd68
 for validation. 'tiny' variant, 16 patches of 96x96 per step, 5,000 steps.
-Its measured time on 2 CPU cores: docs/training.md.
+
+Cost: 5,000 steps of the 'tiny' variant (0.25 M parameters) at 16 patches of
+96x96; its measured time on 2 CPU cores: docs/training.md.
 """
 
 from qgac_jax.config import defaults, l1_only, local_data, parse_arg

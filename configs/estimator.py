@@ -7,7 +7,11 @@ colour training folders of ../shared/data (else the built-in photos), single
 and double JPEG as the restorers' recipe (half each; first and second
 quality 10..95, half the double ones on shifted grids, 20% random tables).
 Validation: 8 images of cbsd68 at single qualities and a few double cases.
-`steps=N` sets the length. Time and hardware of the shipped estimator: docs/model_cards.md.
+`steps=N` sets the length.
+
+Cost: 0.26 GFLOP per 136x136 crop forward (0.62 M parameters), batch 32,
+20,000 steps by default; measured time and hardware of the shipped estimator:
+docs/model_cards.md.
 """
 
 import ml_collections

@@ -12,7 +12,10 @@ warm-up and cosine decay, float32 parameters and activations (the GPU's
 matrix units run them as TF32), so the export restores on CPU as is.
 `finetune` starts from the shipped model of the same colour at a lower peak
 learning rate. Machines without TensorFlow add --config.data.pipeline=pillow.
-Time and hardware of the shipped models: docs/model_cards.md.
+
+Cost: the 'small' variant (1.79 M parameters) counts 0.81 TFLOP per step at
+batch 32 of 128x128, 16 PFLOP for the default 20,000 steps; measured time and
+hardware of the shipped models: docs/model_cards.md.
 """
 
 import os

@@ -3,10 +3,11 @@
     python -m qgac_jax.train --config=configs/smoke.py --workdir=/tmp/qgac_smoke
     python -m qgac_jax.train --config=configs/smoke.py:gan --workdir=/tmp/qgac_smoke_gan
 
-Builtin photos, a 2-level 'tiny' model, batch 8 of 32x32, 6 steps (mostly
-compilation on a CPU). ':gan' adds the perceptual loss
-with random VGG weights and the adversarial loss (spectrally normalised
-discriminator) from step 3.
+Builtin photos, a 2-level 'tiny' model, batch 8 of 32x32, 6 steps. ':gan'
+adds the perceptual loss with random VGG weights and the adversarial loss
+(spectrally normalised discriminator) from step 3.
+
+Cost: under a minute on a CPU, most of it compiling.
 """
 
 from qgac_jax.config import defaults, l1_only, parse_arg

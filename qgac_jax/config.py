@@ -14,6 +14,7 @@ import ast
 import hashlib
 import importlib.util
 import os
+import textwrap
 from typing import Any, Sequence
 
 import ml_collections
@@ -156,7 +157,7 @@ def apply_overrides(c: ml_collections.ConfigDict, argv: Sequence[str]) -> None:
 
 
 def shipped_configs() -> list:
-    """'configs/NAME.py: first docstring line' of each config file beside the package (a checkout)."""
+    """'configs/NAME.py: first docstring line, Cost: ...' of each config file beside the package (a checkout)."""
     folder = os.path.join(ROOT, "configs")
     if not os.path.isdir(folder):
         return []
@@ -165,7 +166,10 @@ def shipped_configs() -> list:
         if name.endswith(".py") and not name.startswith("_"):
             with open(os.path.join(folder, name)) as f:
                 doc = ast.get_docstring(ast.parse(f.read())) or ""
-            out.append(f"configs/{name}: {doc.splitlines()[0] if doc else ''}")
+            paragraphs = [" ".join(p.split()) for p in doc.split("\n\n")]
+            cost = next((p for p in paragraphs if p.startswith("Cost:")), "")
+            line = f"configs/{name}: {doc.splitlines()[0] if doc else ''} {cost}".strip()
+            out.append(textwrap.fill(line, 110, subsequent_indent="      "))
     return out
 
 

@@ -27,7 +27,7 @@ from qgac_jax.metadata import Metadata
 
 # A 2-core laptop with 8 GB restores 50 MP (a 45-MP camera's photos) in a few GB; larger needs max_pixels=.
 DEFAULT_MAX_PIXELS = 50_000_000
-# The files `restore` looks for in folders (training folders read the same suffixes: data.sources).
+# The files `restore` looks for in folders, and training in `folder:` sources.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
 QUALITY_MODES = ("auto", "file")
 ImageSource = Union[str, os.PathLike, bytes, bytearray, np.ndarray, Image.Image]

@@ -25,10 +25,10 @@ import numpy as np
 from PIL import Image
 
 from qgac_jax.data.config import DataConfig
+from qgac_jax.image_io import IMAGE_SUFFIXES  # the files restore reads are the files training reads
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
 # Photographs shipped inside scikit-image's wheel (skimage/data), usable offline.
 BUILTIN_COLOUR = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "motorcycle_right.png",
                   "rocket.jpg")
