@@ -21,11 +21,9 @@ import argparse
 import collections
 import dataclasses
 import math
-import os
 import pathlib
 import sys
 import time
-import warnings
 
 from qgac_jax import restore_jobs as jobs
 from qgac_jax import shipped
@@ -103,11 +101,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--overlap ({args.overlap}) must be below half of --tile ({args.tile})")
     if args.onnx and args.checkpoint:
         parser.error("--onnx and --checkpoint name two models; pass one")
-    if args.backend is None:  # $QGAC_BACKEND: any case, surrounding spaces ignored, empty means unset
-        env = os.environ.get("QGAC_BACKEND", "").strip().lower()
-        args.backend = "onnxruntime" if args.onnx else (env or "auto")
-        if args.backend not in BACKENDS:
-            parser.error(f"QGAC_BACKEND={os.environ['QGAC_BACKEND']!r}: use auto, jax or onnxruntime")
+    if args.backend is None:
+        try:
+            args.backend = "onnxruntime" if args.onnx else jobs.requested_backend(None)
+        except ValueError as err:
+            parser.error(str(err))
     if args.onnx and args.backend == "jax":
         parser.error("--onnx runs ONNX Runtime; drop --backend jax")
     if not args.checkpoint and not args.onnx and shipped.default_checkpoint() is None:
@@ -217,23 +215,24 @@ def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path):
     """Decodes, restores (a bar per tile on a terminal for large images) and writes one file."""
     from tqdm import tqdm
 
-    from qgac_jax.image_io import decode
+    bar = tqdm(total=0, desc=src.name, unit="tile", leave=False, disable=True)
 
-    with warnings.catch_warnings(record=True) as caught:  # Pillow's notes on odd EXIF, named by file
-        warnings.simplefilter("always")
-        decoded = decode(src, args.quality, args.max_pixels)
-    for note in dict.fromkeys(str(w.message) for w in caught):
+    def show_bar(decoded, restorer):  # a bar per tile on a terminal, for images of many tiles
+        nonlocal bar
+        tiles = restorer.tile_count(*decoded.pixels.shape[:2]) * (8 if args.ensemble else 1)
+        bar = tqdm(total=tiles, desc=src.name, unit="tile", leave=False, disable=None if tiles > PROGRESS_TILES
+                   else True)
+
+    try:
+        result = jobs.restore_file(models, src, args, progress=lambda n: bar.update(n), on_decoded=show_bar)
+    finally:
+        bar.close()
+    for note in result.notes:
         tqdm.write(f"warning: {src}: {note}", file=sys.stderr)
-    restorer = models(decoded.is_grey)
-    tiles = restorer.tile_count(*decoded.pixels.shape[:2]) * (8 if args.ensemble else 1)
-    bar = tqdm(total=tiles, desc=src.name, unit="tile", leave=False, disable=None if tiles > PROGRESS_TILES else True)
-    with bar:
-        pixels, guide, estimate = restorer.restore_decoded(decoded, args.quality, progress=bar.update, details=True,
-                                                           ensemble=args.ensemble)
     if args.show_quality:
-        tqdm.write(f"{src}: {jobs.describe(decoded, guide, estimate, args.quality)}")
-    jobs.write_png_atomically(pixels, dest, decoded.metadata)
-    return pixels
+        tqdm.write(f"{src}: {jobs.describe(result.decoded, result.guide, result.estimate, args.quality)}")
+    jobs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
+    return result.pixels
 
 
 def main():

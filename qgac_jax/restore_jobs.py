@@ -14,11 +14,16 @@ import os
 import pathlib
 import sys
 import tempfile
-from typing import Dict, List, Optional, Tuple
+import warnings
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
 
 from qgac_jax import metadata, shipped
-from qgac_jax.image_io import IMAGE_SUFFIXES
+from qgac_jax import quantization as qz
+from qgac_jax.image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, Decoded, Quality, decode
 from qgac_jax.metadata import Metadata
+from qgac_jax.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
 RECOMPRESSED_MARGIN = 5  # quality units: how far below the file's tables an estimate says "recompressed"
@@ -146,6 +151,17 @@ def reason(err: BaseException) -> str:
     return str(err) or type(err).__name__
 
 
+def requested_backend(flag: Optional[str]) -> str:
+    """--backend, else $QGAC_BACKEND (any case, spaces ignored, empty meaning unset), else 'auto'; a ValueError
+    naming a value that is none of BACKENDS."""
+    if flag is not None:
+        return flag
+    env = os.environ.get("QGAC_BACKEND", "").strip().lower() or "auto"
+    if env not in BACKENDS:
+        raise ValueError(f"QGAC_BACKEND={os.environ['QGAC_BACKEND']!r}: use auto, jax or onnxruntime")
+    return env
+
+
 def choose_backend(requested: str, onnx_file: bool) -> str:
     """'jax' or 'onnxruntime' for --backend: auto picks ONNX Runtime on a CPU when it is installed."""
     if onnx_file or requested == "onnxruntime":
@@ -172,6 +188,47 @@ def describe(decoded, guide, estimate, quality) -> str:
     # Within the estimator's margin of the file's own quality, a photo was saved once (a 30 read as 29).
     note = "recompressed: restored as" if assumed < file_q - RECOMPRESSED_MARGIN else "assumed"
     return f"file tables about quality {file_q}, estimated effective quality {estimate:.0f}; {note} quality {assumed}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What `Models` and `restore_file` need of restore's arguments (the web page builds one of its own)."""
+
+    checkpoint: Optional[str] = None
+    onnx: Optional[str] = None
+    backend: str = "auto"
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    quality: Quality = "auto"
+    ensemble: bool = False
+
+
+@dataclasses.dataclass
+class Restored:
+    pixels: np.ndarray  # what the PNG holds, upright
+    decoded: Decoded
+    guide: qz.JpegQuantization  # what the network was told
+    estimate: Optional[float]
+    notes: List[str]  # Pillow's warnings about the file
+
+
+def restore_file(models: "Models", src, settings: Settings, quality: Quality = None,
+                 progress: Optional[Callable[[int], None]] = None, on_decoded=None) -> Restored:
+    """Decodes and restores one file as `restore` does; `quality` overrides the settings' (the page's slider).
+
+    `on_decoded(decoded, restorer)` runs between decoding and restoring (a progress bar's total, say).
+    """
+    quality = settings.quality if quality is None else quality
+    with warnings.catch_warnings(record=True) as caught:  # Pillow's notes on odd EXIF, named by the caller
+        warnings.simplefilter("always")
+        decoded = decode(src, quality, settings.max_pixels)
+    restorer = models(decoded.is_grey)
+    if on_decoded is not None:
+        on_decoded(decoded, restorer)
+    pixels, guide, estimate = restorer.restore_decoded(decoded, quality, progress=progress, details=True,
+                                                       ensemble=settings.ensemble)
+    return Restored(pixels, decoded, guide, estimate, list(dict.fromkeys(str(w.message) for w in caught)))
 
 
 class Models:

@@ -7,7 +7,7 @@ config file or config key they name has gone.
 import re
 import shlex
 
-from test_readme import ROOT, readme_commands
+from _documented import ROOT, readme_commands
 
 
 def _parse_with_the_cli(command):

@@ -6,87 +6,18 @@ Long jobs run with overrides that keep their
 path (the config, the flags, the data) and cut their length (steps, images, seconds).
 """
 
-import os
 import pathlib
 import re
-import shlex
 import subprocess
 import sys
 
 import pytest
 
-from conftest import SHARED_DATA, xla_flags
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
-DOCS = README + "".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
+from _documented import README, ROOT, _argv, _run, _sandbox, _shared, python_snippets, readme_commands
+from conftest import SHARED_DATA
 SHORT_TRAINING = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",
                   "--config.train.log_every=1", "--config.data.patch_size=32", "--config.data.batch_size=2",
                   "--config.eval.max_images=1", "--config.eval.qualities=(10,)"]
-
-
-def readme_commands():
-    """Shell commands of the README: code-block lines (continuations joined, comments cut) and inline
-    code that starts like a command and has arguments."""
-    commands = []
-    for lang, body in re.findall(r"```(\w*)\n(.*?)```", DOCS, re.S):
-        if lang == "python":
-            continue
-        for line in body.replace("\\\n", " ").splitlines():
-            line = re.sub(r"\s+#.*$", "", line).strip()
-            if line:
-                commands.append(re.sub(r"\s+", " ", line))
-    for span in re.findall(r"`([^`\n]+)`", DOCS):
-        if re.match(r"(python3? |bash |launch/|\.venv/bin/)", span) and " " in span.split(" -m ")[-1]:
-            commands.append(span)
-    return list(dict.fromkeys(commands))  # once each, in order
-
-
-def python_snippets():
-    return [body for lang, body in re.findall(r"```(\w*)\n(.*?)```", DOCS, re.S) if lang == "python"]
-
-
-def _env():
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT), XLA_FLAGS=xla_flags())
-
-
-def _run(argv, cwd=ROOT, timeout=600):
-    proc = subprocess.run(argv, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
-    return proc
-
-
-def _argv(command):
-    argv = shlex.split(command)
-    if argv[0] in ("python", "python3"):
-        argv[0] = sys.executable
-    return argv
-
-
-def _shared(command):
-    if "../shared/data" in command:
-        if not SHARED_DATA.is_dir():
-            pytest.skip(f"{SHARED_DATA} is absent (only a development checkout has ../shared/data)")
-        command = command.replace("../shared/data", str(SHARED_DATA))
-    return command
-
-
-def _sandbox(tmp_path):
-    """A working folder holding what the README's commands name: photos, a workdir, docs/."""
-    import numpy as np
-    import skimage.data
-    from PIL import Image
-
-    work = tmp_path / "work"
-    for folder in ("more_photos", "scans", "docs", "workdirs"):
-        (work / folder).mkdir(parents=True)
-    photo = skimage.data.coffee()[:64, :96]
-    Image.fromarray(photo).save(work / "photo.jpg", quality=20)
-    Image.fromarray(photo[::-1]).save(work / "more_photos" / "a.jpg", quality=30)
-    Image.fromarray(np.asarray(Image.fromarray(photo).convert("L"))).save(work / "scans" / "b.jpg", quality=10)
-    (work / "workdirs" / "cpu").symlink_to(ROOT / "qgac_jax" / "pretrained" / "colour")
-    for folder in ("benchmarks", "configs"):  # scripts the README runs from the repository root
-        (work / folder).symlink_to(ROOT / folder)
-    return work
 
 
 # ----------------------------------------------------------------------------- how each command is exercised
@@ -257,6 +188,20 @@ def restore_backends(command, tmp_path):
     run_in_sandbox(["--seconds", "0.05", "--sizes", "64x48"])(command, tmp_path)
 
 
+def extras_exist(command, tmp_path):
+    """`pip install -e '.[a,b]'`: each extra exists, and the test environment (the `test` extra) has them all."""
+    import configparser
+
+    extras = configparser.ConfigParser()
+    extras.read(ROOT / "setup.cfg")
+    declared = extras["options.extras_require"]
+    names = re.search(r"\[([a-z,]+)\]", command).group(1).split(",")
+    test = declared["test"]
+    for name in names:
+        assert name in declared, f"no extra {name!r} in setup.cfg"
+        assert name in test or all(line.strip() in test for line in declared[name].strip().splitlines()), name
+
+
 def covered_by(test):
     """Commands that download (VGG weights): a test runs the same CLI on a local file."""
     def check(command, tmp_path):
@@ -277,6 +222,11 @@ RULES = [
     (r"^launch/(tpu_vm|gpu_slurm)\.sh ", dry_run),
     (r"^launch/train_shipped\.sh ", train_shipped_dry_run),
     (r"^python -m qgac_jax\.train --help$", covered_by("tests/test_config.py::test_help_lists_the_shipped_configs")),
+    (r"^python -m qgac_jax\.app$", covered_by(
+        "tests/test_web_page.py::test_the_browser_restores_downloads_moves_the_strength_and_shows_errors")),
+    (r"^pip install -e '\.\[[a-z,]+\]'$", extras_exist),
+    (r"^bash deploy/huggingface_space/build\.sh ", covered_by(
+        "tests/test_web_page.py::test_the_hugging_face_space_assembles_and_its_app_builds_the_page")),
     (r"^python -m qgac_jax\.restore ", restore),
     (r"^\.venv/bin/qgac-restore ", restore_entry_point),
     (r"^python -m qgac_jax\.evaluate ", evaluate),
@@ -319,6 +269,10 @@ def test_readme_command(command, tmp_path):
 def test_readme_python_snippet(index, tmp_path):
     """Each ```python block runs as written, given the photo, image and workdir it names."""
     snippet = python_snippets()[index]
+    if "gradio_client" in snippet:  # talks to a running page: tests/test_web_page.py makes the same call
+        covered_by("tests/test_web_page.py::test_gradio_client_gets_restores_png_and_hostile_uploads_get_a_line_each")(
+            snippet, tmp_path)
+        return
     if "../shared/data" in snippet:
         _shared(snippet)
         (tmp_path / "shared").symlink_to(SHARED_DATA.parent)  # ../shared/data from the sandbox

@@ -8,6 +8,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "qgac_jax"
 # Command-line entry points: nothing in the package may import them.
 CLI_MODULES = {"qgac_jax.train", "qgac_jax.train_estimator", "qgac_jax.restore", "qgac_jax.evaluate", "qgac_jax.export",
+               "qgac_jax.app",
                "qgac_jax.models.__main__", "qgac_jax.tools.convert_vgg", "qgac_jax.tools.make_figure"}
 
 

@@ -1,0 +1,78 @@
+"""A web page that restores photos, served on this machine (Gradio; the extra `app`).
+
+    python -m qgac_jax.app [--host 127.0.0.1] [--port 7860] [--share] [--checkpoint PATH] [--backend B]
+
+Open the printed address in a browser: upload photos, choose the strength,
+compare before and after, download the lossless PNGs. The page restores
+with `restore`'s engine and settings (docs/web_page.md). It listens on
+127.0.0.1 only, unless --host says otherwise; --share asks Gradio for a
+public link (off unless given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+
+from qgac_jax.image_io import DEFAULT_MAX_PIXELS
+from qgac_jax.restore_jobs import BACKENDS, requested_backend
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--port must be a whole number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must lie in 1..65535, got {value}")
+    return value
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m qgac_jax.app", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    parser.add_argument("--port", type=_port, default=7860, help="port (default 7860)")
+    parser.add_argument("--share", action="store_true", help="also ask Gradio for a public link (off by default)")
+    parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped models)")
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="what runs the network, as for restore (default: $QGAC_BACKEND, else auto)")
+    parser.add_argument("--max-pixels", type=float, default=DEFAULT_MAX_PIXELS,
+                        help=f"refuse larger photos, read from the header (default {DEFAULT_MAX_PIXELS:.0e})")
+    args = parser.parse_args(argv)
+    if not 1 <= args.max_pixels < float("inf"):
+        parser.error(f"--max-pixels must be a positive, finite number, got {args.max_pixels}")
+    try:
+        args.backend = requested_backend(args.backend)
+    except ValueError as err:
+        parser.error(str(err))
+    if importlib.util.find_spec("gradio") is None:
+        parser.error("the web page needs the extra `app`: pip install -e '.[app]'")
+    return args
+
+
+def main(argv=None) -> None:
+    from qgac_jax.logs import quiet_third_party
+
+    args = parse_args(argv)
+    quiet_third_party()
+    from qgac_jax import web_page
+    from qgac_jax.restore_jobs import Settings
+
+    settings = Settings(checkpoint=args.checkpoint, backend=args.backend, max_pixels=int(args.max_pixels))
+    try:
+        _, url = web_page.serve(settings, args.host, args.port, args.share, block=False)
+    except OSError as err:
+        sys.exit(f"error: cannot listen on {args.host}:{args.port} ({err})")
+    print(f"restoring page at {url} (Ctrl-C stops it)", flush=True)
+    try:
+        import threading
+
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""The restoring web page: upload photos, choose the strength, compare before / after, download the PNGs.
+
+The page is a face on `restore`'s engine (`restore_jobs`): the same model per
+colour, backend, tiling, quality estimate, size limit and PNG writing (with
+the input's colour profile and EXIF), so a download equals what
+`python -m qgac_jax.restore` writes with the same settings. Each failure is
+one line in the page. Requests queue one at a time (the network already
+takes every core); each request works in a temporary folder of its own,
+deleted seconds after the response (once Gradio has its copy), and Gradio's
+copies of uploads and downloads are deleted within minutes (`DELETE_AFTER_S`). Nothing is fetched
+from the internet: the theme's fonts are Gradio's bundled ones, analytics are
+off, and the page is served on 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import tempfile
+import threading
+from typing import List, Optional, Sequence, Tuple
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+from qgac_jax import restore_jobs  # noqa: E402
+from qgac_jax.restore_jobs import Settings  # noqa: E402
+
+STRENGTHS = ("auto: the file's tables and the estimate", "the file's own tables", "the quality below")
+DELETE_AFTER_S = 120  # Gradio's copies of uploads and results: checked every minute, deleted at this age
+KEEP_OURS_S = 10.0  # a request's own folder outlives the response by this much (Gradio copies it at once)
+PREVIEW_SIDE = 2048  # the before / after comparison shows images at most this large (downloads are full size)
+
+
+def _quality(strength: str, quality: float):
+    if strength == STRENGTHS[1]:
+        return "file"
+    if strength == STRENGTHS[2]:
+        return int(quality)
+    return "auto"
+
+
+def _preview(pixels: np.ndarray) -> np.ndarray:
+    """8-bit RGB(A) for the comparison slider, downscaled by an integer step when very large."""
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    step = max(1, -(-max(pixels.shape[:2]) // PREVIEW_SIDE))
+    return np.ascontiguousarray(pixels[::step, ::step])
+
+
+class Page:
+    """The restore function behind the page, with the models loaded once for all requests."""
+
+    def __init__(self, settings: Settings, workdir: Optional[str] = None):
+        self.settings = settings
+        self.models = restore_jobs.Models(settings, restore_jobs.choose_backend(settings.backend, False))
+        self.workdir = workdir  # parent of each request's temporary folder (None: the system's)
+
+    def restore(self, files: Optional[Sequence[str]], strength: str = STRENGTHS[0], quality: float = 50,
+                progress=gr.Progress()) -> Tuple[List[str], Optional[tuple], str]:
+        """(PNG paths to download, (before, after) of the first restored photo, a line per file)."""
+        files = [files] if isinstance(files, str) else list(files or [])
+        if not files:
+            raise gr.Error("Choose one or more photos first.")
+        out_dir = tempfile.mkdtemp(prefix="qgac-page-", dir=self.workdir)
+        outputs, lines, comparison = [], [], None
+        for number, path in enumerate(files):
+            name = pathlib.Path(path).name
+            total = [1]
+
+            def started(decoded, restorer, total=total):
+                total[0] = max(1, restorer.tile_count(*decoded.pixels.shape[:2]))
+
+            def step(n, done=[0], total=total, number=number, name=name):  # noqa: B006 - a counter per file
+                done[0] += n
+                progress((number + done[0] / total[0]) / len(files), desc=f"restoring {name}")
+
+            try:
+                result = restore_jobs.restore_file(self.models, path, self.settings, _quality(strength, quality),
+                                                   progress=step, on_decoded=started)
+            except Exception as err:  # noqa: BLE001 - one line per file, as restore prints them; the page goes on
+                lines.append(f"error: {name}: {restore_jobs.reason(err)}")
+                continue
+            dest = pathlib.Path(out_dir) / (pathlib.Path(name).stem + ".png")
+            restore_jobs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
+            outputs.append(str(dest))
+            lines += [f"warning: {name}: {note}" for note in result.notes]
+            told = restore_jobs.describe(result.decoded, result.guide, result.estimate, _quality(strength, quality))
+            lines.append(f"{name}: {told}")
+            if comparison is None:
+                comparison = (_preview(_upright_input(result.decoded)), _preview(result.pixels))
+        # Gradio copies the results into its own cache once this returns (milliseconds); ours go soon after.
+        threading.Timer(0.0 if not outputs else KEEP_OURS_S, shutil.rmtree, (out_dir,), {"ignore_errors": True}).start()
+        return outputs, comparison, "\n\n".join(lines)
+
+
+def _upright_input(decoded) -> np.ndarray:
+    """The decoded input as the output is written (8 or 16 bits, upright, alpha kept): the 'before' side."""
+    from qgac_jax.image_io import to_output
+
+    return to_output(decoded.pixels, decoded)
+
+
+def build(page: Page) -> gr.Blocks:
+    """The page's layout and events; `demo.launch` serves it."""
+    with gr.Blocks(title="qgac_jax: restore JPEG photos", analytics_enabled=False,
+                   delete_cache=(60, DELETE_AFTER_S)) as demo:
+        gr.Markdown("# Restore compressed photos\nUpload JPEG photos (or others, with a quality). The result is a "
+                    "lossless PNG with the photo's colour profile and EXIF.")
+        with gr.Row():
+            with gr.Column():
+                files = gr.File(label="Photos", file_count="multiple", type="filepath", elem_id="photos")
+                strength = gr.Radio(list(STRENGTHS), value=STRENGTHS[0], label="Strength", elem_id="strength")
+                quality = gr.Slider(1, 100, value=50, step=1, label="Quality (lower asks for a stronger correction)",
+                                    elem_id="quality")
+                button = gr.Button("Restore", variant="primary", elem_id="restore")
+            with gr.Column():
+                slider = gr.ImageSlider(label="Before / after", elem_id="comparison", type="numpy")
+                downloads = gr.File(label="Restored PNGs", file_count="multiple", elem_id="downloads")
+                report = gr.Markdown(elem_id="report")
+        button.click(page.restore, [files, strength, quality], [downloads, slider, report], api_name="restore",
+                     concurrency_limit=1)
+    return demo
+
+
+# Local fonts only (the default theme's are bundled too; these need nothing at all).
+THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: Optional[int] = None, share: bool = False,
+          block: bool = True):
+    """Builds and launches the page; returns (demo, local URL)."""
+    demo = build(Page(settings))
+    demo.queue(default_concurrency_limit=1)
+    _, url, _ = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
+                            quiet=True, ssr_mode=False, show_error=False, theme=THEME)
+    return demo, url

@@ -1,0 +1,80 @@
+"""The commands and Python snippets of the README and docs/, and a sandbox holding what they name."""
+
+import os
+import pathlib
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SHARED_DATA, xla_flags
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+DOCS = README + "".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
+
+
+def readme_commands():
+    """Shell commands of the README: code-block lines (continuations joined, comments cut) and inline
+    code that starts like a command and has arguments."""
+    commands = []
+    for lang, body in re.findall(r"```(\w*)\n(.*?)```", DOCS, re.S):
+        if lang == "python":
+            continue
+        for line in body.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            if line:
+                commands.append(re.sub(r"\s+", " ", line))
+    for span in re.findall(r"`([^`\n]+)`", DOCS):
+        if re.match(r"(python3? |bash |launch/|\.venv/bin/)", span) and " " in span.split(" -m ")[-1]:
+            commands.append(span)
+    return list(dict.fromkeys(commands))  # once each, in order
+
+
+def python_snippets():
+    return [body for lang, body in re.findall(r"```(\w*)\n(.*?)```", DOCS, re.S) if lang == "python"]
+
+
+def _env():
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT), XLA_FLAGS=xla_flags())
+
+
+def _run(argv, cwd=ROOT, timeout=600):
+    proc = subprocess.run(argv, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    return proc
+
+
+def _argv(command):
+    argv = shlex.split(command)
+    if argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return argv
+
+
+def _shared(command):
+    if "../shared/data" in command:
+        if not SHARED_DATA.is_dir():
+            pytest.skip(f"{SHARED_DATA} is absent (only a development checkout has ../shared/data)")
+        command = command.replace("../shared/data", str(SHARED_DATA))
+    return command
+
+
+def _sandbox(tmp_path):
+    """A working folder holding what the README's commands name: photos, a workdir, docs/."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    work = tmp_path / "work"
+    for folder in ("more_photos", "scans", "docs", "workdirs"):
+        (work / folder).mkdir(parents=True)
+    photo = skimage.data.coffee()[:64, :96]
+    Image.fromarray(photo).save(work / "photo.jpg", quality=20)
+    Image.fromarray(photo[::-1]).save(work / "more_photos" / "a.jpg", quality=30)
+    Image.fromarray(np.asarray(Image.fromarray(photo).convert("L"))).save(work / "scans" / "b.jpg", quality=10)
+    (work / "workdirs" / "cpu").symlink_to(ROOT / "qgac_jax" / "pretrained" / "colour")
+    for folder in ("benchmarks", "configs"):  # scripts the README runs from the repository root
+        (work / folder).symlink_to(ROOT / folder)
+    return work

@@ -1,0 +1,169 @@
+"""The restoring web page in a real browser (Debian's Chromium driven by Playwright) and through gradio_client.
+
+The app runs as `python -m qgac_jax.app` on a free local port; every request the browser makes outside
+127.0.0.1 is recorded and refused, so the page is shown to work offline.
+"""
+
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import jpeg_bytes, natural_image
+
+pytest.importorskip("gradio", reason="the web page needs the extra `app`")
+pytestmark = pytest.mark.slow
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CHROMIUM = pathlib.Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The app on a free port: (URL, seconds it took to answer, its stderr file)."""
+    port, logs = _free_port(), tmp_path_factory.mktemp("app")
+    err = open(logs / "stderr.txt", "w")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), GRADIO_TEMP_DIR=str(logs / "gradio"), TMPDIR=str(logs))
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "qgac_jax.app", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=err, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.perf_counter() - start > 240:
+                raise AssertionError((logs / "stderr.txt").read_text()[-3000:])
+            time.sleep(0.5)
+    yield url, time.perf_counter() - start, logs
+    proc.terminate()
+    proc.wait(timeout=30)
+    err.close()
+
+
+def _restore_cli(path, out, *args):
+    from qgac_jax import restore
+
+    assert restore.run([str(path), "--output", str(out), *args]) == 0
+    return (out / (path.stem + ".png")).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    import skimage.data
+
+    path = tmp_path_factory.mktemp("photo") / "coffee.jpg"
+    Image.fromarray(skimage.data.coffee()[:96, :128]).save(path, quality=20)
+    return path
+
+
+def test_the_browser_restores_downloads_moves_the_strength_and_shows_errors(app, photo, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright")
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent (CI installs Debian's chromium)")
+    url, _, logs = app
+    expected = _restore_cli(photo, tmp_path / "cli")
+    stronger = _restore_cli(photo, tmp_path / "cli5", "--quality", "5")
+    outside = []
+
+    def offline(route):
+        if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(accept_downloads=True)
+        page.route("**/*", offline)
+        page.goto(url)
+        page.locator("#photos input[type=file]").set_input_files(str(photo))
+        page.locator("#restore").click()
+        link = page.locator("#downloads a[download], #downloads a[href]").first
+        link.wait_for(timeout=120_000)
+        page.locator("#report").get_by_text("coffee.jpg: file tables about quality 20").wait_for(timeout=60_000)
+        with page.expect_download() as download:
+            link.click()
+        download.value.save_as(tmp_path / "page.png")
+        assert (tmp_path / "page.png").read_bytes() == expected  # the same bytes restore writes
+        page.screenshot(path=str(tmp_path / "page.png.screenshot.png"), full_page=True)
+
+        page.get_by_label("the quality below").check()
+        page.locator("#quality input[type=number]").fill("5")
+        page.locator("#quality input[type=number]").press("Enter")
+        page.locator("#restore").click()
+        page.locator("#report").get_by_text("IJG tables of quality 5").wait_for(timeout=120_000)
+        with page.expect_download() as download:
+            page.locator("#downloads a[download], #downloads a[href]").first.click()
+        download.value.save_as(tmp_path / "strong.png")
+        assert (tmp_path / "strong.png").read_bytes() == stronger != expected
+
+        (tmp_path / "notes.jpg").write_text("just some text, not a picture\n")
+        page.get_by_label("auto: the file's tables and the estimate").check()
+        page.locator("#photos input[type=file]").set_input_files(str(tmp_path / "notes.jpg"))
+        page.locator("#restore").click()
+        page.locator("#report").get_by_text("error: notes.jpg: not an image file").wait_for(timeout=60_000)
+        browser.close()
+    assert outside == []  # no font, script or analytics from the internet
+    assert (tmp_path / "page.png.screenshot.png").stat().st_size > 10_000
+
+
+def test_gradio_client_gets_restores_png_and_hostile_uploads_get_a_line_each(app, photo, tmp_path):
+    from gradio_client import Client, handle_file
+
+    url, started_s, logs = app
+    client = Client(url, verbose=False)
+    downloads, _, report = client.predict([handle_file(str(photo))], api_name="/restore")
+    assert pathlib.Path(downloads[0]).read_bytes() == _restore_cli(photo, tmp_path / "cli")
+
+    small = jpeg_bytes(natural_image(16, 16), quality=50)
+    at = small.find(b"\xff\xc0")
+    hostile = {"bomb.jpg": small[:at + 5] + (60000).to_bytes(2, "big") * 2 + small[at + 9:],
+               "truncated.jpg": jpeg_bytes(natural_image(160, 200), quality=60)[:3000],
+               "empty.jpg": b"", "text.jpg": b"no picture here\n"}
+    for name, data in hostile.items():
+        (tmp_path / name).write_bytes(data)
+    files = [handle_file(str(tmp_path / name)) for name in hostile]
+    downloads, comparison, report = client.predict(files, api_name="/restore")
+    lines = report.split("\n\n")
+    assert not downloads and comparison is None and len(lines) == 4, report
+    assert "bomb.jpg: " in report and "--max-pixels" in report and "empty" in report and "not an image" in report
+    assert "truncated.jpg: " in report and "Traceback" not in report
+    again, _, _ = client.predict([handle_file(str(photo))], api_name="/restore")  # still serving
+    assert np.asarray(Image.open(again[0])).shape == (96, 128, 3)
+    print(f"app answered {started_s:.1f} s after it was started")
+
+
+def test_the_hugging_face_space_assembles_and_its_app_builds_the_page(tmp_path):
+    import runpy
+    import zipfile
+
+    proc = subprocess.run(["bash", str(ROOT / "deploy" / "huggingface_space" / "build.sh"), str(tmp_path / "space")],
+                          env=dict(os.environ, PYTHON=sys.executable), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    space = tmp_path / "space"
+    (wheel,) = space.glob("qgac_jax-*.whl")
+    requirements = (space / "requirements.txt").read_text().split()
+    assert requirements[0] == f"./{wheel.name}" and any(r.startswith("gradio") for r in requirements)
+    with zipfile.ZipFile(wheel) as z:  # the shipped models travel inside the wheel
+        assert any(n.startswith("qgac_jax/pretrained/colour/") for n in z.namelist())
+    card = (space / "README.md").read_text()
+    assert "sdk: gradio" in card and "app_file: app.py" in card
+    demo = runpy.run_path(str(space / "app.py"))["demo"]  # built, not launched
+    assert [d["api_name"] for d in demo.config["dependencies"] if d.get("api_name")] == ["restore"]
