@@ -99,7 +99,9 @@ def load(spec: str) -> ml_collections.ConfigDict:
     """`path/to/config.py[:arg]` -> its `get_config(arg)`; a ValueError with one line when it cannot."""
     path, _, arg = spec.partition(":")
     if not os.path.isfile(path):
-        raise ValueError(f"config file {path} does not exist (shipped configs: {', '.join(shipped_configs())})")
+        shipped = sorted(f"configs/{n}" for n in os.listdir(os.path.join(ROOT, "configs")) if n.endswith(".py")
+                         and not n.startswith("_")) if os.path.isdir(os.path.join(ROOT, "configs")) else []
+        raise ValueError(f"config file {path} does not exist (shipped configs: {', '.join(shipped) or 'none'})")
     name = "qgac_config_" + hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:12]
     module_spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(module_spec)

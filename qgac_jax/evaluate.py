@@ -147,11 +147,16 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     print(f"{result['images']} images from {args.images} ({'grey' if args.grey else 'colour'}), "
           f"checkpoint {checkpoint}, model told: {told}\n")
     print(markdown_table(result))
-    if args.json:
-        with open(args.json, "w") as f:  # strict JSON: PSNRs are capped (eval_protocol.PSNR_CAP), never Infinity
-            json.dump({"checkpoint": str(checkpoint), "images": result["images"], "source": args.images,
-                       "grey": args.grey, "told": told, "ensemble": args.ensemble, "psnr_cap_db": PSNR_CAP,
-                       "qualities": result["qualities"]}, f, indent=2, allow_nan=False)
+    if args.json:  # strict JSON (PSNRs are capped, never Infinity), through a temporary file and a rename
+        text = json.dumps({"checkpoint": str(checkpoint), "images": result["images"], "source": args.images,
+                           "grey": args.grey, "told": told, "ensemble": args.ensemble, "psnr_cap_db": PSNR_CAP,
+                           "qualities": result["qualities"]}, indent=2, allow_nan=False)
+        tmp = pathlib.Path(f"{args.json}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, args.json)
+        finally:
+            tmp.unlink(missing_ok=True)
     if args.plot:
         single = {**result, "qualities": {q: r for q, r in result["qualities"].items() if isinstance(q, int)}}
         if single["qualities"]:
@@ -163,7 +168,12 @@ def main():
     from qgac_jax.logs import quiet_third_party
 
     quiet_third_party()
-    sys.exit(run())
+    try:
+        status = run()
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        status = 130
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,12 @@ def main():
     from qgac_jax.logs import quiet_third_party
 
     quiet_third_party()
-    sys.exit(run())
+    try:
+        status = run()
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        status = 130
+    sys.exit(status)
 
 
 if __name__ == "__main__":

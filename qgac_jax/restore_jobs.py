@@ -80,6 +80,7 @@ def collect_inputs(patterns: List[str], out_root: Optional[pathlib.Path] = None)
     return jobs, errors
 
 
+PNG_LEVEL = 6  # zlib level of the PNGs (Pillow's default); docs/performance.md weighs time against size
 TEMP_PREFIX = ".qgac-"  # temporary outputs: .qgac-<pid>-<random>.tmp, a fixed length whatever the name
 
 
@@ -96,7 +97,7 @@ def write_png_atomically(pixels, path: pathlib.Path, meta: Optional[Metadata] = 
             if pixels.dtype == "uint16" and pixels.ndim == 3:
                 f.write(png16.encode(pixels, meta))
             else:
-                Image.fromarray(pixels).save(f, format="PNG", **metadata.png_options(meta))
+                Image.fromarray(pixels).save(f, format="PNG", compress_level=PNG_LEVEL, **metadata.png_options(meta))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions

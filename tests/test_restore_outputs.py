@@ -165,7 +165,9 @@ def test_ctrl_c_in_a_folder_prints_the_summary_and_exits_130(colour_export, tmp_
         (folder / f"{i:02d}.jpg").write_bytes(jpeg_bytes(natural_image(160, 200, seed=i), quality=20))
     proc = subprocess.Popen([sys.executable, "-m", "qgac_jax.restore", str(folder), "--output", str(tmp_path / "out"),
                              "--checkpoint", str(colour_export), "--tile", "64", "--overlap", "16"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as from a shell: test workers may run with SIGINT ignored, which children inherit
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = proc.stdout.readline()  # one line per file: the run is under way
     assert first.startswith("restored "), first + proc.stderr.read()
     time.sleep(0.3)
