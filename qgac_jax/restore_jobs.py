@@ -80,7 +80,7 @@ def collect_inputs(patterns: List[str], out_root: Optional[pathlib.Path] = None)
     return jobs, errors
 
 
-PNG_LEVEL = 6  # zlib level of the PNGs (Pillow's default); docs/performance.md weighs time against size
+PNG_LEVEL = 3  # zlib level of the PNGs: docs/performance.md weighs time against size (Pillow defaults to 6)
 TEMP_PREFIX = ".qgac-"  # temporary outputs: .qgac-<pid>-<random>.tmp, a fixed length whatever the name
 
 

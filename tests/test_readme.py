@@ -30,7 +30,8 @@ def by_ci(command, tmp_path):
     marked = [re.search(rf"<!-- {marker} -->\n```\n(.*)\n```", README).group(1)
               for marker in ("setup-command", "test-command", "restore-install")]
     assert "restore-install" in ci
-    assert command in marked or command == "bash .ci/run"
+    assert command in marked or command == "bash .ci/run" or (command == "bash .ci/restore_install.sh"
+                                                             and "bash .ci/restore_install.sh" in ci)
 
 
 def fast_tier(command, tmp_path):
@@ -215,6 +216,7 @@ RULES = [
     (r"^\.venv/bin/python -m pytest -q -n 2$", by_ci),
     (r"^\.venv/bin/python -m pytest -q -n 2 -m \"not slow\"$", fast_tier),
     (r"^bash \.ci/run$", by_ci),
+    (r"^bash \.ci/restore_install\.sh$", by_ci),
     (r"^python3 -m venv \.venv && \.venv/bin/pip install -e '\.\[onnx\]'$", by_ci),
     (r"^python -m qgac_jax\.train --config=configs/(gpu|cpu)\.py(:[\w,=]+)? --workdir=workdirs/", train_short),
     (r"^python -m qgac_jax\.train_estimator --config=configs/estimator\.py --workdir=workdirs/", train_estimator_short),
@@ -239,6 +241,9 @@ RULES = [
     (r"^python benchmarks/train_throughput\.py ", train_throughput),
     (r"^python benchmarks/vs_pytorch\.py ", vs_pytorch),
     (r"^python benchmarks/restore_backends\.py$", restore_backends),
+    (r"^python benchmarks/restore_profile\.py", run_in_sandbox(["--megapixels", "0.2", "--png-levels", "1"])),
+    (r"^python benchmarks/int8_sensitivity\.py", run_in_sandbox(["--calibration", "2", "--rank", "2", "--keep", "1",
+                                                                 "--seconds", "0.05"])),
     (r"^python benchmarks/estimator_accuracy\.py ", lambda c, t: run_in_sandbox(["--max-images", "1"])(_shared(c), t)),
     (r"^python benchmarks/profile_step\.py$", run_in_sandbox(["--variant", "tiny", "--batch", "1", "--patch", "32",
                                                               "--seconds", "0.05"])),
