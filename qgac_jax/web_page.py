@@ -32,7 +32,7 @@ from qgac_jax.restore_jobs import Settings  # noqa: E402
 STRENGTHS = ("auto: the file's tables and the estimate", "the file's own tables", "the quality below")
 DELETE_AFTER_S = 120  # Gradio's copies of uploads and results: checked every minute, deleted at this age
 KEEP_OURS_S = 10.0  # a request's own folder outlives the response by this much (Gradio copies it at once)
-PREVIEW_SIDE = 2048  # the before / after comparison shows images at most this large (downloads are full size)
+PREVIEW_SIDE = 4096  # the before / after comparison shows photos up to this side at 1:1 (larger ones halved, ...)
 
 
 def _quality(strength: str, quality: float):
