@@ -138,7 +138,7 @@ def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAU
         if is_jpeg and img.mode not in ("L", "RGB"):
             raise ValueError(f"{img.mode} JPEGs are not supported (grey and YCbCr colour are)")
         if quality is None and not is_jpeg:
-            raise NotAJpeg(describe_format(img))
+            raise NotAJpeg(describe_format(img, data))
         orientation = int(img.getexif().get(0x0112, 1) or 1)
         meta = metadata.read(img, orientation_applied=orientation in range(2, 9))
         arr, alpha, bit_depth, grey = _pixels(img, data if deep else None, max_pixels)
@@ -160,12 +160,16 @@ class NotAJpeg(ValueError):
         self.format_name = format_name
 
 
-def describe_format(img: Image.Image) -> str:
-    """'PNG', 'lossless WEBP', 'GIF', ...: what a file is, for a one-line message."""
+LOSSLESS_FORMATS = ("PNG", "BMP", "TIFF", "GIF", "PPM", "TGA")
+
+
+def describe_format(img: Image.Image, data: Optional[bytes] = None) -> str:
+    """'lossless PNG', 'lossless WEBP', 'WEBP (lossy)', ...: what a file is, for a one-line message."""
     name = img.format or "unknown format"
-    if name == "WEBP" and "lossless" in str(getattr(img, "info", {}).get("compression", "")):
-        name = "lossless WEBP"
-    return name
+    if name == "WEBP" and data is not None:  # the first image chunk says: VP8L lossless, VP8 lossy
+        lossless, lossy = data.find(b"VP8L", 12), data.find(b"VP8 ", 12)
+        return "lossless WEBP" if lossless >= 0 and (lossy < 0 or lossless < lossy) else "WEBP (lossy)"
+    return f"lossless {name}" if name in LOSSLESS_FORMATS else name
 
 
 def _pixels(img: Image.Image, deep_png: Optional[bytes], max_pixels: int):

@@ -155,8 +155,7 @@ class Tally:
     not_restored: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # format -> files
 
     def line(self, seconds: float) -> str:
-        kinds = ", ".join(f"{n} {name if 'lossless' in name else 'lossless ' + name}"
-                          for name, n in sorted(self.not_restored.items()))
+        kinds = ", ".join(f"{n} {name}" for name, n in sorted(self.not_restored.items()))
         lossless = (f", not restored: {kinds} (no quantization to read; --quality Q restores them)"
                     if self.not_restored else "")
         return (f"restored {self.restored}, skipped {self.skipped} (output exists){lossless}, failed {self.failed}; "

@@ -181,3 +181,17 @@ def test_ctrl_c_in_a_folder_prints_the_summary_and_exits_130(colour_export, tmp_
     assert not [p for p in (tmp_path / "out").iterdir() if p.suffix != ".png"]  # no temporary file left
     with Image.open(sorted((tmp_path / "out").glob("*.png"))[-1]) as last:
         last.load()  # every written file is whole
+
+
+def test_files_without_tables_met_in_a_folder_are_listed_by_what_they_are(colour_export, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo = Image.fromarray(natural_image(24, 32))
+    photo.save(folder / "web_lossy.webp", quality=50)
+    photo.save(folder / "web_lossless.webp", lossless=True)
+    photo.save(folder / "scan.png")
+    (folder / "a.jpg").write_bytes(jpeg_bytes(natural_image(24, 32), quality=20))
+    status, out, err = _run(capsys, folder, "--output", tmp_path / "out", "--checkpoint", colour_export)
+    assert status == 0 and "error" not in err, err
+    assert ("restored 1, skipped 0 (output exists), not restored: 1 WEBP (lossy), 1 lossless PNG, 1 lossless WEBP "
+            "(no quantization to read; --quality Q restores them), failed 0") in out
