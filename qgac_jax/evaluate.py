@@ -24,7 +24,7 @@ import pathlib
 import sys
 from typing import Dict, Optional, Sequence
 
-from qgac_jax import shipped
+from qgac_jax import atomic_files, shipped
 from qgac_jax.eval_protocol import PSNR_CAP, Case, evaluate_images, markdown_table
 
 
@@ -151,12 +151,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         text = json.dumps({"checkpoint": str(checkpoint), "images": result["images"], "source": args.images,
                            "grey": args.grey, "told": told, "ensemble": args.ensemble, "psnr_cap_db": PSNR_CAP,
                            "qualities": result["qualities"]}, indent=2, allow_nan=False)
-        tmp = pathlib.Path(f"{args.json}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(text)
-            os.replace(tmp, args.json)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_files.write_bytes(args.json, text.encode())
     if args.plot:
         single = {**result, "qualities": {q: r for q, r in result["qualities"].items() if isinstance(q, int)}}
         if single["qualities"]:
@@ -165,15 +160,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def main():
-    from qgac_jax.logs import quiet_third_party
+    from qgac_jax.logs import run_command
 
-    quiet_third_party()
-    try:
-        status = run()
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
-        status = 130
-    sys.exit(status)
+    run_command(run)
 
 
 if __name__ == "__main__":

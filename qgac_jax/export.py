@@ -77,15 +77,9 @@ def run(argv=None) -> int:
 
 
 def main():
-    from qgac_jax.logs import quiet_third_party
+    from qgac_jax.logs import run_command
 
-    quiet_third_party()
-    try:
-        status = run()
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
-        status = 130
-    sys.exit(status)
+    run_command(run)
 
 
 if __name__ == "__main__":

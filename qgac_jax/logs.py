@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
+from typing import Callable, NoReturn
 
 NOISY = (
     "onnx_ir",
@@ -39,3 +41,15 @@ def quiet_third_party() -> None:
         pass
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*[Pp]latform.*TPU.*")
+
+
+def run_command(run: Callable[[], int]) -> NoReturn:
+    """A command line's `main`: third parties quiet, `run()`'s status as the exit status, and Ctrl-C one line
+    and 130 (writes are atomic, so an interrupted command leaves no half-written file)."""
+    quiet_third_party()
+    try:
+        status = run()
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        status = 130
+    sys.exit(status)

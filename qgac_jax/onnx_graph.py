@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qgac_jax import atomic_files
 from qgac_jax import quantization as qz
 
 OPSET = 17  # ONNX Runtime >= 1.11, OpenVINO, TensorRT 8.5+ and vs-mlrt all read it
@@ -136,17 +137,8 @@ def convert(model, params, quality: Optional[int] = None, model_config: Optional
 
 
 def save(proto, path) -> None:
-    """Writes the model to `path` through a temporary file, so a failed write leaves nothing half-written."""
-    import onnx
-
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        onnx.save_model(proto, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Writes the model to `path` whole or not at all (`atomic_files`)."""
+    atomic_files.write_bytes(path, proto.SerializeToString())
 
 
 def available() -> bool:
@@ -178,16 +170,6 @@ class CacheNotWritable(ValueError):
 
 def _sha256(path: pathlib.Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_atomically(path: pathlib.Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _intact(graph: pathlib.Path) -> bool:
@@ -226,7 +208,7 @@ def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
         model, params, config = checkpointing.load_restoration_export(export_path)
         with _quiet_logger():
             save(convert(model, params, None, config), out)
-        _write_atomically(out.with_name(out.name + ".sha256"), _sha256(out).encode())
+        atomic_files.write_bytes(out.with_name(out.name + ".sha256"), _sha256(out).encode())
     finally:
         log(f" {time.perf_counter() - start:.0f} s", flush=True)
     return out

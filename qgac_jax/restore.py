@@ -25,6 +25,7 @@ import pathlib
 import sys
 import time
 
+from qgac_jax import atomic_files
 from qgac_jax import restore_jobs as jobs
 from qgac_jax import shipped
 from qgac_jax.image_io import DEFAULT_MAX_PIXELS
@@ -138,7 +139,7 @@ def run(argv=None) -> int:
     found, errors = jobs.collect_inputs(args.inputs, out_root)
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
-    leftovers = jobs.remove_leftovers(out_root)
+    leftovers = atomic_files.remove_leftovers(out_root)
     if leftovers:
         print(f"removed {leftovers} temporary file(s) an interrupted run left in {out_root}", file=sys.stderr)
     return restore_all(args, models, found, out_root, failed=len(errors))
@@ -235,15 +236,9 @@ def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path):
 
 
 def main():
-    from qgac_jax.logs import quiet_third_party
+    from qgac_jax.logs import run_command
 
-    quiet_third_party()
-    try:
-        status = run()
-    except KeyboardInterrupt:  # before the first file (loading a model, converting it): nothing written
-        print("interrupted: nothing was written", file=sys.stderr)
-        status = 130
-    sys.exit(status)
+    run_command(run)  # Ctrl-C before the first file (loading, converting a model): nothing written
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from qgac_jax import metadata, shipped
+from qgac_jax import atomic_files, metadata, shipped
 from qgac_jax import quantization as qz
 from qgac_jax.image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, Decoded, Quality, decode
 from qgac_jax.metadata import Metadata
@@ -81,55 +81,23 @@ def collect_inputs(patterns: List[str], out_root: Optional[pathlib.Path] = None)
 
 
 PNG_LEVEL = 3  # zlib level of the PNGs: docs/performance.md weighs time against size (Pillow defaults to 6)
-TEMP_PREFIX = ".qgac-"  # temporary outputs: .qgac-<pid>-<random>.tmp, a fixed length whatever the name
 
 
 def write_png_atomically(pixels, path: pathlib.Path, meta: Optional[Metadata] = None) -> None:
-    """PNG (with `meta`) via a temporary file in the same folder and a rename: no partial outputs, ever."""
+    """PNG (with `meta`), replacing `path` whole or not at all (`atomic_files`): no partial outputs, ever."""
+    import io
+
     from PIL import Image
 
     from qgac_jax import png16
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if pixels.dtype == "uint16" and pixels.ndim == 3:
-                f.write(png16.encode(pixels, meta))
-            else:
-                Image.fromarray(pixels).save(f, format="PNG", compress_level=PNG_LEVEL, **metadata.png_options(meta))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def remove_leftovers(folder: pathlib.Path) -> int:
-    """Deletes temporary outputs under `folder` that a killed run left (its process is gone); how many."""
-    removed = 0
-    for tmp in folder.rglob(f"{TEMP_PREFIX}*.tmp"):
-        pid = tmp.name[len(TEMP_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            try:
-                tmp.unlink()
-                removed += 1
-            except OSError:
-                pass
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
+    if pixels.dtype == "uint16" and pixels.ndim == 3:
+        data = png16.encode(pixels, meta)
+    else:
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="PNG", compress_level=PNG_LEVEL, **metadata.png_options(meta))
+        data = buf.getvalue()
+    atomic_files.write_bytes(path, data)
 
 
 def check_output_folder(folder: pathlib.Path) -> None:
@@ -178,8 +146,6 @@ def choose_backend(requested: str, onnx_file: bool) -> str:
 
 def describe(decoded, guide, estimate, quality) -> str:
     """One line: what the file says and what the network was told."""
-    from qgac_jax import quantization as qz
-
     if not decoded.from_file:
         return f"IJG tables of quality {quality} (--quality)"
     file_q = qz.equivalent_quality(decoded.quantization.luma)
@@ -236,15 +202,15 @@ class Models:
     """Each model a folder needs, loaded once: --checkpoint / --onnx for every image, else the shipped grey
     model for grey files and the colour one for colour files."""
 
-    def __init__(self, args, backend: str):
-        self.args, self.backend = args, backend
+    def __init__(self, settings: Settings, backend: str):  # restore's parsed arguments serve as Settings too
+        self.settings, self.backend = settings, backend
         self._loaded: Dict[str, object] = {}
 
     def __call__(self, grey: bool):
         from qgac_jax import onnx_graph
         from qgac_jax.inference import Restorer
 
-        args = self.args
+        args = self.settings
         path = args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3)
         if path in self._loaded:
             return self._loaded[path]
