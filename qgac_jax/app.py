@@ -16,7 +16,7 @@ import importlib.util
 import sys
 
 from qgac_jax.image_io import DEFAULT_MAX_PIXELS
-from qgac_jax.restore_jobs import BACKENDS, requested_backend
+from qgac_jax.engines import BACKENDS, requested_backend
 
 
 def _port(text: str) -> int:

@@ -2,7 +2,8 @@
 
     python -m qgac_jax.evaluate --images DIR [--checkpoint PATH] [--qualities 10,20,30,40]
                                 [--double 20:75,20:75:4] [--grey] [--max-images N] [--quality auto|file]
-                                [--ensemble] [--json OUT.json] [--plot OUT.png]
+                                [--ensemble] [--backend B] [--precision float32|int8]
+                                [--json OUT.json] [--plot OUT.png]
 
 Each clean image is saved by Pillow at each quality (IJG tables, 4:2:0 for
 colour), decoded by Pillow, restored, and PSNR / SSIM / PSNR-B are taken on
@@ -10,7 +11,8 @@ uint8 levels against the clean image for both JPEG and model. --double Q1:Q2[:S]
 saves at Q1, crops S pixels off the top and left (0: aligned grids), and saves
 at Q2. The model sees what a file gives it (pixels and the last save's tables);
 --quality says what it is told, as for restore. Grey (--grey) uses ITU-R
-BT.601 luma of colour images (Pillow's convert("L")).
+BT.601 luma of colour images (Pillow's convert("L")). The model runs as restore
+runs it: --backend and --precision mean what they mean there.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pathlib
 import sys
 from typing import Dict, Optional, Sequence
 
-from qgac_jax import atomic_files, shipped
+from qgac_jax import atomic_files, engines, restore_jobs, shipped
 from qgac_jax.eval_protocol import PSNR_CAP, Case, evaluate_images, markdown_table
 
 
@@ -92,6 +94,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                         help="what the model is told: the file's tables and the shipped estimate (auto), or the "
                              "file's tables alone (file)")
     parser.add_argument("--ensemble", action="store_true", help="average over the 8 flips and transposes")
+    engines.add_arguments(parser)
     parser.add_argument("--json", help="write the numbers here (strict JSON; an existing file is kept unless "
                                        "--overwrite)")
     parser.add_argument("--plot", help="draw PSNR against quality and bits per pixel into this PNG file (needs the "
@@ -102,6 +105,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         problem = _output_problem(path, args.overwrite)
         if problem:
             parser.error(f"{flag} {path}: {problem}")
+    engines.check_arguments(parser, args)
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("--plot needs matplotlib: pip install -e '.[train]'")
     qualities = args.qualities if args.qualities is not None else ([] if args.double else [10, 20, 30, 40])
@@ -131,13 +135,13 @@ def _output_problem(path: Optional[str], overwrite: bool) -> Optional[str]:
 def run(argv: Optional[Sequence[str]] = None) -> int:
     parser, args, cases = parse_args(argv)
 
-    from qgac_jax.inference import Restorer
-
     checkpoint = args.checkpoint or shipped.default_checkpoint(1 if args.grey else 3)
     if checkpoint is None:
         parser.error("this version ships no pretrained checkpoint: pass --checkpoint")
     try:
-        restorer = Restorer.from_checkpoint(checkpoint, estimator="shipped" if args.quality == "auto" else None)
+        settings = restore_jobs.Settings(checkpoint=checkpoint, backend=args.backend, precision=args.precision,
+                                         quality=args.quality)
+        restorer = restore_jobs.Models(settings, engines.backend(args))(args.grey)
         restore = functools.partial(restorer.restore_compressed, ensemble=args.ensemble)
         result = evaluate_images(restore, args.images, cases, args.grey, args.max_images, progress=True)
     except ValueError as err:
@@ -145,11 +149,12 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     told = "file tables + estimate" if restorer.estimator is not None else "file tables"
     print(f"{result['images']} images from {args.images} ({'grey' if args.grey else 'colour'}), "
-          f"checkpoint {checkpoint}, model told: {told}\n")
+          f"checkpoint {checkpoint} ({restorer.engine}), model told: {told}\n")
     print(markdown_table(result))
     if args.json:  # strict JSON (PSNRs are capped, never Infinity), through a temporary file and a rename
         text = json.dumps({"checkpoint": str(checkpoint), "images": result["images"], "source": args.images,
-                           "grey": args.grey, "told": told, "ensemble": args.ensemble, "psnr_cap_db": PSNR_CAP,
+                           "grey": args.grey, "told": told, "ensemble": args.ensemble, "engine": restorer.engine,
+                           "psnr_cap_db": PSNR_CAP,
                            "qualities": result["qualities"]}, indent=2, allow_nan=False)
         atomic_files.write_bytes(args.json, text.encode())
     if args.plot:

@@ -1,13 +1,15 @@
 """Exports a restoration model for tools without JAX.
 
     python -m qgac_jax.export --format onnx --output qgac_colour.onnx [--checkpoint PATH] [--channels 1|3]
-        [--quality Q] [--overwrite]
+        [--quality Q] [--precision float32|int8] [--overwrite]
 
 The default model is the shipped one for --channels (3: colour). The ONNX
 graph takes `image` [N, C, H, W] float32 in [0, 1] and `qmap` [N, K, H, W]
 (the file's tables as steps / 255, K = 2 colour, 1 grey) and returns
 `restored` [N, C, H, W]; N, H and W are free. With --quality Q the graph takes
-`image` alone and tiles the IJG tables of quality Q itself. Needs the extra:
+`image` alone and tiles the IJG tables of quality Q itself. --precision int8
+writes the graph `restore --precision int8` runs (`int8_graph`: quantized
+convolutions, the same float32 tensors in and out). Needs the extra:
 pip install -e '.[onnx]'.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 from qgac_jax import shipped
@@ -41,6 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                                                      "it must match the checkpoint")
     parser.add_argument("--quality", type=_quality,
                         help="build the IJG tables of this quality (1..100) into the graph: one input, `image`")
+    parser.add_argument("--precision", choices=["float32", "int8"], default="float32",
+                        help="float32 (default), or int8: convolutions quantized for CPUs (docs/onnx.md)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     args = parser.parse_args(argv)
     if os.path.exists(args.output) and not args.overwrite:
@@ -55,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run(argv=None) -> int:
     args = parse_args(argv)
-    from qgac_jax import checkpointing, onnx_graph
+    from qgac_jax import checkpointing, int8_graph, onnx_graph
 
     path = args.checkpoint or shipped.default_checkpoint(args.channels or 3)
     start = time.perf_counter()
@@ -66,13 +71,18 @@ def run(argv=None) -> int:
             raise ValueError(f"{path} is a {model.channels}-channel model, not --channels {args.channels}")
         print(f"converting {path} ({config.get('variant')}, {model.channels} channels) to ONNX ...", flush=True)
         proto = onnx_graph.convert(model, params, args.quality, config)
-        onnx_graph.save(proto, args.output)
+        if args.precision == "int8":
+            with tempfile.TemporaryDirectory(prefix="qgac-export-") as tmp:
+                onnx_graph.save(proto, os.path.join(tmp, "float32.onnx"))
+                int8_graph.quantize(os.path.join(tmp, "float32.onnx"), args.output, params)
+        else:
+            onnx_graph.save(proto, args.output)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     inputs = "image" if args.quality else "image, qmap"
-    print(f"wrote {args.output} ({os.path.getsize(args.output) / 1e6:.1f} MB, opset {onnx_graph.OPSET}, "
-          f"inputs: {inputs}) in {time.perf_counter() - start:.0f} s")
+    print(f"wrote {args.output} ({os.path.getsize(args.output) / 1e6:.1f} MB, {args.precision}, opset "
+          f"{onnx_graph.OPSET}, inputs: {inputs}) in {time.perf_counter() - start:.0f} s")
     return 0
 
 

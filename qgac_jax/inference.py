@@ -56,6 +56,8 @@ class Restorer:
         self.tile, self.overlap, self.max_pixels = int(tile), int(overlap), int(max_pixels)
         self.tile_batch = int(tile_batch)
         self.estimator = estimator
+        self.engine = f"JAX on {jax.default_backend()}"  # what runs the network, for reports
+        self.workers, self._worker_network = 1, None  # tiles in parallel (ONNX Runtime: from_onnx)
         jitted = jax.jit(lambda p, y, q: jnp.clip(model.apply({"params": p}, y, q), 0.0, 1.0))
         self._network: tiling.Apply = lambda y, q: jitted(self.params, y, q)
 
@@ -77,18 +79,22 @@ class Restorer:
 
     @classmethod
     def from_onnx(cls, path, estimator: Estimator = "shipped", threads: Optional[int] = None,
-                  **kwargs) -> "Restorer":
+                  workers: Optional[int] = None, **kwargs) -> "Restorer":
         """From an ONNX export (`python -m qgac_jax.export`), run by ONNX Runtime on the CPU.
 
         The same tiling, Q-maps, estimate and colour policy as `from_checkpoint`; `threads`: ONNX
-        Runtime's intra-op threads (default: all cores).
+        Runtime's intra-op threads (default: all cores); `workers`: tiles restored at once, each on
+        threads / workers cores (default `onnx_graph.default_workers`).
         """
-        from qgac_jax.onnx_graph import OnnxModel
+        from qgac_jax.onnx_graph import OnnxModel, default_workers
 
-        onnx_model = OnnxModel(path, threads)
+        onnx_model = OnnxModel(path, threads, default_workers(threads) if workers is None else workers)
         kwargs.setdefault("tile_batch", 1)
         restorer = cls(onnx_model, None, estimator=_resolve_estimator(estimator), **kwargs)
         restorer._network = lambda y, q: onnx_model(np.asarray(y), np.asarray(q))
+        restorer.engine = f"ONNX Runtime {onnx_model.precision}"
+        restorer.workers = onnx_model.workers
+        restorer._worker_network = lambda y, q: onnx_model.in_worker(np.asarray(y), np.asarray(q))
         return restorer
 
     @classmethod
@@ -164,7 +170,8 @@ class Restorer:
         return self._tiled(pixels, qmap, progress)
 
     def _tiled(self, pixels: np.ndarray, qmap: np.ndarray, progress: Progress) -> np.ndarray:
-        return tiling.restore_tiled(self._network, pixels, qmap, self.tile, self.overlap, self.tile_batch, progress)
+        return tiling.restore_tiled(self._network, pixels, qmap, self.tile, self.overlap, self.tile_batch, progress,
+                                    self.workers, self._worker_network)
 
 
 def _resolve_estimator(estimator: Estimator):

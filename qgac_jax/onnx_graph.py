@@ -26,6 +26,8 @@ import json
 import logging
 import os
 import pathlib
+import queue
+import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
@@ -181,15 +183,11 @@ def _intact(graph: pathlib.Path) -> bool:
         return False
 
 
-def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
-    """The two-input ONNX graph of an export (or training workdir), converted on first use and kept in
-    `cache_dir()` beside a hash of its bytes. A graph that does not match its hash is converted again
-    (with a note); a cache that cannot be written raises CacheNotWritable before any conversion.
-    A conversion is one line: its start, flushed at once, then its time."""
-    from qgac_jax import checkpointing
-
-    export_path = checkpointing.export_dir(export_path)
-    out = cache_dir() / f"{_digest(export_path)}.onnx"
+def build_cached(out: pathlib.Path, build: Callable[[pathlib.Path], None], what: str,
+                 log: Callable[..., None] = print) -> pathlib.Path:
+    """`out` if it is intact, else `build(out)` there and a hash sidecar after it. A graph that does not match
+    its hash is built again (with a note); a cache that cannot be written raises CacheNotWritable before any
+    work. A build is one line: `what` and where, flushed at once, then its time."""
     if out.is_file() and _intact(out):
         return out
     damaged = out.exists() and out.with_name(out.name + ".sha256").exists()  # (an older cache has no hash)
@@ -202,22 +200,45 @@ def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
         raise CacheNotWritable(f"the ONNX cache {out.parent} is not writable (set QGAC_ONNX_CACHE to a writable "
                                "folder)")
     start = time.perf_counter()
-    what = "the cached ONNX graph was damaged; converting" if damaged else "converting"
-    log(f"{what} {export_path} to ONNX once (kept at {out}) ...", end="", flush=True)
+    note = "the cached ONNX graph was damaged; " if damaged else ""
+    log(f"{note}{what} once (kept at {out}) ...", end="", flush=True)
     try:
-        model, params, config = checkpointing.load_restoration_export(export_path)
-        with _quiet_logger():
-            save(convert(model, params, None, config), out)
+        build(out)
         atomic_files.write_bytes(out.with_name(out.name + ".sha256"), _sha256(out).encode())
     finally:
         log(f" {time.perf_counter() - start:.0f} s", flush=True)
     return out
 
 
+def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
+    """The two-input ONNX graph of an export (or training workdir), converted on first use and kept in
+    `cache_dir()` beside a hash of its bytes (`build_cached`)."""
+    from qgac_jax import checkpointing
+
+    export_path = checkpointing.export_dir(export_path)
+
+    def build(out):
+        model, params, config = checkpointing.load_restoration_export(export_path)
+        with _quiet_logger():
+            save(convert(model, params, None, config), out)
+
+    return build_cached(cache_dir() / f"{_digest(export_path)}.onnx", build, f"converting {export_path} to ONNX", log)
+
+
 def metadata(path) -> Dict[str, str]:
     import onnx
 
     return {p.key: p.value for p in onnx.load(os.fspath(path), load_external_data=False).metadata_props}
+
+
+MAX_WORKERS = 4  # each worker holds a tile's activations: a bound on memory for machines with many cores
+
+
+def default_workers(threads: Optional[int] = None) -> int:
+    """Tiles restored at once: one per core up to MAX_WORKERS, the cores shared out among them. One ONNX
+    Runtime session per core restores more pixels per second than one session on all cores
+    (docs/performance.md)."""
+    return max(1, min(int(threads or os.cpu_count() or 1), MAX_WORKERS))
 
 
 class OnnxModel:
@@ -227,28 +248,58 @@ class OnnxModel:
     the package; the transposes to the graph's NCHW happen here.
     """
 
-    def __init__(self, path, threads: Optional[int] = None):
-        try:
-            import onnxruntime as ort
-        except ImportError as err:
-            raise missing_extra(err) from None
+    def __init__(self, path, threads: Optional[int] = None, workers: int = 1):
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise ValueError(f"ONNX model {path} does not exist")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        try:
-            self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own classes for unreadable files
-            raise ValueError(f"{path} is not an ONNX model ONNX Runtime can load: {err}") from None
+        self.path, self.threads = path, int(threads or 0)  # 0: ONNX Runtime's default, all cores
+        self.session = self._session(self.threads)
+        self.workers = max(1, int(workers))
+        self._idle: "queue.SimpleQueue" = queue.SimpleQueue()  # worker sessions, made on first use
+        self._made = 0
+        self._lock = threading.Lock()
         names = [i.name for i in self.session.get_inputs()]
         if names != ["image", "qmap"]:
             raise ValueError(f"{path} has inputs {names}; restore takes the two-input export (image, qmap), not "
                              "one exported with --quality")
         self.channels = int(self.session.get_inputs()[0].shape[1])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.precision = meta.get("qgac_jax.precision", "float32").split()[0]  # int8 graphs say so (int8_graph)
 
-    def __call__(self, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
+    def _session(self, threads: int):
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise missing_extra(err) from None
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            return ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own classes for unreadable files
+            raise ValueError(f"{self.path} is not an ONNX model ONNX Runtime can load: {err}") from None
+
+    @staticmethod
+    def _run(session, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
         feed = {"image": np.ascontiguousarray(np.transpose(y, (0, 3, 1, 2)), np.float32),
                 "qmap": np.ascontiguousarray(np.transpose(qmap, (0, 3, 1, 2)), np.float32)}
-        return np.transpose(self.session.run(["restored"], feed)[0], (0, 2, 3, 1))
+        return np.transpose(session.run(["restored"], feed)[0], (0, 2, 3, 1))
+
+    def __call__(self, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
+        return self._run(self.session, y, qmap)
+
+    def in_worker(self, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
+        """As __call__, from one of `workers` threads at once: each call takes a session of its own, with the
+        cores shared out (ONNX Runtime runs one tile per core faster than one tile on all cores)."""
+        try:
+            session = self._idle.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                self._made += 1
+                if self._made > self.workers:
+                    raise RuntimeError(f"more than {self.workers} concurrent calls") from None
+            session = self._session(max(1, (self.threads or os.cpu_count() or 1) // self.workers))
+        try:
+            return self._run(session, y, qmap)
+        finally:
+            self._idle.put(session)

@@ -25,12 +25,11 @@ import pathlib
 import sys
 import time
 
-from qgac_jax import atomic_files
+from qgac_jax import atomic_files, engines
 from qgac_jax import restore_jobs as jobs
 from qgac_jax import shipped
 from qgac_jax.image_io import DEFAULT_MAX_PIXELS
 from qgac_jax.image_io import check_quality as _check_quality
-from qgac_jax.restore_jobs import BACKENDS
 from qgac_jax.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 PROGRESS_TILES = 8  # images cut into more tiles than this show a progress bar per tile (on a terminal)
 
@@ -74,10 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--onnx", metavar="FILE",
                         help="run this ONNX export (python -m qgac_jax.export) with ONNX Runtime instead of JAX; "
                              "needs pip install -e '.[onnx]'")
-    parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help="what runs the network: 'auto' (default; $QGAC_BACKEND overrides) ONNX Runtime on a CPU "
-                             "when the extra `onnx` is installed (faster there; each model is converted once and "
-                             "cached), else JAX")
+    engines.add_arguments(parser)
     parser.add_argument("--quality", type=_quality, default="auto",
                         help="what the network is told: 'auto' (default) the file's tables raised to the quality "
                              "the shipped estimator reads off the pixels (recompressed photos); 'file' the file's "
@@ -102,11 +98,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--overlap ({args.overlap}) must be below half of --tile ({args.tile})")
     if args.onnx and args.checkpoint:
         parser.error("--onnx and --checkpoint name two models; pass one")
-    if args.backend is None:
-        try:
-            args.backend = "onnxruntime" if args.onnx else jobs.requested_backend(None)
-        except ValueError as err:
-            parser.error(str(err))
+    engines.check_arguments(parser, args, bool(args.onnx))
     if args.onnx and args.backend == "jax":
         parser.error("--onnx runs ONNX Runtime; drop --backend jax")
     if not args.checkpoint and not args.onnx and shipped.default_checkpoint() is None:
@@ -123,13 +115,11 @@ def run(argv=None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from qgac_jax import onnx_graph
-
-    backend = jobs.choose_backend(args.backend, bool(args.onnx))
-    if backend == "onnxruntime" and not onnx_graph.available():
-        print("error: --backend onnxruntime needs the extra: pip install -e '.[onnx]'", file=sys.stderr)
+    try:
+        models = jobs.Models(args, engines.backend(args, bool(args.onnx)))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    models = jobs.Models(args, backend)
     if args.checkpoint or args.onnx:
         try:
             models(False)  # a bad --checkpoint or --onnx fails here, before any file

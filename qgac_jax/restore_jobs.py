@@ -9,8 +9,8 @@ is the one line the user sees.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
-import os
 import pathlib
 import sys
 import tempfile
@@ -25,7 +25,6 @@ from qgac_jax.image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, Decoded, Quali
 from qgac_jax.metadata import Metadata
 from qgac_jax.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
-BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
 RECOMPRESSED_MARGIN = 5  # quality units: how far below the file's tables an estimate says "recompressed"
 
 
@@ -120,30 +119,6 @@ def reason(err: BaseException) -> str:
     return str(err) or type(err).__name__
 
 
-def requested_backend(flag: Optional[str]) -> str:
-    """--backend, else $QGAC_BACKEND (any case, spaces ignored, empty meaning unset), else 'auto'; a ValueError
-    naming a value that is none of BACKENDS."""
-    if flag is not None:
-        return flag
-    env = os.environ.get("QGAC_BACKEND", "").strip().lower() or "auto"
-    if env not in BACKENDS:
-        raise ValueError(f"QGAC_BACKEND={os.environ['QGAC_BACKEND']!r}: use auto, jax or onnxruntime")
-    return env
-
-
-def choose_backend(requested: str, onnx_file: bool) -> str:
-    """'jax' or 'onnxruntime' for --backend: auto picks ONNX Runtime on a CPU when it is installed."""
-    if onnx_file or requested == "onnxruntime":
-        return "onnxruntime"
-    if requested == "jax":
-        return "jax"
-    import jax
-
-    from qgac_jax import onnx_graph
-
-    return "onnxruntime" if jax.default_backend() == "cpu" and onnx_graph.available() else "jax"
-
-
 def describe(decoded, guide, estimate, quality) -> str:
     """One line: what the file says and what the network was told."""
     if not decoded.from_file:
@@ -164,6 +139,7 @@ class Settings:
     checkpoint: Optional[str] = None
     onnx: Optional[str] = None
     backend: str = "auto"
+    precision: str = "float32"
     tile: int = DEFAULT_TILE
     overlap: int = DEFAULT_OVERLAP
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -207,7 +183,7 @@ class Models:
         self._loaded: Dict[str, object] = {}
 
     def __call__(self, grey: bool):
-        from qgac_jax import onnx_graph
+        from qgac_jax import int8_graph, onnx_graph
         from qgac_jax.inference import Restorer
 
         args = self.settings
@@ -219,11 +195,12 @@ class Models:
         if args.onnx:
             restorer = Restorer.from_onnx(path, **kwargs)
         elif self.backend == "onnxruntime":
+            to_stderr = functools.partial(print, file=sys.stderr)
             try:
-                onnx_path = onnx_graph.cached(path, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
-                restorer = Restorer.from_onnx(onnx_path, **kwargs)
+                graph = (int8_graph if args.precision == "int8" else onnx_graph).cached(path, log=to_stderr)
+                restorer = Restorer.from_onnx(graph, **kwargs)
             except Exception as err:  # noqa: BLE001 - the JAX path still works; an explicit request fails below
-                if args.backend != "auto":
+                if args.backend != "auto" or args.precision == "int8":
                     raise ValueError(f"cannot run {path} with ONNX Runtime: {err}") from None
                 print(f"warning: {err}; using JAX" if isinstance(err, onnx_graph.CacheNotWritable) else
                       f"warning: ONNX Runtime unavailable for {path} ({err}); using JAX", file=sys.stderr)

@@ -12,6 +12,8 @@ restore matches an untiled one to over 50 dB (tests/test_tiling.py).
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 from typing import Callable, Optional
 
 import numpy as np
@@ -66,16 +68,20 @@ def tile_count(height: int, width: int, tile: int, overlap: int) -> int:
 
 
 def restore_tiled(apply: Apply, pixels: np.ndarray, qmap: np.ndarray, tile: int, overlap: int, tile_batch: int = 1,
-                  progress: Optional[Callable[[int], None]] = None) -> np.ndarray:
+                  progress: Optional[Callable[[int], None]] = None, workers: int = 1,
+                  worker_apply: Optional[Apply] = None) -> np.ndarray:
     """[H, W, C] float in [0, 1] + [H, W, K] Q-map -> restored [H, W, C] float32.
 
     `apply` runs the network on `tile_batch` tiles at a time; `progress(n)` is called after every n tiles.
+    With `workers` > 1 and at least that many tile groups, `worker_apply` (safe to call from several threads
+    at once) runs `workers` groups at a time; the blend is the same, in the same order.
     """
     h, w = pixels.shape[:2]
     # Pad to multiples of 8 so every tile has one shape and starts on the JPEG grid.
     ph, pw = (-h) % 8, (-w) % 8
-    pixels = np.pad(pixels, ((0, ph), (0, pw), (0, 0)), mode="edge")
-    qmap = np.pad(qmap, ((0, ph), (0, pw), (0, 0)), mode="edge")
+    if ph or pw:  # (a copy of a 12-megapixel photo and its Q-map is a quarter of a GB: none when not needed)
+        pixels = np.pad(pixels, ((0, ph), (0, pw), (0, 0)), mode="edge")
+        qmap = np.pad(qmap, ((0, ph), (0, pw), (0, 0)), mode="edge")
     H, W = pixels.shape[:2]
     th, tw = fitted(H, tile, overlap), fitted(W, tile, overlap)
     ys, xs = tile_origins(H, th, overlap), tile_origins(W, tw, overlap)
@@ -87,12 +93,42 @@ def restore_tiled(apply: Apply, pixels: np.ndarray, qmap: np.ndarray, tile: int,
     out = np.zeros(pixels.shape, np.float32)
     weight = np.zeros((H, W, 1), np.float32)
     tiles = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
-    for first in range(0, len(tiles), tile_batch):
-        group = tiles[first:first + tile_batch]
+    groups = [tiles[first:first + tile_batch] for first in range(0, len(tiles), tile_batch)]
+
+    def run(group, network):
         padded = group + [group[-1]] * (tile_batch - len(group))  # one batch shape: one compilation
         y_in = np.stack([pixels[ys[i]:ys[i] + th, xs[j]:xs[j] + tw] for i, j in padded])  # [T, th, tw, C]
         q_in = np.stack([qmap[ys[i]:ys[i] + th, xs[j]:xs[j] + tw] for i, j in padded])
-        restored = np.asarray(apply(y_in, q_in))
+        return np.asarray(network(y_in, q_in))
+
+    if workers > 1 and worker_apply is not None and len(groups) >= workers:
+        results = _in_order(lambda g: run(g, worker_apply), groups, workers)
+    else:
+        results = (run(g, apply) for g in groups)
+    _blend(zip(groups, results), out, weight, ys, xs, th, tw, overlap, progress)
+    return (out / weight)[:h, :w]
+
+
+def _in_order(fn, items, workers: int):
+    """fn over items in `workers` threads, yielded in order, at most 2 * workers in flight; on an exception
+    (Ctrl-C included) the queued calls are cancelled and only the running ones are waited for."""
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        pending: collections.deque = collections.deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _blend(results, out, weight, ys, xs, th, tw, overlap, progress) -> None:
+    """Adds each restored tile group, ramp-weighted, into out [H, W, C] and weight [H, W, 1], in order."""
+    for group, restored in results:
         for (i, j), tile_out in zip(group, restored):
             wy = _ramp(th, overlap, i == 0, i == len(ys) - 1)
             wx = _ramp(tw, overlap, j == 0, j == len(xs) - 1)
@@ -101,4 +137,3 @@ def restore_tiled(apply: Apply, pixels: np.ndarray, qmap: np.ndarray, tile: int,
             weight[ys[i]:ys[i] + th, xs[j]:xs[j] + tw] += wt
         if progress is not None:
             progress(len(group))
-    return (out / weight)[:h, :w]

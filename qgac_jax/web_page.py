@@ -26,7 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qgac_jax import restore_jobs  # noqa: E402
+from qgac_jax import engines, restore_jobs  # noqa: E402
 from qgac_jax.restore_jobs import Settings  # noqa: E402
 
 STRENGTHS = ("auto: the file's tables and the estimate", "the file's own tables", "the quality below")
@@ -56,7 +56,7 @@ class Page:
 
     def __init__(self, settings: Settings, workdir: Optional[str] = None):
         self.settings = settings
-        self.models = restore_jobs.Models(settings, restore_jobs.choose_backend(settings.backend, False))
+        self.models = restore_jobs.Models(settings, engines.choose_backend(settings.backend, False))
         self.workdir = workdir  # parent of each request's temporary folder (None: the system's)
 
     def restore(self, files: Optional[Sequence[str]], strength: str = STRENGTHS[0], quality: float = 50,

@@ -186,7 +186,24 @@ def export_onnx(command, tmp_path):
 
 def restore_backends(command, tmp_path):
     pytest.importorskip("jax2onnx", reason="the ONNX comparison needs the extra `onnx`")
-    run_in_sandbox(["--seconds", "0.05", "--sizes", "64x48"])(command, tmp_path)
+    run_in_sandbox(["--seconds", "0.05", "--sizes", "64x48", "--photo-megapixels", "0.2"])(command, tmp_path)
+
+
+def make_calibration(command, tmp_path):
+    """The shipped calibration crops are what the tool makes: the same names and pictures (the JPEG bytes may
+    differ with the encoder's build)."""
+    import numpy as np
+    from PIL import Image
+
+    work = _sandbox(tmp_path)
+    proc = _run(_argv(command) + ["--out", "calibration"], cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shipped = sorted((ROOT / "qgac_jax" / "pretrained" / "calibration").glob("*.jpg"))
+    made = sorted((work / "calibration").glob("*.jpg"))
+    assert [p.name for p in made] == [p.name for p in shipped] and len(made) == 32
+    for a, b in zip(made, shipped):
+        diff = np.asarray(Image.open(a), np.float64) - np.asarray(Image.open(b), np.float64)
+        assert np.sqrt(np.mean(diff**2)) < 1.0, a.name
 
 
 def extras_exist(command, tmp_path):
@@ -234,13 +251,14 @@ RULES = [
     (r"^python -m qgac_jax\.evaluate ", evaluate),
     (r"^python -m qgac_jax\.export ", export_onnx),
     (r"^python -m qgac_jax\.tools\.make_figure ", run_in_sandbox([])),
+    (r"^python -m qgac_jax\.tools\.make_calibration$", make_calibration),
     (r"^python -m qgac_jax\.tools\.convert_vgg ",
      covered_by("tests/test_vgg.py::test_convert_cli_from_a_local_keras_file_and_refuses_to_overwrite")),
     (r"^python benchmarks/input_pipeline\.py$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),
     (r"^python benchmarks/restore_memory\.py", run_in_sandbox(["--megapixels", "0.3"])),
     (r"^python benchmarks/train_throughput\.py ", train_throughput),
     (r"^python benchmarks/vs_pytorch\.py ", vs_pytorch),
-    (r"^python benchmarks/restore_backends\.py$", restore_backends),
+    (r"^python benchmarks/restore_backends\.py", restore_backends),
     (r"^python benchmarks/restore_profile\.py", run_in_sandbox(["--megapixels", "0.2", "--png-levels", "1"])),
     (r"^python benchmarks/int8_sensitivity\.py", run_in_sandbox(["--calibration", "2", "--rank", "2", "--keep", "1",
                                                                  "--seconds", "0.05"])),

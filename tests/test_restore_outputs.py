@@ -142,6 +142,9 @@ def test_pillow_warnings_are_one_line_naming_the_file(colour_export, tmp_path, c
     (["--max-pixels", "inf"], {}, "--max-pixels must be a positive, finite number"),
     (["--max-pixels", "nan"], {}, "--max-pixels must be a positive, finite number"),
     ([], {"QGAC_BACKEND": "tpu"}, "QGAC_BACKEND='tpu': use auto, jax or onnxruntime"),
+    (["--precision", "int8", "--backend", "jax"], {}, "--precision int8 runs ONNX Runtime; drop --backend jax"),
+    (["--precision", "int8", "--onnx", "m.onnx"], {}, "for an ONNX file, export it with"),
+    (["--precision", "int4"], {}, "argument --precision: invalid choice: 'int4'"),
 ])
 def test_bad_arguments_are_one_line(tmp_path, monkeypatch, capsys, args, env, message):
     for key, value in env.items():
@@ -155,6 +158,8 @@ def test_bad_arguments_are_one_line(tmp_path, monkeypatch, capsys, args, env, me
 def test_qgac_backend_is_read_in_any_case_and_empty_means_unset(tmp_path, monkeypatch, value, backend):
     monkeypatch.setenv("QGAC_BACKEND", value)
     assert restore.parse_args(["x.jpg", "--output", str(tmp_path)]).backend == backend
+    int8 = restore.parse_args(["x.jpg", "--output", str(tmp_path), "--precision", "int8"])
+    assert int8.backend == "onnxruntime"  # the flag outweighs the environment
 
 
 @pytest.mark.slow

@@ -1,0 +1,129 @@
+"""int8 graphs: quantized by ONNX Runtime from the shipped models' float32 graphs, cached, and run by restore,
+evaluate and export."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("jax2onnx", reason="the ONNX export needs the extra: pip install -e '.[onnx]'")
+ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime needs the extra: pip install -e '.[onnx]'")
+onnx = pytest.importorskip("onnx")
+
+from qgac_jax import (Restorer, checkpointing, evaluate, export, int8_graph, onnx_graph,  # noqa: E402
+                      restore, shipped)
+from conftest import jpeg_bytes, natural_image  # noqa: E402
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shipped.default_checkpoint(3) is None, reason="this version ships no models")]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A private ONNX cache holding the colour model's float32 and int8 graphs."""
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QGAC_ONNX_CACHE", str(folder))
+        int8_graph.cached(shipped.default_checkpoint(3), log=lambda *a, **k: None)
+    return folder
+
+
+@pytest.fixture
+def in_cache(cache, monkeypatch):
+    monkeypatch.setenv("QGAC_ONNX_CACHE", str(cache))
+    monkeypatch.delenv("QGAC_BACKEND", raising=False)
+    return cache
+
+
+def _graphs(cache):
+    (int8,) = cache.glob("*.int8-*.onnx")
+    (fp32,) = [p for p in cache.glob("*.onnx") if ".int8-" not in p.name]
+    return fp32, int8
+
+
+def _psnr(a, b):
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def test_convolutions_outside_the_kept_modules_are_int8_and_the_contract_is_unchanged(in_cache):
+    fp32, int8 = _graphs(in_cache)
+    model = onnx.load(str(int8))
+    producers = {out: node.op_type for node in model.graph.node for out in node.output}
+    convs = [node for node in model.graph.node if node.op_type == "Conv"]
+    int8_convs = [c.name for c in convs if producers.get(c.input[1]) == "DequantizeLinear"]
+    float_convs = [c.name for c in convs if c.name not in int8_convs]
+    # small: stem, 2 QGA blocks of 3 convolutions, the full-resolution fuse and the head stay float32
+    assert len(convs) == 37 and len(float_convs) == 1 + 2 * 3 + 1 + 1
+    _, params, _ = checkpointing.load_restoration_export(shipped.default_checkpoint(3))
+    assert sorted(float_convs) == sorted(int8_graph.kept_float(onnx.load(str(fp32)), params))
+    kept_weights = {np.asarray(params[m]["kernel"], np.float32).transpose(3, 2, 0, 1).tobytes()
+                    for m in ("stem", "head", "fuse0")}
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    found = {inits[c.input[1]].astype(np.float32).tobytes() for c in convs if c.name in float_convs}
+    assert kept_weights <= found
+    a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, int8))
+    for x, y in ((a.get_inputs(), b.get_inputs()), (a.get_outputs(), b.get_outputs())):
+        assert [(t.name, t.type, t.shape) for t in x] == [(t.name, t.type, t.shape) for t in y]
+    assert onnx_graph.metadata(int8)["qgac_jax.precision"].startswith("int8 ")
+
+
+def test_int8_restores_a_real_jpeg_close_to_float32(in_cache, tmp_path):
+    skimage_data = pytest.importorskip("skimage.data", reason="the photo comes with scikit-image")
+    clean = skimage_data.stereo_motorcycle()[0][100:356, 200:520]  # not among the calibration photos
+    path = tmp_path / "a.jpg"
+    path.write_bytes(jpeg_bytes(clean, quality=15))
+    jpeg = np.asarray(Image.open(path))
+    fp32, int8 = _graphs(in_cache)
+    out32, out8 = (Restorer.from_onnx(p, tile=128, overlap=16).restore(path) for p in (fp32, int8))
+    assert not np.array_equal(out32, out8)  # the int8 graph ran
+    assert _psnr(out8, out32) > 40
+    gain32, gain8 = _psnr(out32, clean) - _psnr(jpeg, clean), _psnr(out8, clean) - _psnr(jpeg, clean)
+    assert gain32 > 0.5 and gain8 > gain32 - 0.2, (gain32, gain8)
+
+
+def test_restore_builds_the_int8_graph_once_and_heals_it(in_cache, tmp_path, capsys):
+    src = tmp_path / "a.jpg"
+    src.write_bytes(jpeg_bytes(natural_image(64, 80), quality=20))
+    _, int8 = _graphs(in_cache)
+    int8.write_bytes(int8.read_bytes()[:1000])  # truncated
+    capsys.readouterr()
+    assert restore.run([str(src), "--output", str(tmp_path / "a"), "--precision", "int8"]) == 0
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"the cached ONNX graph was damaged; quantizing the ONNX graph to int8 once "
+                        r"\(kept at \S+\.int8-\w+\.onnx\) \.\.\. \d+ s\n", err), err
+    assert restore.run([str(src), "--output", str(tmp_path / "b"), "--precision", "int8"]) == 0
+    assert restore.run([str(src), "--output", str(tmp_path / "c"), "--precision", "float32"]) == 0
+    assert capsys.readouterr().err == ""
+    a, b, c = (np.asarray(Image.open(tmp_path / d / "a.png")) for d in "abc")
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c) and _psnr(a, c) > 30  # a synthetic picture: see the photo above
+
+
+def test_evaluate_reports_the_engine(in_cache, tmp_path, capsys):
+    images = tmp_path / "clean"
+    images.mkdir()
+    Image.fromarray(natural_image(48, 64)).save(images / "x.png")
+    out = tmp_path / "r.json"
+    assert evaluate.run(["--images", str(images), "--qualities", "20", "--precision", "int8", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["engine"] == "ONNX Runtime int8"
+    assert "(ONNX Runtime int8)" in capsys.readouterr().out
+
+
+def test_export_writes_int8_graphs_with_the_float32_contract(tmp_path, capsys):
+    for argv in ([], ["--quality", "30"]):
+        paths = [tmp_path / f"{p}{len(argv)}.onnx" for p in ("float32", "int8")]
+        for path in paths:
+            assert export.run(["--output", str(path), "--channels", "1", "--precision", path.stem[:-1], *argv]) == 0
+        a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in paths)
+        assert [(t.name, t.type, t.shape) for t in a.get_inputs() + a.get_outputs()] == \
+               [(t.name, t.type, t.shape) for t in b.get_inputs() + b.get_outputs()]
+        assert "qgac_jax.precision" not in onnx_graph.metadata(paths[0])
+        assert onnx_graph.metadata(paths[1])["qgac_jax.precision"].startswith("int8 ")
+        feed = {"image": np.random.default_rng(0).random((1, 1, 45, 61), np.float32)}
+        if not argv:
+            feed["qmap"] = np.full((1, 1, 45, 61), 0.1, np.float32)
+        assert b.run(None, feed)[0].shape == (1, 1, 45, 61)
+    assert "int8, opset 17" in capsys.readouterr().out
