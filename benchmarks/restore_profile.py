@@ -1,12 +1,13 @@
 """Where a photo-sized restore spends its time: decode, estimate, Q-map, network, tiles, PNG, write.
 
-    python benchmarks/restore_profile.py [--megapixels 12] [--quality 50] [--backend auto] [--tile 512]
-                                         [--overlap 32] [--png-levels 1,6] [--json OUT]
+    python benchmarks/restore_profile.py [--megapixels 12] [--quality 50] [--backend auto]
+                                         [--precision float32] [--tile 512] [--overlap 32] [--png-levels 1,6]
+                                         [--json OUT]
 
 Makes a photo-sized JPEG (scikit-image's coffee, enlarged to the size asked,
 saved at --quality), then restores it as `python -m qgac_jax.restore` does by
 default (the shipped colour model, the quality estimate, the backend `auto`
-picks, tiles of --tile with --overlap) and times each stage in one run: the
+picks at --precision, tiles of --tile with --overlap) and times each stage in one run: the
 network's calls are timed where they are made, so 'tiles and blending' is
 what the tiling costs beyond them; the pixels the network computes beyond the
 photo's own are the overlap recomputed. The PNG is encoded at each of
@@ -50,6 +51,7 @@ def main():
     parser.add_argument("--megapixels", type=float, default=12.0)
     parser.add_argument("--quality", type=int, default=50)
     parser.add_argument("--backend", default="auto", choices=("auto", "jax", "onnxruntime"))
+    parser.add_argument("--precision", default="float32", choices=("float32", "int8"))
     parser.add_argument("--tile", type=int, default=None, help="default: restore's")
     parser.add_argument("--overlap", type=int, default=None, help="default: restore's")
     parser.add_argument("--png-levels", default="1,6", help="zlib levels to encode the PNG at")
@@ -57,19 +59,47 @@ def main():
     args = parser.parse_args()
 
     from qgac_jax import restore_jobs, tiling
+
+    settings = restore_jobs.Settings(backend=args.backend, precision=args.precision,
+                                     tile=args.tile or tiling.DEFAULT_TILE,
+                                     overlap=tiling.DEFAULT_OVERLAP if args.overlap is None else args.overlap)
+    figures = profile(photo_jpeg(args.megapixels, args.quality), settings,
+                      [int(v) for v in args.png_levels.split(",")])
+    figures.pop("output")
+    print(f"{figures['width']}x{figures['height']} ({figures['megapixels']:.1f} MP) JPEG quality {args.quality}, "
+          f"estimate {figures['estimate']:.1f}; {figures['engine']}, {figures['workers']} tiles at once, tile "
+          f"{settings.tile}, overlap "
+          f"{settings.overlap}, {os.cpu_count()} cores; model load {figures['model_load_s']:.1f} s (not counted)\n")
+    print(split_table(figures))
+    print(f"\nnetwork: {figures['megapixels'] / figures['split']['network']:.3f} MP/s of the photo; "
+          f"{figures['overlap_fraction']:.0%} more pixels computed than the photo has (tile overlap and padding)")
+    for lv, (seconds, size) in figures["png"].items():
+        print(f"PNG at zlib level {lv}: {seconds:.2f} s, {size / 1e6:.1f} MB")
+    print(f"peak resident memory: {figures['peak_rss_gib']:.2f} GiB")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=2)
+
+
+def split_table(figures) -> str:
+    rows = ["| stage | seconds | share |", "|---|---|---|"]
+    total = figures["end_to_end_s"]
+    rows += [f"| {stage} | {seconds:.2f} | {seconds / total:.0%} |" for stage, seconds in figures["split"].items()]
+    return "\n".join(rows + [f"| **end to end** | **{total:.2f}** | |"])
+
+
+def profile(data: bytes, settings, png_levels=()) -> dict:
+    """Restores the JPEG `data` as restore does with `settings`, timing each stage (see the module docstring)."""
+    from qgac_jax import engines, restore_jobs
     from qgac_jax.image_io import decode, to_output
 
-    settings = restore_jobs.Settings(backend=args.backend, tile=args.tile or tiling.DEFAULT_TILE,
-                                     overlap=tiling.DEFAULT_OVERLAP if args.overlap is None else args.overlap)
-    backend = restore_jobs.choose_backend(settings.backend, False)
+    backend = "onnxruntime" if settings.precision == "int8" else engines.choose_backend(settings.backend, False)
     figures = {"backend": backend, "tile": settings.tile, "overlap": settings.overlap, "cpu_count": os.cpu_count()}
-    data = photo_jpeg(args.megapixels, args.quality)
     split = {}
 
     start = time.perf_counter()
-    models = restore_jobs.Models(settings, backend)
-    restorer = models(False)  # loads (and on first use converts) the model: not part of a photo's time
-    figures["model_load_s"] = time.perf_counter() - start
+    restorer = restore_jobs.Models(settings, backend)(False)  # loads (and on first use converts) the model
+    figures["model_load_s"], figures["engine"] = time.perf_counter() - start, restorer.engine
 
     t = time.perf_counter()
     decoded = decode(data, None, settings.max_pixels)
@@ -83,58 +113,44 @@ def main():
     split["Q-map (once)"] = time.perf_counter() - t
 
     network, computed = [0.0], [0]
-    inner = restorer._network
 
-    def timed_network(y, q):
-        t0 = time.perf_counter()
-        out = inner(y, q)
-        network[0] += time.perf_counter() - t0
-        computed[0] += y.shape[0] * y.shape[1] * y.shape[2]
-        return out
+    def timed(inner):
+        def run(y, q):
+            t0 = time.perf_counter()
+            out = inner(y, q)
+            network[0] += time.perf_counter() - t0
+            computed[0] += y.shape[0] * y.shape[1] * y.shape[2]
+            return out
+        return run
 
-    restorer._network = timed_network
+    restorer._network = timed(restorer._network)
+    if restorer._worker_network is not None:
+        restorer._worker_network = timed(restorer._worker_network)
     t = time.perf_counter()
     restored = restorer._restore_float(decoded.pixels, guide, None, False)
     total = time.perf_counter() - t
-    split["network"] = network[0]
-    split["tiles and blending (Q-map included)"] = total - network[0]
+    # tiles in parallel: the network's seconds summed over threads, shared out among them
+    split["network"] = network[0] / restorer.workers
+    split["tiles and blending (Q-map included)"] = total - split["network"]
+    figures["workers"] = restorer.workers
     t = time.perf_counter()
     out = to_output(restored, decoded)
     split["to 8 bits, upright"] = time.perf_counter() - t
 
     pngs = {}
-    for level in (int(v) for v in args.png_levels.split(",")):
+    for level in png_levels:
         buf = io.BytesIO()
         t = time.perf_counter()
         Image.fromarray(out).save(buf, format="PNG", compress_level=level)
         pngs[level] = (time.perf_counter() - t, len(buf.getvalue()))
-    level = restore_jobs.PNG_LEVEL
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         restore_jobs.write_png_atomically(out, pathlib.Path(tmp) / "out.png", decoded.metadata)
-        split[f"PNG encode (level {level}) and write"] = time.perf_counter() - t
-
-    end_to_end = sum(split.values())
-    print(f"{w}x{h} ({w * h / 1e6:.1f} MP) JPEG quality {args.quality}, estimate {estimate:.1f}; backend {backend}, "
-          f"tile {settings.tile}, overlap {settings.overlap}, {os.cpu_count()} cores; model load "
-          f"{figures['model_load_s']:.1f} s (not counted)\n")
-    print("| stage | seconds | share |")
-    print("|---|---|---|")
-    for stage, seconds in split.items():
-        print(f"| {stage} | {seconds:.2f} | {seconds / end_to_end:.0%} |")
-    print(f"| **end to end** | **{end_to_end:.2f}** | |")
-    overlap = computed[0] / (h * w) - 1
-    print(f"\nnetwork: {h * w / 1e6 / network[0]:.3f} MP/s of the photo; {overlap:.0%} more pixels computed than the "
-          f"photo has (tile overlap and padding)")
-    for lv, (seconds, size) in pngs.items():
-        print(f"PNG at zlib level {lv}: {seconds:.2f} s, {size / 1e6:.1f} MB")
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"peak resident memory: {peak_gib:.2f} GiB")
-    figures.update(split=split, end_to_end_s=end_to_end, overlap_fraction=overlap, png=pngs, peak_rss_gib=peak_gib,
-                   megapixels=h * w / 1e6)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=2)
+        split[f"PNG encode (level {restore_jobs.PNG_LEVEL}) and write"] = time.perf_counter() - t
+    figures.update(split=split, end_to_end_s=sum(split.values()), overlap_fraction=computed[0] / (h * w) - 1,
+                   png=pngs, peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+                   megapixels=h * w / 1e6, width=w, height=h, estimate=estimate, output=out)
+    return figures
 
 
 if __name__ == "__main__":

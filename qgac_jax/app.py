@@ -1,6 +1,7 @@
 """A web page that restores photos, served on this machine (Gradio; the extra `app`).
 
     python -m qgac_jax.app [--host 127.0.0.1] [--port 7860] [--share] [--checkpoint PATH] [--backend B]
+        [--precision float32|int8]
 
 Open the printed address in a browser: upload photos, choose the strength,
 compare before and after, download the lossless PNGs. The page restores
@@ -15,8 +16,8 @@ import argparse
 import importlib.util
 import sys
 
+from qgac_jax import engines
 from qgac_jax.image_io import DEFAULT_MAX_PIXELS
-from qgac_jax.engines import BACKENDS, requested_backend
 
 
 def _port(text: str) -> int:
@@ -36,17 +37,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--port", type=_port, default=7860, help="port (default 7860)")
     parser.add_argument("--share", action="store_true", help="also ask Gradio for a public link (off by default)")
     parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped models)")
-    parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help="what runs the network, as for restore (default: $QGAC_BACKEND, else auto)")
+    engines.add_arguments(parser)
     parser.add_argument("--max-pixels", type=float, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger photos, read from the header (default {DEFAULT_MAX_PIXELS:.0e})")
     args = parser.parse_args(argv)
     if not 1 <= args.max_pixels < float("inf"):
         parser.error(f"--max-pixels must be a positive, finite number, got {args.max_pixels}")
-    try:
-        args.backend = requested_backend(args.backend)
-    except ValueError as err:
-        parser.error(str(err))
+    engines.check_arguments(parser, args)
     if importlib.util.find_spec("gradio") is None:
         parser.error("the web page needs the extra `app`: pip install -e '.[app]'")
     return args
@@ -60,7 +57,8 @@ def main(argv=None) -> None:
     from qgac_jax import web_page
     from qgac_jax.restore_jobs import Settings
 
-    settings = Settings(checkpoint=args.checkpoint, backend=args.backend, max_pixels=int(args.max_pixels))
+    settings = Settings(checkpoint=args.checkpoint, backend=args.backend, precision=args.precision,
+                        max_pixels=int(args.max_pixels))
     try:
         _, url = web_page.serve(settings, args.host, args.port, args.share, block=False)
     except OSError as err:

@@ -56,7 +56,7 @@ class Page:
 
     def __init__(self, settings: Settings, workdir: Optional[str] = None):
         self.settings = settings
-        self.models = restore_jobs.Models(settings, engines.choose_backend(settings.backend, False))
+        self.models = restore_jobs.Models(settings, engines.backend(settings))
         self.workdir = workdir  # parent of each request's temporary folder (None: the system's)
 
     def restore(self, files: Optional[Sequence[str]], strength: str = STRENGTHS[0], quality: float = 50,
