@@ -72,6 +72,7 @@ def _sandbox(tmp_path):
         (work / folder).mkdir(parents=True)
     photo = skimage.data.coffee()[:64, :96]
     Image.fromarray(photo).save(work / "photo.jpg", quality=20)
+    Image.fromarray(photo).save(work / "photo.webp", quality=20)
     Image.fromarray(photo[::-1]).save(work / "more_photos" / "a.jpg", quality=30)
     Image.fromarray(np.asarray(Image.fromarray(photo).convert("L"))).save(work / "scans" / "b.jpg", quality=10)
     (work / "workdirs" / "cpu").symlink_to(ROOT / "qgac_jax" / "pretrained" / "colour")
