@@ -73,6 +73,13 @@ def _sandbox(tmp_path):
     photo = skimage.data.coffee()[:64, :96]
     Image.fromarray(photo).save(work / "photo.jpg", quality=20)
     Image.fromarray(photo).save(work / "photo.webp", quality=20)
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        Image.fromarray(photo).save(work / "photo.heic", quality=20)
+    except ImportError:  # (the extra `test` has it)
+        pass
     Image.fromarray(photo[::-1]).save(work / "more_photos" / "a.jpg", quality=30)
     Image.fromarray(np.asarray(Image.fromarray(photo).convert("L"))).save(work / "scans" / "b.jpg", quality=10)
     (work / "workdirs" / "cpu").symlink_to(ROOT / "qgac_jax" / "pretrained" / "colour")

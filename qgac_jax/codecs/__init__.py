@@ -1,1 +1,2 @@
-"""Reading the quantization lossy codecs record in their files (WebP's VP8 so far; JPEG's in `quantization`)."""
+"""Reading the quantization lossy codecs record in their files: WebP (VP8) and HEIC (HEVC); JPEG's tables
+are read by `quantization`."""

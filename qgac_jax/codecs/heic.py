@@ -1,0 +1,345 @@
+"""The quantization parameter an HEIC photo records, read from its HEVC parameter sets and slice headers.
+
+An HEIC file is an ISO base media file (HEIF) whose primary image item is an
+HEVC-coded picture (item type `hvc1`): the item's `hvcC` property holds the
+sequence and picture parameter sets, the item's data the picture's slices.
+A slice's luma quantization parameter is 26 + the PPS's init_qp_minus26 +
+the slice header's slice_qp_delta (H.265 sections 7.3.2.3, 7.3.6.1 and
+7.4.7.1), and its step is 2^((QP - 4) / 6) (8.6.2; QP 4 is a step of 1).
+Chroma QPs come from the luma QP, the PPS's and slice's offsets and the 4:2:0
+mapping table (8.6.1). Coding units may adjust the QP (cu_qp_delta) when the
+PPS enables it; those adjustments sit in the coefficient data and are not
+read: the slice QP is what the map holds, and `cu_qp_delta` says whether the
+picture may depart from it.
+
+Read: IDR pictures in I slices (what still-image encoders write, x265 among
+them) and images made of one tile. Grid images (the 512x512 tiles phones
+write), pictures that are not IDR and scaling lists raise UnsupportedHeic
+with the reason; callers fall back to estimating the quality from pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from typing import Dict, Iterator, List, Tuple
+
+import numpy as np
+
+CHROMA_QP_420 = (29, 30, 31, 32, 33, 33, 34, 34, 35, 35, 36, 36, 37, 37)  # QpC for qPi 30..43 (Table 8-10)
+
+
+class NotHeic(ValueError):
+    """Not an HEIF file with an HEVC image."""
+
+
+class UnsupportedHeic(ValueError):
+    """An HEIC whose quantization this reader does not follow (grid, non-IDR, scaling lists)."""
+
+
+def qp_step(qp: float) -> float:
+    return float(2.0 ** ((qp - 4) / 6))
+
+
+def chroma_qp(luma_qp: int, offset: int) -> int:
+    """QpC of a 4:2:0 picture for a luma QP and the PPS + slice Cb offset (8-bit: QpBdOffsetC = 0)."""
+    qpi = int(np.clip(luma_qp + offset, 0, 57))
+    return qpi if qpi < 30 else CHROMA_QP_420[qpi - 30] if qpi <= 43 else qpi - 6
+
+
+@dataclasses.dataclass(frozen=True)
+class HeicQuantization:
+    width: int
+    height: int
+    slice_qps: Tuple[int, ...]  # the luma QP of each slice, in order
+    chroma_offset: int  # pps_cb_qp_offset + the first slice's offset
+    chroma_format: int  # 0 grey, 1 4:2:0, 2 4:2:2, 3 4:4:4
+    cu_qp_delta: bool  # coding units may change the QP
+
+    @property
+    def qp(self) -> float:
+        return float(np.mean(self.slice_qps))
+
+    def qmap(self, height: int, width: int) -> np.ndarray:
+        """[H, W, 2] float32 steps / 255 of the slice QP, luma and chroma, constant over the picture (HEVC's
+        transforms vary in size from 4 to 32 pixels per block, so there is no fixed period to tile)."""
+        qp = int(round(self.qp))
+        steps = np.array([qp_step(qp), qp_step(chroma_qp(qp, self.chroma_offset))], np.float32) / 255
+        return np.broadcast_to(steps, (height, width, 2)).copy()
+
+
+class BitReader:
+    """Bits of an HEVC RBSP, most significant first, with Exp-Golomb codes (H.265 section 9.2)."""
+
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def u(self, n: int) -> int:
+        value = 0
+        for _ in range(n):
+            byte = self.pos >> 3
+            if byte >= len(self.data):
+                raise ValueError("truncated HEVC parameter set or slice header")
+            value = (value << 1) | ((self.data[byte] >> (7 - (self.pos & 7))) & 1)
+            self.pos += 1
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while not self.u(1):
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("malformed Exp-Golomb code in the HEVC stream")
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) // 2 if k & 1 else -(k // 2)
+
+
+def rbsp(nal: bytes) -> bytes:
+    """A NAL unit's payload without its 2-byte header and emulation prevention bytes (00 00 03 -> 00 00)."""
+    out, zeros = bytearray(), 0
+    for b in nal[2:]:
+        if zeros >= 2 and b == 3:
+            zeros = 0
+            continue
+        out.append(b)
+        zeros = zeros + 1 if b == 0 else 0
+    return bytes(out)
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[Tuple[bytes, int, int]]:
+    """(type, body start, body end) of the ISO boxes in data[start:end]."""
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        header = 8
+        if size == 1:
+            size, header = struct.unpack(">Q", data[pos + 8:pos + 16])[0], 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            raise NotHeic("truncated or damaged HEIF box " + kind.decode("latin-1"))
+        yield kind, pos + header, pos + size
+        pos += size
+
+
+def _uint(data: bytes, pos: int, size: int) -> Tuple[int, int]:
+    return (int.from_bytes(data[pos:pos + size], "big") if size else 0), pos + size
+
+
+def _items(data: bytes) -> Tuple[int, Dict[int, bytes], Dict[int, List[Tuple[int, int, int]]], Dict[int, list],
+                                 bytes, Dict[int, bytes]]:
+    """(primary item, {item: type}, {item: [(method, offset, length)]}, {item: [(type, body)]}, idat, {item: hvcC})."""
+    top = {kind: (s, e) for kind, s, e in _boxes(data, 0, len(data))}
+    if b"ftyp" not in top or b"meta" not in top:
+        raise NotHeic("not an HEIF file (no ftyp or meta box)")
+    s, e = top[b"meta"]
+    meta = {kind: (bs, be) for kind, bs, be in _boxes(data, s + 4, e)}  # a full box: 4 bytes of version and flags
+    primary = types = None
+    if b"pitm" in meta:
+        bs, _ = meta[b"pitm"]
+        primary = _uint(data, bs + 4, 2 if data[bs] == 0 else 4)[0]
+    types, locations, properties = {}, {}, {}
+    if b"iinf" in meta:
+        bs, be = meta[b"iinf"]
+        for kind, is_, ie in _boxes(data, bs + 4 + (2 if data[bs] == 0 else 4), be):
+            if kind == b"infe" and data[is_] >= 2:
+                item, p = _uint(data, is_ + 4, 2 if data[is_] == 2 else 4)
+                types[item] = data[p + 2:p + 6]
+    if b"iloc" in meta:
+        locations = _locations(data, *meta[b"iloc"])
+    idat = data[slice(*meta[b"idat"])] if b"idat" in meta else b""
+    hvcc = {}
+    if b"iprp" in meta:
+        children = {kind: (cs, ce) for kind, cs, ce in _boxes(data, *meta[b"iprp"])}
+        props = [(kind, data[ps:pe]) for kind, ps, pe in _boxes(data, *children.get(b"ipco", (0, 0)))]
+        if b"ipma" in children:
+            for item, indices in _associations(data, *children[b"ipma"]).items():
+                properties[item] = [props[i - 1] for i in indices if 0 < i <= len(props)]
+                hvcc.update({item: body for kind, body in properties[item] if kind == b"hvcC"})
+    if primary is None:
+        raise NotHeic("an HEIF file without a primary item")
+    return primary, types, locations, properties, idat, hvcc
+
+
+def _locations(data: bytes, start: int, end: int) -> Dict[int, List[Tuple[int, int, int]]]:
+    version = data[start]
+    offset_size, length_size = data[start + 4] >> 4, data[start + 4] & 15
+    base_size, index_size = data[start + 5] >> 4, (data[start + 5] & 15) if version in (1, 2) else 0
+    count, pos = _uint(data, start + 6, 2 if version < 2 else 4)
+    out = {}
+    for _ in range(count):
+        item, pos = _uint(data, pos, 2 if version < 2 else 4)
+        method = 0
+        if version in (1, 2):
+            method, pos = _uint(data, pos, 2)
+            method &= 15
+        pos += 2  # data reference index
+        base, pos = _uint(data, pos, base_size)
+        extents, pos = _uint(data, pos, 2)
+        out[item] = []
+        for _ in range(extents):
+            pos += index_size
+            offset, pos = _uint(data, pos, offset_size)
+            length, pos = _uint(data, pos, length_size)
+            out[item].append((method, base + offset, length))
+    return out
+
+
+def _associations(data: bytes, start: int, end: int) -> Dict[int, List[int]]:
+    version, flags = data[start], data[start + 3]
+    count, pos = _uint(data, start + 4, 4)
+    out = {}
+    for _ in range(count):
+        item, pos = _uint(data, pos, 2 if version < 1 else 4)
+        n, pos = data[pos], pos + 1
+        wide = flags & 1
+        indices = []
+        for _ in range(n):
+            value, pos = _uint(data, pos, 2 if wide else 1)
+            indices.append(value & (0x7FFF if wide else 0x7F))
+        out[item] = indices
+    return out
+
+
+def read_quantization(data: bytes) -> HeicQuantization:
+    """The slice QPs of an HEIC file's primary image (see the module docstring for what is read)."""
+    data = bytes(data)
+    primary, types, locations, _, idat, hvcc = _items(data)
+    kind = types.get(primary, b"")
+    if kind == b"grid":
+        raise UnsupportedHeic("a grid HEIC (an image made of tiles): its tiles' quantization is not read yet")
+    if kind != b"hvc1" or primary not in hvcc:
+        raise NotHeic(f"the primary image is not HEVC ({kind.decode('latin-1') or 'no type'})")
+    config = hvcc[primary]
+    length_size = (config[21] & 3) + 1
+    nals = _config_nals(config)
+    item = b"".join((idat if method == 1 else data)[offset:offset + length] for method, offset, length in
+                    locations.get(primary, []))
+    pos = 0
+    while pos + length_size <= len(item):
+        n = int.from_bytes(item[pos:pos + length_size], "big")
+        if pos + length_size + n > len(item):
+            raise ValueError("truncated HEIC image data")
+        nals.append(item[pos + length_size:pos + length_size + n])
+        pos += length_size + n
+    return _picture(nals)
+
+
+def _config_nals(config: bytes) -> List[bytes]:
+    if len(config) < 23:
+        raise ValueError("a damaged hvcC box")
+    nals, pos = [], 23
+    for _ in range(config[22]):
+        count, pos = _uint(config, pos + 1, 2)
+        for _ in range(count):
+            n, pos = _uint(config, pos, 2)
+            nals.append(config[pos:pos + n])
+            pos += n
+    return nals
+
+
+def _picture(nals: List[bytes]) -> HeicQuantization:
+    sps = pps = None
+    qps, chroma_offset = [], None
+    for nal in nals:
+        if len(nal) < 3:
+            continue
+        kind = (nal[0] >> 1) & 63
+        if kind == 33:
+            sps = _sps(BitReader(rbsp(nal)))
+        elif kind == 34:
+            pps = _pps(BitReader(rbsp(nal)))
+        elif kind < 32:
+            if kind not in (19, 20):
+                raise UnsupportedHeic(f"an HEVC picture of NAL type {kind}, not IDR: its slice header is not read")
+            if sps is None or pps is None:
+                raise ValueError("HEVC slices without parameter sets")
+            qp, offset = _slice_qp(BitReader(rbsp(nal)), kind, sps, pps)
+            if qp is not None:
+                qps.append(qp)
+                chroma_offset = offset if chroma_offset is None else chroma_offset
+    if not qps:
+        raise ValueError("an HEIC image without slices (truncated?)")
+    return HeicQuantization(sps["width"], sps["height"], tuple(qps), chroma_offset, sps["chroma_format"],
+                            pps["cu_qp_delta"])
+
+
+def _sps(r: BitReader) -> dict:
+    r.u(4)
+    sub_layers = r.u(3)
+    r.u(1)
+    r.u(96)  # general profile, tier and level
+    present = [(r.u(1), r.u(1)) for _ in range(sub_layers)]
+    if sub_layers:
+        r.u(2 * (8 - sub_layers))
+    for profile, level in present:
+        r.u(88 * profile + 8 * level)
+    r.ue()
+    sps = {"chroma_format": r.ue()}
+    sps["separate_planes"] = r.u(1) if sps["chroma_format"] == 3 else 0
+    sps["width"], sps["height"] = r.ue(), r.ue()
+    if r.u(1):  # conformance window, in chroma units
+        left, right, top, bottom = r.ue(), r.ue(), r.ue(), r.ue()
+        unit_x = 2 if sps["chroma_format"] in (1, 2) else 1
+        unit_y = 2 if sps["chroma_format"] == 1 else 1
+        sps["width"] -= unit_x * (left + right)
+        sps["height"] -= unit_y * (top + bottom)
+    sps["bit_depth"] = 8 + r.ue()
+    r.ue()
+    r.ue()  # log2_max_pic_order_cnt_lsb_minus4 (not needed for IDR)
+    ordering = r.u(1)
+    for _ in range(sub_layers + 1 if ordering else 1):
+        r.ue(), r.ue(), r.ue()
+    min_cb = 3 + r.ue()
+    sps["ctb"] = 1 << (min_cb + r.ue())
+    r.ue(), r.ue(), r.ue(), r.ue()  # transform sizes and depths
+    if r.u(1) and r.u(1):
+        raise UnsupportedHeic("an HEVC stream with scaling lists: its steps are not flat")
+    r.u(1)  # asymmetric motion partitions
+    sps["sao"] = r.u(1)
+    return sps
+
+
+def _pps(r: BitReader) -> dict:
+    r.ue(), r.ue()
+    pps = {"dependent_slices": r.u(1), "output_flag": r.u(1), "extra_bits": r.u(3)}
+    r.u(1), r.u(1)  # sign data hiding, cabac init present
+    r.ue(), r.ue()
+    pps["init_qp"] = 26 + r.se()
+    r.u(1), r.u(1)  # constrained intra prediction, transform skip
+    pps["cu_qp_delta"] = bool(r.u(1))
+    if pps["cu_qp_delta"]:
+        r.ue()
+    pps["cb_offset"] = r.se()
+    r.se()
+    pps["slice_chroma_offsets"] = r.u(1)
+    return pps
+
+
+def _slice_qp(r: BitReader, kind: int, sps: dict, pps: dict):
+    """(luma QP, Cb offset) of an IDR slice segment; (None, None) for a dependent one (it has no QP of its own)."""
+    first = r.u(1)
+    r.u(1)  # no_output_of_prior_pics_flag
+    r.ue()
+    if not first:
+        if pps["dependent_slices"] and r.u(1):
+            return None, None
+        ctbs = -(-sps["width"] // sps["ctb"]) * -(-sps["height"] // sps["ctb"])
+        r.u(max(0, (ctbs - 1).bit_length()))
+    r.u(pps["extra_bits"])
+    if r.ue() != 2:
+        raise UnsupportedHeic("an HEVC picture with P or B slices")
+    if pps["output_flag"]:
+        r.u(1)
+    if sps["separate_planes"]:
+        r.u(2)
+    if sps["sao"]:
+        r.u(1)
+        if sps["chroma_format"] and not sps["separate_planes"]:
+            r.u(1)
+    qp = pps["init_qp"] + r.se()
+    offset = pps["cb_offset"] + (r.se() if pps["slice_chroma_offsets"] else 0)
+    return qp, offset
