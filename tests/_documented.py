@@ -73,6 +73,7 @@ def _sandbox(tmp_path):
     photo = skimage.data.coffee()[:64, :96]
     Image.fromarray(photo).save(work / "photo.jpg", quality=20)
     Image.fromarray(photo).save(work / "photo.webp", quality=20)
+    Image.fromarray(photo).save(work / "photo.avif", quality=20)
     try:
         import pillow_heif
 

@@ -74,6 +74,19 @@ def natural_image(height: int = 96, width: int = 128, seed: int = 0) -> np.ndarr
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def encoded(img: np.ndarray, image_format: str, **save_kwargs) -> bytes:
+    """The file Pillow writes for `img` in `image_format` (WEBP, AVIF, HEIF with pillow-heif registered)."""
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format=image_format, **save_kwargs)
+    return buf.getvalue()
+
+
+def coffee() -> np.ndarray:
+    """scikit-image's coffee photo, 400x600 RGB (the test skips without scikit-image)."""
+    skimage_data = pytest.importorskip("skimage.data", reason="the photo comes with scikit-image")
+    return skimage_data.coffee()
+
+
 def jpeg_bytes(img: np.ndarray, **save_kwargs) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="JPEG", **save_kwargs)

@@ -1,34 +1,24 @@
 """HEIC's quantization parameter read from files written by x265 (through libheif and pillow-heif)."""
 
-import io
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from qgac_jax.codecs import heic
-from conftest import jpeg_bytes, natural_image
+from conftest import coffee, encoded, jpeg_bytes, natural_image
 
 pillow_heif = pytest.importorskip("pillow_heif", reason="HEIC files are written by pillow-heif (the extra `test`)")
 pillow_heif.register_heif_opener()
 
 
-def _heic(img, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "HEIF", **kwargs)
-    return buf.getvalue()
-
-
-def _photo():
-    skimage_data = pytest.importorskip("skimage.data", reason="the photo comes with scikit-image")
-    return skimage_data.coffee()[:397, :593]  # odd sizes: the stream's conformance window crops its padding
 
 
 @pytest.mark.parametrize("qp, cb_offset", [(22, 0), (30, 0), (35, 3)])
 def test_the_slice_qp_is_the_qp_x265_was_told(qp, cb_offset):
     # constant QP, and the same for I frames as for P (ipratio 1), chroma offset as given
     params = {"x265:qp": str(qp), "x265:ipratio": "1", "x265:cbqpoffs": str(cb_offset)}
-    got = heic.read_quantization(_heic(_photo(), quality=50, enc_params=params))
+    odd = coffee()[:397, :593]  # odd sizes: the stream's conformance window crops its padding
+    got = heic.read_quantization(encoded(odd, "HEIF", quality=50, enc_params=params))
     assert got.slice_qps == (qp,) and got.chroma_offset == cb_offset and not got.cu_qp_delta
     assert (got.width, got.height) == (594, 398) and got.chroma_format == 1  # 4:2:0 is coded at even sizes
     qmap = got.qmap(397, 593) * 255
@@ -43,13 +33,13 @@ def test_chroma_qp_follows_the_420_table():
 
 
 def test_quality_orders_the_qp_and_adaptive_quantization_is_flagged():
-    got = [heic.read_quantization(_heic(_photo(), quality=q)) for q in (10, 50, 90)]
+    got = [heic.read_quantization(encoded(coffee(), "HEIF", quality=q)) for q in (10, 50, 90)]
     assert got[0].qp > got[1].qp > got[2].qp
     assert all(g.cu_qp_delta for g in got)  # x265's adaptive quantization moves coding units off the slice QP
 
 
 def test_truncated_and_other_files_are_value_errors():
-    data = _heic(natural_image(64, 96), quality=40)
+    data = encoded(natural_image(64, 96), "HEIF", quality=40)
     for cut in (10, 40, len(data) // 2, len(data) - 20):
         with pytest.raises(ValueError):
             heic.read_quantization(data[:cut])

@@ -10,27 +10,18 @@ import pytest
 from PIL import Image
 
 from qgac_jax.codecs import webp
-from conftest import natural_image
+from conftest import coffee, encoded, natural_image
 
 needs_webp_tools = pytest.mark.skipif(shutil.which("cwebp") is None or shutil.which("webpinfo") is None,
                                       reason="libwebp's cwebp and webpinfo are not installed (apt-get install webp)")
 
 
-def _photo():
-    skimage_data = pytest.importorskip("skimage.data", reason="the photo comes with scikit-image")
-    return skimage_data.coffee()
-
-
-def _webp(img, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "WEBP", **kwargs)
-    return buf.getvalue()
 
 
 @needs_webp_tools
 @pytest.mark.parametrize("quality", [10, 75])
 def test_header_and_segment_map_agree_with_libwebps_tools(tmp_path, quality):
-    Image.fromarray(_photo()).save(tmp_path / "in.png")
+    Image.fromarray(coffee()).save(tmp_path / "in.png")
     encoded = subprocess.run(["cwebp", "-q", str(quality), "-v", str(tmp_path / "in.png"), "-o",
                               str(tmp_path / "a.webp")], capture_output=True, text=True, check=True).stderr
     info = subprocess.run(["webpinfo", "-bitstream_info", str(tmp_path / "a.webp")], capture_output=True, text=True,
@@ -55,7 +46,7 @@ def test_smooth_and_textured_halves_get_the_quantization_their_segments_say():
     img = np.zeros((256, 256, 3), np.uint8)
     img[:, :128] = np.linspace(60, 200, 128, dtype=np.uint8)[None, :, None]  # smooth
     img[:, 128:] = rng.integers(0, 256, (256, 128, 3), dtype=np.uint8)  # texture
-    got = webp.read_quantization(_webp(img, quality=50))
+    got = webp.read_quantization(encoded(img, "WEBP", quality=50))
     left, right = got.segment_map[:, :8], got.segment_map[:, 8:]
     index = np.array(got.segment_indices)
     assert index[right].mean() > index[left].mean() + 5  # libwebp spends fewer bits on texture, which hides errors
@@ -70,7 +61,7 @@ def test_smooth_and_textured_halves_get_the_quantization_their_segments_say():
 
 
 def test_qmap_puts_dc_ac_and_y2_steps_where_the_transforms_have_them():
-    got = webp.read_quantization(_webp(_photo(), quality=30))
+    got = webp.read_quantization(encoded(coffee(), "WEBP", quality=30))
     qmap = got.qmap(got.height, got.width) * 255
     assert qmap.shape == (400, 600, 2)
     whole = np.argwhere(got.whole_mb)[0]
@@ -86,20 +77,20 @@ def test_qmap_puts_dc_ac_and_y2_steps_where_the_transforms_have_them():
 
 
 def test_quality_orders_the_quantizers():
-    indices = [webp.read_quantization(_webp(_photo(), quality=q)).base_index for q in (10, 50, 90)]
+    indices = [webp.read_quantization(encoded(coffee(), "WEBP", quality=q)).base_index for q in (10, 50, 90)]
     assert indices[0] > indices[1] > indices[2]
 
 
 def test_lossless_animated_truncated_and_other_files():
     img = natural_image(64, 80)
     with pytest.raises(webp.NotLossyWebp, match="lossless"):
-        webp.read_quantization(_webp(img, lossless=True))
+        webp.read_quantization(encoded(img, "WEBP", lossless=True))
     frames = [Image.fromarray(img), Image.fromarray(img[::-1])]
     buf = io.BytesIO()
     frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], quality=40, duration=100)
     animated = webp.read_quantization(buf.getvalue())
     assert animated.animated and animated.segment_map.shape == (4, 5)
-    data = _webp(natural_image(160, 200), quality=40)
+    data = encoded(natural_image(160, 200), "WEBP", quality=40)
     first = int.from_bytes(data[20:23], "little") >> 5  # the header partition's size (after RIFF, VP8 chunk)
     for cut in (20, 40, 30 + first // 2):
         with pytest.raises(ValueError):

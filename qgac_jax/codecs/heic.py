@@ -21,15 +21,17 @@ with the reason; callers fall back to estimating the quality from pixels.
 from __future__ import annotations
 
 import dataclasses
-import struct
-from typing import Dict, Iterator, List, Tuple
+from typing import List, Tuple
 
 import numpy as np
+
+from qgac_jax.codecs import heif
+from qgac_jax.codecs.bits import BitReader
 
 CHROMA_QP_420 = (29, 30, 31, 32, 33, 33, 34, 34, 35, 35, 36, 36, 37, 37)  # QpC for qPi 30..43 (Table 8-10)
 
 
-class NotHeic(ValueError):
+class NotHeic(heif.NotHeif):
     """Not an HEIF file with an HEVC image."""
 
 
@@ -68,35 +70,6 @@ class HeicQuantization:
         return np.broadcast_to(steps, (height, width, 2)).copy()
 
 
-class BitReader:
-    """Bits of an HEVC RBSP, most significant first, with Exp-Golomb codes (H.265 section 9.2)."""
-
-    def __init__(self, data: bytes):
-        self.data, self.pos = data, 0
-
-    def u(self, n: int) -> int:
-        value = 0
-        for _ in range(n):
-            byte = self.pos >> 3
-            if byte >= len(self.data):
-                raise ValueError("truncated HEVC parameter set or slice header")
-            value = (value << 1) | ((self.data[byte] >> (7 - (self.pos & 7))) & 1)
-            self.pos += 1
-        return value
-
-    def ue(self) -> int:
-        zeros = 0
-        while not self.u(1):
-            zeros += 1
-            if zeros > 31:
-                raise ValueError("malformed Exp-Golomb code in the HEVC stream")
-        return (1 << zeros) - 1 + self.u(zeros)
-
-    def se(self) -> int:
-        k = self.ue()
-        return (k + 1) // 2 if k & 1 else -(k // 2)
-
-
 def rbsp(nal: bytes) -> bytes:
     """A NAL unit's payload without its 2-byte header and emulation prevention bytes (00 00 03 -> 00 00)."""
     out, zeros = bytearray(), 0
@@ -109,121 +82,20 @@ def rbsp(nal: bytes) -> bytes:
     return bytes(out)
 
 
-def _boxes(data: bytes, start: int, end: int) -> Iterator[Tuple[bytes, int, int]]:
-    """(type, body start, body end) of the ISO boxes in data[start:end]."""
-    pos = start
-    while pos + 8 <= end:
-        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        header = 8
-        if size == 1:
-            size, header = struct.unpack(">Q", data[pos + 8:pos + 16])[0], 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise NotHeic("truncated or damaged HEIF box " + kind.decode("latin-1"))
-        yield kind, pos + header, pos + size
-        pos += size
-
-
-def _uint(data: bytes, pos: int, size: int) -> Tuple[int, int]:
-    return (int.from_bytes(data[pos:pos + size], "big") if size else 0), pos + size
-
-
-def _items(data: bytes) -> Tuple[int, Dict[int, bytes], Dict[int, List[Tuple[int, int, int]]], Dict[int, list],
-                                 bytes, Dict[int, bytes]]:
-    """(primary item, {item: type}, {item: [(method, offset, length)]}, {item: [(type, body)]}, idat, {item: hvcC})."""
-    top = {kind: (s, e) for kind, s, e in _boxes(data, 0, len(data))}
-    if b"ftyp" not in top or b"meta" not in top:
-        raise NotHeic("not an HEIF file (no ftyp or meta box)")
-    s, e = top[b"meta"]
-    meta = {kind: (bs, be) for kind, bs, be in _boxes(data, s + 4, e)}  # a full box: 4 bytes of version and flags
-    primary = types = None
-    if b"pitm" in meta:
-        bs, _ = meta[b"pitm"]
-        primary = _uint(data, bs + 4, 2 if data[bs] == 0 else 4)[0]
-    types, locations, properties = {}, {}, {}
-    if b"iinf" in meta:
-        bs, be = meta[b"iinf"]
-        for kind, is_, ie in _boxes(data, bs + 4 + (2 if data[bs] == 0 else 4), be):
-            if kind == b"infe" and data[is_] >= 2:
-                item, p = _uint(data, is_ + 4, 2 if data[is_] == 2 else 4)
-                types[item] = data[p + 2:p + 6]
-    if b"iloc" in meta:
-        locations = _locations(data, *meta[b"iloc"])
-    idat = data[slice(*meta[b"idat"])] if b"idat" in meta else b""
-    hvcc = {}
-    if b"iprp" in meta:
-        children = {kind: (cs, ce) for kind, cs, ce in _boxes(data, *meta[b"iprp"])}
-        props = [(kind, data[ps:pe]) for kind, ps, pe in _boxes(data, *children.get(b"ipco", (0, 0)))]
-        if b"ipma" in children:
-            for item, indices in _associations(data, *children[b"ipma"]).items():
-                properties[item] = [props[i - 1] for i in indices if 0 < i <= len(props)]
-                hvcc.update({item: body for kind, body in properties[item] if kind == b"hvcC"})
-    if primary is None:
-        raise NotHeic("an HEIF file without a primary item")
-    return primary, types, locations, properties, idat, hvcc
-
-
-def _locations(data: bytes, start: int, end: int) -> Dict[int, List[Tuple[int, int, int]]]:
-    version = data[start]
-    offset_size, length_size = data[start + 4] >> 4, data[start + 4] & 15
-    base_size, index_size = data[start + 5] >> 4, (data[start + 5] & 15) if version in (1, 2) else 0
-    count, pos = _uint(data, start + 6, 2 if version < 2 else 4)
-    out = {}
-    for _ in range(count):
-        item, pos = _uint(data, pos, 2 if version < 2 else 4)
-        method = 0
-        if version in (1, 2):
-            method, pos = _uint(data, pos, 2)
-            method &= 15
-        pos += 2  # data reference index
-        base, pos = _uint(data, pos, base_size)
-        extents, pos = _uint(data, pos, 2)
-        out[item] = []
-        for _ in range(extents):
-            pos += index_size
-            offset, pos = _uint(data, pos, offset_size)
-            length, pos = _uint(data, pos, length_size)
-            out[item].append((method, base + offset, length))
-    return out
-
-
-def _associations(data: bytes, start: int, end: int) -> Dict[int, List[int]]:
-    version, flags = data[start], data[start + 3]
-    count, pos = _uint(data, start + 4, 4)
-    out = {}
-    for _ in range(count):
-        item, pos = _uint(data, pos, 2 if version < 1 else 4)
-        n, pos = data[pos], pos + 1
-        wide = flags & 1
-        indices = []
-        for _ in range(n):
-            value, pos = _uint(data, pos, 2 if wide else 1)
-            indices.append(value & (0x7FFF if wide else 0x7F))
-        out[item] = indices
-    return out
-
-
 def read_quantization(data: bytes) -> HeicQuantization:
     """The slice QPs of an HEIC file's primary image (see the module docstring for what is read)."""
-    data = bytes(data)
-    primary, types, locations, _, idat, hvcc = _items(data)
-    kind = types.get(primary, b"")
-    if kind == b"grid":
-        raise UnsupportedHeic("a grid HEIC (an image made of tiles): its tiles' quantization is not read yet")
-    if kind != b"hvc1" or primary not in hvcc:
-        raise NotHeic(f"the primary image is not HEVC ({kind.decode('latin-1') or 'no type'})")
-    config = hvcc[primary]
+    item = heif.coded_image(data, b"hvc1", "HEIC", NotHeic, UnsupportedHeic)
+    if b"hvcC" not in item.properties:
+        raise NotHeic("an HEVC image without its parameter sets (no hvcC)")
+    config = item.properties[b"hvcC"]
     length_size = (config[21] & 3) + 1
     nals = _config_nals(config)
-    item = b"".join((idat if method == 1 else data)[offset:offset + length] for method, offset, length in
-                    locations.get(primary, []))
     pos = 0
-    while pos + length_size <= len(item):
-        n = int.from_bytes(item[pos:pos + length_size], "big")
-        if pos + length_size + n > len(item):
+    while pos + length_size <= len(item.data):
+        n = int.from_bytes(item.data[pos:pos + length_size], "big")
+        if pos + length_size + n > len(item.data):
             raise ValueError("truncated HEIC image data")
-        nals.append(item[pos + length_size:pos + length_size + n])
+        nals.append(item.data[pos + length_size:pos + length_size + n])
         pos += length_size + n
     return _picture(nals)
 
@@ -233,9 +105,9 @@ def _config_nals(config: bytes) -> List[bytes]:
         raise ValueError("a damaged hvcC box")
     nals, pos = [], 23
     for _ in range(config[22]):
-        count, pos = _uint(config, pos + 1, 2)
+        count, pos = heif.uint(config, pos + 1, 2)
         for _ in range(count):
-            n, pos = _uint(config, pos, 2)
+            n, pos = heif.uint(config, pos, 2)
             nals.append(config[pos:pos + n])
             pos += n
     return nals
@@ -249,15 +121,15 @@ def _picture(nals: List[bytes]) -> HeicQuantization:
             continue
         kind = (nal[0] >> 1) & 63
         if kind == 33:
-            sps = _sps(BitReader(rbsp(nal)))
+            sps = _sps(BitReader(rbsp(nal), "HEVC parameter set or slice header"))
         elif kind == 34:
-            pps = _pps(BitReader(rbsp(nal)))
+            pps = _pps(BitReader(rbsp(nal), "HEVC parameter set or slice header"))
         elif kind < 32:
             if kind not in (19, 20):
                 raise UnsupportedHeic(f"an HEVC picture of NAL type {kind}, not IDR: its slice header is not read")
             if sps is None or pps is None:
                 raise ValueError("HEVC slices without parameter sets")
-            qp, offset = _slice_qp(BitReader(rbsp(nal)), kind, sps, pps)
+            qp, offset = _slice_qp(BitReader(rbsp(nal), "HEVC parameter set or slice header"), kind, sps, pps)
             if qp is not None:
                 qps.append(qp)
                 chroma_offset = offset if chroma_offset is None else chroma_offset

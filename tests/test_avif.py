@@ -1,0 +1,66 @@
+"""AVIF's quantizer read from files written by libavif (through Pillow), checked against ffmpeg's header trace."""
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image, features
+
+from qgac_jax.codecs import avif, heif
+from conftest import coffee, encoded, jpeg_bytes, natural_image
+
+pytestmark = pytest.mark.skipif(not features.check("avif"), reason="this Pillow writes no AVIF")
+
+
+
+
+def _trace(obu: bytes, tmp_path) -> dict:
+    """{field: [values]} of ffmpeg's trace_headers over an AV1 stream (an independent AV1 header parser)."""
+    (tmp_path / "a.obu").write_bytes(obu)
+    err = subprocess.run(["ffmpeg", "-hide_banner", "-f", "obu", "-i", str(tmp_path / "a.obu"), "-c", "copy", "-bsf:v",
+                          "trace_headers", "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+    fields = {}
+    for name, value in re.findall(r"\]\s+\d+\s+([\w.\[\]]+)\s+[01]+ = (-?\d+)", err):
+        fields.setdefault(name, []).append(int(value))
+    return fields
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (apt-get install ffmpeg)")
+@pytest.mark.parametrize("mode, quality", [("RGB", 10), ("RGB", 50), ("RGB", 90), ("L", 40), ("444", 30)])
+def test_header_agrees_with_ffmpegs_trace(tmp_path, mode, quality):
+    img = coffee() if mode != "L" else np.asarray(Image.fromarray(coffee()).convert("L"))
+    data = encoded(img, "AVIF", quality=quality, **({"subsampling": "4:4:4"} if mode == "444" else {}))
+    got = avif.read_quantization(data)
+    trace = _trace(heif.primary_item(data).data, tmp_path)
+    assert got.base_q_idx == trace["base_q_idx"][0]
+    expected = [trace.get(f"delta_q_{k}.delta_q", [0])[0] for k in ("y_dc", "u_dc", "u_ac")]
+    assert list(got.deltas[:3]) == expected and "delta_q_y_dc.delta_coded" in trace
+    assert (got.qm_levels is not None) == bool(trace["using_qmatrix"][0])
+    if got.qm_levels:
+        assert got.qm_levels[:2] == (trace["qm_y"][0], trace["qm_u"][0])
+    assert got.segment_q <= bool(trace["segmentation_enabled"][0])
+    assert got.delta_q == bool(trace.get("delta_q_present", [0])[0])
+    assert (got.width, got.height) == (600, 400)
+    assert got.monochrome == (mode == "L") and got.subsampling == ((0, 0) if mode == "444" else (1, 1))
+
+
+def test_quality_orders_the_index_and_the_qmap_holds_its_steps():
+    got = [avif.read_quantization(encoded(coffee(), "AVIF", quality=q)) for q in (10, 50, 90)]
+    assert got[0].base_q_idx > got[1].base_q_idx > got[2].base_q_idx
+    q = got[1]
+    qmap = q.qmap(400, 600) * 255
+    u_ac = avif.AC_STEPS[q.base_q_idx + q.deltas[2]]
+    np.testing.assert_allclose(qmap[..., 0], avif.AC_STEPS[q.base_q_idx], rtol=1e-6)
+    np.testing.assert_allclose(qmap[..., 1], u_ac, rtol=1e-6)
+    assert avif.DC_STEPS[0] == avif.AC_STEPS[0] == 4 and avif.DC_STEPS[255] == 1336 and avif.AC_STEPS[255] == 1828
+
+
+def test_truncated_and_other_files_are_value_errors():
+    data = encoded(natural_image(64, 96), "AVIF", quality=40)
+    for cut in (10, 60, len(data) // 2, len(data) - 5):
+        with pytest.raises(ValueError):
+            avif.read_quantization(data[:cut])
+    with pytest.raises(avif.NotAvif):
+        avif.read_quantization(jpeg_bytes(natural_image(16, 16)))
