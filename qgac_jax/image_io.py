@@ -138,7 +138,7 @@ def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAU
         if is_jpeg and img.mode not in ("L", "RGB"):
             raise ValueError(f"{img.mode} JPEGs are not supported (grey and YCbCr colour are)")
         if quality is None and not is_jpeg:
-            raise NotAJpeg(describe_format(img, data))
+            raise NotAJpeg(describe_format(img, data), describe_quantizer(img, data))
         orientation = int(img.getexif().get(0x0112, 1) or 1)
         meta = metadata.read(img, orientation_applied=orientation in range(2, 9))
         arr, alpha, bit_depth, grey = _pixels(img, data if deep else None, max_pixels)
@@ -153,10 +153,12 @@ def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAU
 
 
 class NotAJpeg(ValueError):
-    """A file with no quantization tables to read (PNG, lossless WebP, GIF...), given no quality."""
+    """A file with no JPEG tables (PNG, WebP, AVIF...), given no quality; `detail`: the quantizer it records, when
+    read (restoring with it needs models trained on those codecs)."""
 
-    def __init__(self, format_name: str):
-        super().__init__(f"not a JPEG ({format_name}): pass --quality to say how it was compressed")
+    def __init__(self, format_name: str, detail: Optional[str] = None):
+        what = f"{format_name}: {detail}" if detail else format_name
+        super().__init__(f"not a JPEG ({what}): pass --quality to say how it was compressed")
         self.format_name = format_name
 
 
@@ -170,6 +172,24 @@ def describe_format(img: Image.Image, data: Optional[bytes] = None) -> str:
         lossless, lossy = data.find(b"VP8L", 12), data.find(b"VP8 ", 12)
         return "lossless WEBP" if lossless >= 0 and (lossy < 0 or lossless < lossy) else "WEBP (lossy)"
     return f"lossless {name}" if name in LOSSLESS_FORMATS else name
+
+
+def describe_quantizer(img: Image.Image, data: Optional[bytes]) -> Optional[str]:
+    """'VP8 quantizer index 52 (segments 52, 45, 37, 28)', 'AV1 base_q_idx 148': what a lossy WebP or AVIF
+    file records (`codecs`), or None."""
+    from qgac_jax.codecs import avif, webp
+
+    try:
+        if img.format == "WEBP" and data is not None:
+            q = webp.read_quantization(data)
+            segments = sorted(set(q.segment_indices), reverse=True)
+            return f"VP8 quantizer index {q.base_index}" + (
+                f" (segments {', '.join(map(str, segments))})" if len(segments) > 1 else "")
+        if img.format == "AVIF" and data is not None:
+            return f"AV1 base_q_idx {avif.read_quantization(data).base_q_idx}"
+    except ValueError:
+        return None
+    return None
 
 
 def _pixels(img: Image.Image, deep_png: Optional[bytes], max_pixels: int):

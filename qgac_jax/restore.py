@@ -147,7 +147,7 @@ class Tally:
 
     def line(self, seconds: float) -> str:
         kinds = ", ".join(f"{n} {name}" for name, n in sorted(self.not_restored.items()))
-        lossless = (f", not restored: {kinds} (no quantization to read; --quality Q restores them)"
+        lossless = (f", not restored: {kinds} (no JPEG tables; --quality Q restores them as JPEGs of quality Q)"
                     if self.not_restored else "")
         return (f"restored {self.restored}, skipped {self.skipped} (output exists){lossless}, failed {self.failed}; "
                 f"{self.megapixels:.2f} megapixels in {seconds:.1f} s")

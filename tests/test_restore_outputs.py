@@ -3,6 +3,7 @@ beside or inside the input folder; names at the file system's limit; leftovers; 
 
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -199,4 +200,7 @@ def test_files_without_tables_met_in_a_folder_are_listed_by_what_they_are(colour
     status, out, err = _run(capsys, folder, "--output", tmp_path / "out", "--checkpoint", colour_export)
     assert status == 0 and "error" not in err, err
     assert ("restored 1, skipped 0 (output exists), not restored: 1 WEBP (lossy), 1 lossless PNG, 1 lossless WEBP "
-            "(no quantization to read; --quality Q restores them), failed 0") in out
+            "(no JPEG tables; --quality Q restores them as JPEGs of quality Q), failed 0") in out
+    status, _, err = _run(capsys, folder / "web_lossy.webp", "--output", tmp_path / "out", "--checkpoint",
+                          colour_export)  # named: an error that says what the file records
+    assert status == 1 and re.search(r"not a JPEG \(WEBP \(lossy\): VP8 quantizer index \d+", err), err
