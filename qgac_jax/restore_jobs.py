@@ -8,6 +8,7 @@ is the one line the user sees.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import glob
@@ -76,7 +77,15 @@ def collect_inputs(patterns: List[str], out_root: Optional[pathlib.Path] = None)
                 errors.append(f"{pattern}: no such file, directory or matching glob")
             for f in files:
                 add(f, pathlib.Path(f.name).with_suffix(".png"), True)
-    return jobs, errors
+    return _distinct_outputs(jobs), errors
+
+
+def _distinct_outputs(jobs: List[Job]) -> List[Job]:
+    """Inputs whose outputs would share a name (a.jpg and a.webp -> a.png) keep their whole names instead:
+    a.jpg.png and a.webp.png. (Compared without case: a.JPG and a.jpg collide on some file systems.)"""
+    counts = collections.Counter(str(j.rel).lower() for j in jobs)
+    return [dataclasses.replace(j, rel=j.rel.with_name(j.src.name + ".png")) if counts[str(j.rel).lower()] > 1 else j
+            for j in jobs]
 
 
 PNG_LEVEL = 3  # zlib level of the PNGs: docs/performance.md weighs time against size (Pillow defaults to 6)

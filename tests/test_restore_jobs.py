@@ -27,6 +27,15 @@ def test_each_file_once_and_named_files_are_not_walked(tmp_path):
     assert len(jobs) == 1 and not jobs[0].walked
 
 
+def test_inputs_that_would_share_an_output_keep_their_whole_names(tmp_path):
+    _tree(tmp_path, ["a.jpg", "a.webp", "b.jpg", "sub/A.jpeg", "sub/a.JPG"])
+    jobs, errors = restore_jobs.collect_inputs([str(tmp_path)])
+    assert errors == [] and sorted(j.rel.as_posix() for j in jobs) == [
+        "a.jpg.png", "a.webp.png", "b.png", "sub/A.jpeg.png", "sub/a.JPG.png"]  # (A and a: one name on macOS)
+    named, _ = restore_jobs.collect_inputs([str(tmp_path / "a.jpg"), str(tmp_path / "sub" / "a.JPG")])
+    assert sorted(j.rel.as_posix() for j in named) == ["a.JPG.png", "a.jpg.png"]
+
+
 def test_show_quality_calls_a_photo_recompressed_only_beyond_the_estimators_margin():
     once = qz.JpegQuantization.from_quality(30)
     decoded = types.SimpleNamespace(from_file=True, quantization=once)

@@ -189,6 +189,17 @@ def test_ctrl_c_in_a_folder_prints_the_summary_and_exits_130(colour_export, tmp_
         last.load()  # every written file is whole
 
 
+def test_a_jpeg_and_a_webp_of_one_name_are_both_restored_under_their_whole_names(colour_export, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(natural_image(24, 32)).save(folder / "a.webp", quality=30)
+    (folder / "a.jpg").write_bytes(jpeg_bytes(natural_image(24, 32, seed=1), quality=30))
+    status, out, err = _run(capsys, folder, "--output", tmp_path / "out", "--checkpoint", colour_export,
+                            "--quality", "30")
+    assert status == 0 and "restored 2," in out, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg.png", "a.webp.png"]
+
+
 def test_files_without_tables_met_in_a_folder_are_listed_by_what_they_are(colour_export, tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
