@@ -18,7 +18,7 @@ import numpy as np
 
 from qgac_jax import quantization as qz
 from qgac_jax.data import sources
-from qgac_jax.data.degrade import compress_twice, pillow_decode, pillow_encode
+from qgac_jax.data.degrade import CODECS, codec_decode, codec_encode, compress_twice, pillow_decode, pillow_encode
 
 log = logging.getLogger(__name__)
 METRICS = ("psnr", "ssim", "psnr_b", "mae")  # mae: mean absolute error in uint8 levels (validation L1)
@@ -28,14 +28,18 @@ MIN_SIDE = 11  # SSIM's window: smaller images are skipped with a warning
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One degradation: a single JPEG at `quality`, or `first` then `quality` with the grid shifted by `shift`."""
+    """One degradation: a single JPEG at `quality`, or `first` then `quality` with the grid shifted by `shift`;
+    or a single save by another `codec` (degrade.CODECS) at its encoder's `quality`."""
 
     quality: int
     first: Optional[int] = None
     shift: int = 0
+    codec: str = "jpeg"
 
     def __post_init__(self):
         qz.validate_quality(self.quality)
+        if self.codec not in CODECS or (self.codec != "jpeg" and self.first is not None):
+            raise ValueError(f"codec {self.codec!r}: one of {', '.join(CODECS)}; double saves are JPEG only")
         if self.first is not None:
             qz.validate_quality(self.first)
         if not 0 <= self.shift <= 7 or (self.first is None and self.shift):
@@ -65,13 +69,19 @@ class Case:
 
     @property
     def name(self) -> str:
+        if self.codec != "jpeg":
+            return f"{self.codec} {self.quality}"
         if self.first is None:
             return str(self.quality)
         return f"{self.first}:{self.quality}" + (f":{self.shift}" if self.shift else "")
 
     def apply(self, clean: np.ndarray):
-        """(decoded uint8, clean target, JpegQuantization of the file, JPEG bytes) of a uint8 [H, W, C] image."""
+        """(decoded uint8, clean target, JpegQuantization of the file, file bytes) of a uint8 [H, W, C] image;
+        other codecs' files have no JPEG tables: None."""
         grey = clean.shape[-1] == 1
+        if self.codec != "jpeg":
+            data = codec_encode(clean, self.codec, self.quality)
+            return codec_decode(data, grey), clean, None, data
         tables = qz.ijg_tables(self.quality)
         if self.first is None:
             target, data = clean, pillow_encode(clean, *tables, "4:2:0")
@@ -126,7 +136,7 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
     from qgac_jax import metrics
 
     cases = [c if isinstance(c, Case) else Case.parse(c) for c in cases]
-    key = {c: (c.quality if c.first is None else c.name) for c in cases}
+    key = {c: (c.quality if c.first is None and c.codec == "jpeg" else c.name) for c in cases}
     sums: Dict[Case, Dict[str, list]] = {c: {} for c in cases}
     example = None
     bar = None
@@ -191,9 +201,11 @@ def flat_metrics(result: Dict) -> Dict[str, float]:
     return flat
 
 
-def markdown_table(result: Dict) -> str:
+def markdown_table(result: Dict, baseline: str = "JPEG") -> str:
+    """The result as a Markdown table; `baseline` names the compressed images' column (JPEG, WEBP...)."""
+    b = baseline
     rows = [
-        "| quality | bpp | PSNR JPEG | PSNR model | gain | SSIM JPEG | SSIM model | PSNR-B JPEG | PSNR-B model "
+        f"| quality | bpp | PSNR {b} | PSNR model | gain | SSIM {b} | SSIM model | PSNR-B {b} | PSNR-B model "
         "| gain |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]

@@ -27,6 +27,8 @@ import sys
 from typing import Dict, Optional, Sequence
 
 from qgac_jax import atomic_files, engines, restore_jobs, shipped
+from qgac_jax import quantization as qz
+from qgac_jax.data.degrade import CODECS
 from qgac_jax.eval_protocol import PSNR_CAP, Case, evaluate_images, markdown_table
 
 
@@ -69,6 +71,15 @@ def _doubles(text: str):
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _told(text: str):
+    if text in ("auto", "file"):
+        return text
+    try:
+        return qz.validate_quality(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--quality is auto, file or 1..100, got {text!r}") from None
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -90,9 +101,13 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument("--double", type=_doubles, default=[], help="double-JPEG cases Q1:Q2[:SHIFT], comma-separated")
     parser.add_argument("--grey", action="store_true", help="evaluate on grey versions of the images")
     parser.add_argument("--max-images", type=_count, default=0, help="only the first N readable images (0: all)")
-    parser.add_argument("--quality", choices=("auto", "file"), default="auto",
-                        help="what the model is told: the file's tables and the shipped estimate (auto), or the "
-                             "file's tables alone (file)")
+    parser.add_argument("--quality", type=_told, default="auto",
+                        help="what the model is told: the file's tables and the shipped estimate (auto), the "
+                             "file's tables alone (file), or 1..100: the IJG tables of that quality, as "
+                             "restore --quality Q (needed with --codec other than jpeg)")
+    parser.add_argument("--codec", choices=CODECS, default="jpeg",
+                        help="what compresses the --qualities cases: jpeg (default), or webp, avif (Pillow) or "
+                             "heic (pillow-heif) at their encoders' own quality scale; double cases stay JPEG")
     parser.add_argument("--ensemble", action="store_true", help="average over the 8 flips and transposes")
     engines.add_arguments(parser)
     parser.add_argument("--json", help="write the numbers here (strict JSON; an existing file is kept unless "
@@ -109,9 +124,12 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("--plot needs matplotlib: pip install -e '.[train]'")
     qualities = args.qualities if args.qualities is not None else ([] if args.double else [10, 20, 30, 40])
-    cases = [Case(q) for q in qualities] + args.double
+    cases = [Case(q, codec=args.codec) for q in qualities] + args.double
     if not cases:
         parser.error("nothing to evaluate: give --qualities and/or --double")
+    if args.codec != "jpeg" and not isinstance(args.quality, int):
+        parser.error(f"--codec {args.codec}: its files have no JPEG tables for the model to read; pass --quality Q "
+                     "to tell it the IJG tables of quality Q")
     return parser, args, cases
 
 
@@ -143,17 +161,24 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
                                          quality=args.quality)
         restorer = restore_jobs.Models(settings, engines.backend(args))(args.grey)
         restore = functools.partial(restorer.restore_compressed, ensemble=args.ensemble)
+        if isinstance(args.quality, int):  # the IJG tables of --quality, whatever the file holds
+            told = qz.JpegQuantization.from_quality(args.quality, grey=args.grey)
+
+            def restore(pixels, _file_tables):
+                return restorer.restore_compressed(pixels, told, "file", args.ensemble)
         result = evaluate_images(restore, args.images, cases, args.grey, args.max_images, progress=True)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    told = "file tables + estimate" if restorer.estimator is not None else "file tables"
+    told = ("file tables + estimate" if restorer.estimator is not None else "file tables") \
+        if not isinstance(args.quality, int) else f"IJG tables of quality {args.quality}"
     print(f"{result['images']} images from {args.images} ({'grey' if args.grey else 'colour'}), "
           f"checkpoint {checkpoint} ({restorer.engine}), model told: {told}\n")
-    print(markdown_table(result))
+    print(markdown_table(result, args.codec.upper()))
     if args.json:  # strict JSON (PSNRs are capped, never Infinity), through a temporary file and a rename
         text = json.dumps({"checkpoint": str(checkpoint), "images": result["images"], "source": args.images,
-                           "grey": args.grey, "told": told, "ensemble": args.ensemble, "engine": restorer.engine,
+                           "grey": args.grey, "told": told, "codec": args.codec, "ensemble": args.ensemble,
+                           "engine": restorer.engine,
                            "psnr_cap_db": PSNR_CAP,
                            "qualities": result["qualities"]}, indent=2, allow_nan=False)
         atomic_files.write_bytes(args.json, text.encode())

@@ -112,3 +112,34 @@ def test_output_files_are_checked_before_the_work_and_kept(colour_export, tmp_pa
             evaluate.run(base + extra)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert (tmp_path / "kept.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("codec", ["webp", "avif", "heic"])
+def test_other_codecs_are_measured_told_a_jpeg_quality(colour_export, tmp_path, capsys, codec):
+    from PIL import features
+
+    from qgac_jax import evaluate
+    from qgac_jax.data import degrade
+
+    if codec == "avif" and not features.check("avif"):
+        pytest.skip("this Pillow writes no AVIF")
+    if codec == "heic":
+        pytest.importorskip("pillow_heif", reason="HEIC files are written by pillow-heif (the extra `test`)")
+    images = tmp_path / "images"
+    images.mkdir()
+    clean = natural_image(48, 64)
+    Image.fromarray(clean).save(images / "a.png")
+    out = tmp_path / "r.json"
+    assert evaluate.run(["--checkpoint", str(colour_export), "--images", str(images), "--codec", codec,
+                         "--qualities", "20,60", "--quality", "30", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["codec"] == codec and data["told"] == "IJG tables of quality 30"
+    low, high = data["qualities"][f"{codec} 20"], data["qualities"][f"{codec} 60"]
+    assert 0 < low["bpp"] < high["bpp"] and low["jpeg"]["psnr"] < high["jpeg"]["psnr"]
+    # the compressed side is the codec's own file, decoded as restore decodes it
+    decoded = degrade.codec_decode(degrade.codec_encode(clean, codec, 20), False)
+    assert low["jpeg"]["psnr"] == pytest.approx(float(metrics.psnr(clean, decoded)[0]), abs=1e-4)
+    assert f"| {codec} 20 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.run(["--images", str(images), "--codec", codec])
+    assert exit_info.value.code == 2 and "pass --quality Q" in capsys.readouterr().err

@@ -144,7 +144,8 @@ def evaluate(command, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     cases = re.findall(r"--(?:qualities|double) (\S+)", command)
     first = (",".join(cases) or "10,20,30,40").split(",")[0]
-    assert f"| {first} |" in proc.stdout, proc.stdout
+    codec = re.search(r"--codec (\w+)", command)
+    assert f"| {codec.group(1) + ' ' if codec else ''}{first} |" in proc.stdout, proc.stdout
     outputs = [a for a in _argv(command) if a.endswith((".json", ".png"))]
     assert all((work / o).is_file() for o in outputs)
 

@@ -1,4 +1,5 @@
-"""The JPEG degradation recipe in NumPy + Pillow (libjpeg): single and double JPEG.
+"""The JPEG degradation recipe in NumPy + Pillow (libjpeg): single and double JPEG; and single saves by the
+other codecs photos come in (WebP, AVIF, HEIC), for evaluation.
 
 Why double JPEG: photos people bring were often saved at q1, edited or
 shifted, and saved again at q2. The file then holds q2's tables while the
@@ -39,6 +40,40 @@ def pillow_decode(data: bytes, grey: bool) -> np.ndarray:
     """uint8 [H, W, 1 or 3] pixels of JPEG bytes, decoded by Pillow as restore and evaluation decode."""
     with Image.open(io.BytesIO(data)) as img:
         return to_array(img, grey)
+
+
+CODECS = ("jpeg", "webp", "avif", "heic")  # what `codec_encode` writes: libjpeg, libwebp, libavif, x265
+_PILLOW_FORMATS = {"webp": "WEBP", "avif": "AVIF", "heic": "HEIF"}
+
+
+def _heif_plugin() -> None:
+    """Registers pillow-heif's HEIF reader and writer with Pillow (the extra `test` installs it)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        raise ValueError("HEIC needs pillow-heif: pip install pillow-heif") from None
+    pillow_heif.register_heif_opener()
+
+
+def codec_encode(image: np.ndarray, codec: str, quality: int) -> bytes:
+    """The bytes of a uint8 [H, W, 1 or 3] image saved by `codec` at the encoder's own `quality` (1..100)."""
+    if codec == "jpeg":
+        return pillow_encode(image, *qz.ijg_tables(quality), "4:2:0")
+    if codec not in _PILLOW_FORMATS:
+        raise ValueError(f"unknown codec {codec!r}: one of {', '.join(CODECS)}")
+    if codec == "heic":
+        _heif_plugin()
+    buf = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buf, format=_PILLOW_FORMATS[codec],
+                                                                           quality=int(quality))
+    return buf.getvalue()
+
+
+def codec_decode(data: bytes, grey: bool) -> np.ndarray:
+    """uint8 [H, W, 1 or 3] pixels of a JPEG, WebP, AVIF or HEIC file, as Pillow (with pillow-heif) decodes them."""
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1"):
+        _heif_plugin()
+    return pillow_decode(data, grey)
 
 
 def draw_tables(rng: np.random.Generator, quality: int, use_random: bool) -> Tuple[np.ndarray, np.ndarray]:
