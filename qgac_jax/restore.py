@@ -1,12 +1,13 @@
 """Restore JPEG photos with the shipped models or a trained checkpoint.
 
     python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH | --onnx FILE] [--backend B]
-                               [--quality auto|file|Q]
+                               [--precision float32|int8] [--quality auto|file|Q]
                                [--show-quality] [--ensemble] [--overwrite] [--tile N] [--overlap N]
                                [--max-pixels N]
 
 INPUT: files, directories (searched recursively) or globs. Each output is a
-lossless PNG at DIR/<relative path>/<name>.png, written atomically.
+lossless PNG at DIR/<relative path>/<name>.png, written atomically (inputs
+that would share a name keep their whole names: a.jpg.png, a.webp.png).
 
 Reruns resume: an output that exists is skipped (not rewritten) unless
 --overwrite. A file that cannot be restored gets one line on stderr,
