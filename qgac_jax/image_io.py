@@ -59,6 +59,7 @@ class Decoded:
     from_file: bool = True  # the tables are the file's (not a user's quality)
     alpha: Optional[np.ndarray] = None  # [H, W] uint8 / uint16, stored orientation: passed through untouched
     metadata: Optional[Metadata] = None  # ICC profile, EXIF, XMP: written on the output
+    recorded: Optional[str] = None  # what a file without JPEG tables records ("WEBP (lossy): VP8 quantizer ...")
 
 
 _PILLOW_LIMIT = threading.Lock()
@@ -137,8 +138,11 @@ def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAU
         is_jpeg = isinstance(img, JpegImagePlugin.JpegImageFile)
         if is_jpeg and img.mode not in ("L", "RGB"):
             raise ValueError(f"{img.mode} JPEGs are not supported (grey and YCbCr colour are)")
+        recorded = None if is_jpeg else describe_quantizer(img, data)
         if quality is None and not is_jpeg:
-            raise NotAJpeg(describe_format(img, data), describe_quantizer(img, data))
+            raise NotAJpeg(describe_format(img, data), recorded)
+        if recorded:
+            recorded = f"{describe_format(img, data)}: {recorded}"
         orientation = int(img.getexif().get(0x0112, 1) or 1)
         meta = metadata.read(img, orientation_applied=orientation in range(2, 9))
         arr, alpha, bit_depth, grey = _pixels(img, data if deep else None, max_pixels)
@@ -149,7 +153,7 @@ def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAU
         tables = qz.JpegQuantization.from_quality(quality, grey=grey, subsampling=subsampling)
     else:
         tables = qz.read_quantization(data)
-    return Decoded(arr, tables, bit_depth, orientation, grey, quality is None, alpha, meta)
+    return Decoded(arr, tables, bit_depth, orientation, grey, quality is None, alpha, meta, recorded)
 
 
 class NotAJpeg(ValueError):

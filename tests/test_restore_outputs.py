@@ -195,9 +195,12 @@ def test_a_jpeg_and_a_webp_of_one_name_are_both_restored_under_their_whole_names
     Image.fromarray(natural_image(24, 32)).save(folder / "a.webp", quality=30)
     (folder / "a.jpg").write_bytes(jpeg_bytes(natural_image(24, 32, seed=1), quality=30))
     status, out, err = _run(capsys, folder, "--output", tmp_path / "out", "--checkpoint", colour_export,
-                            "--quality", "30")
+                            "--quality", "30", "--show-quality")
     assert status == 0 and "restored 2," in out, err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg.png", "a.webp.png"]
+    assert re.search(r"a\.webp: WEBP \(lossy\): VP8 quantizer index \d+.*; told IJG tables of quality 30 "
+                     r"\(--quality\)", out + err), out + err
+    assert re.search(r"a\.jpg: told IJG tables of quality 30 \(--quality\)", out + err), out + err
 
 
 def test_files_without_tables_met_in_a_folder_are_listed_by_what_they_are(colour_export, tmp_path, capsys):
