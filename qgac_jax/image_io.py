@@ -102,6 +102,8 @@ def _open(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[Image.Image, Op
         raise ValueError(f"its header claims more than twice --max-pixels ({max_pixels:,}) pixels "
                          "(a decompression bomb?); raise --max-pixels to allow it") from None
     except UnidentifiedImageError:
+        if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1"):
+            raise NotAJpeg("HEIC", _heic_quantizer(data)) from None
         raise ValueError("not an image file (neither a JPEG nor another format Pillow reads)") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"its header is broken ({err})") from None
@@ -191,9 +193,22 @@ def describe_quantizer(img: Image.Image, data: Optional[bytes]) -> Optional[str]
                 f" (segments {', '.join(map(str, segments))})" if len(segments) > 1 else "")
         if img.format == "AVIF" and data is not None:
             return f"AV1 base_q_idx {avif.read_quantization(data).base_q_idx}"
+        if img.format == "HEIF" and data is not None:  # (when pillow-heif's plugin is registered)
+            return _heic_quantizer(data)
     except ValueError:
         return None
     return None
+
+
+def _heic_quantizer(data: bytes) -> Optional[str]:
+    """'HEVC QP 27': what an HEIC file records (`codecs.heic`), or None. (Pillow reads HEIC only through the
+    pillow-heif plugin, which restore does not need: it cannot restore HEIC yet.)"""
+    from qgac_jax.codecs import heic
+
+    try:
+        return f"HEVC QP {heic.read_quantization(data).qp:.0f}"
+    except ValueError:
+        return None
 
 
 def _pixels(img: Image.Image, deep_png: Optional[bytes], max_pixels: int):
