@@ -35,7 +35,10 @@ def coded_image(data: bytes, kind: bytes, codec: str, not_this: type, unsupporte
 
 def primary_item(data: bytes) -> PrimaryItem:
     """The primary item of an HEIF file; NotHeif when there is none or the boxes are cut."""
-    primary, types, locations, properties, idat = _items(data)
+    try:
+        primary, types, locations, properties, idat = _items(data)
+    except (IndexError, struct.error):  # a count or size that points past the box that holds it
+        raise NotHeif("damaged HEIF boxes") from None
     parts = []
     for method, offset, length in locations.get(primary, []):
         source = idat if method == 1 else data
