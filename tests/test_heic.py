@@ -47,6 +47,7 @@ def test_truncated_and_other_files_are_value_errors():
         heic.read_quantization(jpeg_bytes(natural_image(16, 16)))
 
 
+@pytest.mark.slow
 def test_restore_names_the_qp_of_an_heic_it_cannot_restore_yet(tmp_path, capsys):
     import subprocess
     import sys
