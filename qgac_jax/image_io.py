@@ -28,7 +28,7 @@ from qgac_jax.metadata import Metadata
 # A 2-core laptop with 8 GB restores 50 MP (a 45-MP camera's photos) in a few GB; larger needs max_pixels=.
 DEFAULT_MAX_PIXELS = 50_000_000
 # The files `restore` looks for in folders, and training in `folder:` sources.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".heic", ".heif")
 QUALITY_MODES = ("auto", "file")
 ImageSource = Union[str, os.PathLike, bytes, bytearray, np.ndarray, Image.Image]
 Quality = Union[None, int, str]  # None or "auto": file + estimate; "file": the file's tables; 1..100: IJG tables
@@ -95,6 +95,8 @@ def _open(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[Image.Image, Op
         raise ValueError(f"cannot read {source}: {err.strerror or err}") from None
     if not data:
         raise ValueError("the file is empty")
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1"):
+        _heif_plugin(data)
     try:
         with _pillow_pixel_limit(max_pixels):
             img = Image.open(io.BytesIO(data))
@@ -102,8 +104,6 @@ def _open(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[Image.Image, Op
         raise ValueError(f"its header claims more than twice --max-pixels ({max_pixels:,}) pixels "
                          "(a decompression bomb?); raise --max-pixels to allow it") from None
     except UnidentifiedImageError:
-        if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1"):
-            raise NotAJpeg("HEIC", _heic_quantizer(data)) from None
         raise ValueError("not an image file (neither a JPEG nor another format Pillow reads)") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"its header is broken ({err})") from None
@@ -162,9 +162,10 @@ class NotAJpeg(ValueError):
     """A file with no JPEG tables (PNG, WebP, AVIF...), given no quality; `detail`: the quantizer it records, when
     read (restoring with it needs models trained on those codecs)."""
 
-    def __init__(self, format_name: str, detail: Optional[str] = None):
+    def __init__(self, format_name: str, detail: Optional[str] = None,
+                 advice: str = "pass --quality to say how it was compressed"):
         what = f"{format_name}: {detail}" if detail else format_name
-        super().__init__(f"not a JPEG ({what}): pass --quality to say how it was compressed")
+        super().__init__(f"not a JPEG ({what}): {advice}")
         self.format_name = format_name
 
 
@@ -174,6 +175,8 @@ LOSSLESS_FORMATS = ("PNG", "BMP", "TIFF", "GIF", "PPM", "TGA")
 def describe_format(img: Image.Image, data: Optional[bytes] = None) -> str:
     """'lossless PNG', 'lossless WEBP', 'WEBP (lossy)', ...: what a file is, for a one-line message."""
     name = img.format or "unknown format"
+    if name == "HEIF":  # pillow-heif's plugin, when registered, calls HEVC-coded HEIF files HEIF
+        name = "HEIC"
     if name == "WEBP" and data is not None:  # the first image chunk says: VP8L lossless, VP8 lossy
         lossless, lossy = data.find(b"VP8L", 12), data.find(b"VP8 ", 12)
         return "lossless WEBP" if lossless >= 0 and (lossy < 0 or lossless < lossy) else "WEBP (lossy)"
@@ -198,6 +201,17 @@ def describe_quantizer(img: Image.Image, data: Optional[bytes]) -> Optional[str]
     except ValueError:
         return None
     return None
+
+
+def _heif_plugin(data: bytes) -> None:
+    """Lets Pillow read HEIC pixels through pillow-heif, when it is installed (restore does not need it: the
+    shipped models cannot restore HEIC by its own quantizer yet); without it, an error that says what to install."""
+    try:
+        import pillow_heif
+    except ImportError:
+        raise NotAJpeg("HEIC", _heic_quantizer(data), "its pixels need pillow-heif: pip install pillow-heif, "
+                       "then --quality Q restores it as a JPEG of quality Q") from None
+    pillow_heif.register_heif_opener()
 
 
 def _heic_quantizer(data: bytes) -> Optional[str]:

@@ -1,6 +1,7 @@
 """What restore keeps and where it writes: colour profiles, EXIF, XMP, alpha and 16 bits carried over; reruns
 beside or inside the input folder; names at the file system's limit; leftovers; Ctrl-C; argument checks."""
 
+import io
 import os
 import pathlib
 import re
@@ -203,6 +204,14 @@ def test_a_jpeg_and_a_webp_of_one_name_are_both_restored_under_their_whole_names
     assert re.search(r"a\.jpg: told IJG tables of quality 30 \(--quality\)", out + err), out + err
 
 
+def _heic_bytes() -> bytes:
+    pillow_heif = pytest.importorskip("pillow_heif", reason="HEIC files are written by pillow-heif (the extra `test`)")
+    pillow_heif.register_heif_opener()
+    buf = io.BytesIO()
+    Image.fromarray(natural_image(24, 32)).save(buf, "HEIF", quality=50)
+    return buf.getvalue()
+
+
 def test_files_without_tables_met_in_a_folder_are_listed_by_what_they_are(colour_export, tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -210,11 +219,14 @@ def test_files_without_tables_met_in_a_folder_are_listed_by_what_they_are(colour
     photo.save(folder / "web_lossy.webp", quality=50)
     photo.save(folder / "web_lossless.webp", lossless=True)
     photo.save(folder / "scan.png")
+    photo.save(folder / "new.avif", quality=50)
+    (folder / "phone.heic").write_bytes(_heic_bytes())  # an HEIC file from a phone, say
     (folder / "a.jpg").write_bytes(jpeg_bytes(natural_image(24, 32), quality=20))
     status, out, err = _run(capsys, folder, "--output", tmp_path / "out", "--checkpoint", colour_export)
     assert status == 0 and "error" not in err, err
-    assert ("restored 1, skipped 0 (output exists), not restored: 1 WEBP (lossy), 1 lossless PNG, 1 lossless WEBP "
-            "(no JPEG tables; --quality Q restores them as JPEGs of quality Q), failed 0") in out
+    assert re.search(r"restored 1, skipped 0 \(output exists\), not restored: 1 AVIF, 1 HEIC, 1 WEBP \(lossy\), "
+                     r"1 lossless PNG, 1 lossless WEBP \(no JPEG tables; --quality Q restores them as JPEGs of "
+                     r"quality Q\), failed 0", out), out
     status, _, err = _run(capsys, folder / "web_lossy.webp", "--output", tmp_path / "out", "--checkpoint",
                           colour_export)  # named: an error that says what the file records
     assert status == 1 and re.search(r"not a JPEG \(WEBP \(lossy\): VP8 quantizer index \d+", err), err
