@@ -23,6 +23,7 @@ from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from qgac_jax import metadata, png16
 from qgac_jax import quantization as qz
+from qgac_jax.codecs import heif
 from qgac_jax.metadata import Metadata
 
 # A 2-core laptop with 8 GB restores 50 MP (a 45-MP camera's photos) in a few GB; larger needs max_pixels=.
@@ -95,8 +96,9 @@ def _open(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[Image.Image, Op
         raise ValueError(f"cannot read {source}: {err.strerror or err}") from None
     if not data:
         raise ValueError("the file is empty")
-    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1"):
-        _heif_plugin(data)
+    if heif.is_heic(data) and not heif.register_pillow_plugin():  # (restore does not need pillow-heif)
+        raise NotAJpeg("HEIC", _heic_quantizer(data), "its pixels need pillow-heif: pip install pillow-heif, then "
+                       "--quality Q restores it as a JPEG of quality Q")
     try:
         with _pillow_pixel_limit(max_pixels):
             img = Image.open(io.BytesIO(data))
@@ -203,20 +205,8 @@ def describe_quantizer(img: Image.Image, data: Optional[bytes]) -> Optional[str]
     return None
 
 
-def _heif_plugin(data: bytes) -> None:
-    """Lets Pillow read HEIC pixels through pillow-heif, when it is installed (restore does not need it: the
-    shipped models cannot restore HEIC by its own quantizer yet); without it, an error that says what to install."""
-    try:
-        import pillow_heif
-    except ImportError:
-        raise NotAJpeg("HEIC", _heic_quantizer(data), "its pixels need pillow-heif: pip install pillow-heif, "
-                       "then --quality Q restores it as a JPEG of quality Q") from None
-    pillow_heif.register_heif_opener()
-
-
 def _heic_quantizer(data: bytes) -> Optional[str]:
-    """'HEVC QP 27': what an HEIC file records (`codecs.heic`), or None. (Pillow reads HEIC only through the
-    pillow-heif plugin, which restore does not need: it cannot restore HEIC yet.)"""
+    """'HEVC QP 27': what an HEIC file records (`codecs.heic`), or None."""
     from qgac_jax.codecs import heic
 
     try:

@@ -38,6 +38,19 @@ def test_quality_orders_the_qp_and_adaptive_quantization_is_flagged():
     assert all(g.cu_qp_delta for g in got)  # x265's adaptive quantization moves coding units off the slice QP
 
 
+def test_heic_is_told_from_avif_by_its_hevc_brand_not_by_the_container_brands():
+    from PIL import features
+
+    from qgac_jax.codecs import heif
+
+    data = encoded(natural_image(32, 48), "HEIF", quality=40)
+    assert heif.is_heic(data) and heif.is_heic(data[:8] + b"mif1" + data[12:])  # heic among compatible brands
+    assert not heif.is_heic(jpeg_bytes(natural_image(16, 16))) and not heif.is_heic(data[:10])
+    if features.check("avif"):
+        avif = encoded(natural_image(32, 48), "AVIF", quality=40)
+        assert not heif.is_heic(avif) and not heif.is_heic(avif[:8] + b"mif1" + avif[12:])
+
+
 def test_truncated_and_other_files_are_value_errors():
     data = encoded(natural_image(64, 96), "HEIF", quality=40)
     for cut in (10, 40, len(data) // 2, len(data) - 20):
@@ -52,6 +65,8 @@ def test_restore_names_the_qp_of_an_heic_it_cannot_restore_yet(tmp_path, capsys)
     import subprocess
     import sys
 
+    from PIL import features
+
     from qgac_jax import restore
 
     path = tmp_path / "phone.heic"
@@ -59,8 +74,14 @@ def test_restore_names_the_qp_of_an_heic_it_cannot_restore_yet(tmp_path, capsys)
                                                                                   "x265:ipratio": "1"}))
     assert restore.run([str(path), "--output", str(tmp_path / "out")]) == 1  # with pillow-heif's plugin here
     assert "not a JPEG (HEIC: HEVC QP 31): pass --quality" in capsys.readouterr().err
+    avif = tmp_path / "mif1.avif"  # an AVIF whose major brand is the container's, mif1, as some encoders write
+    avif.write_bytes(b"" if not features.check("avif") else (lambda d: d[:8] + b"mif1" + d[12:])(
+        encoded(natural_image(64, 96), "AVIF", quality=40)))
+    inputs = [str(path)] + ([str(avif)] if avif.stat().st_size else [])
     without = ("import sys; sys.modules['pillow_heif'] = None; from qgac_jax import restore; "
-               f"sys.exit(restore.run([{str(path)!r}, '--output', {str(tmp_path / 'o2')!r}, '--quality', '30']))")
+               f"sys.exit(restore.run({inputs!r} + ['--output', {str(tmp_path / 'o2')!r}, '--quality', '30']))")
     alone = subprocess.run([sys.executable, "-c", without], capture_output=True, text=True, timeout=300)
     assert alone.returncode == 1 and ("not a JPEG (HEIC: HEVC QP 31): its pixels need pillow-heif: pip install "
                                       "pillow-heif") in alone.stderr, alone.stderr
+    if len(inputs) > 1:  # restored as the AVIF it is, not refused as an HEIC
+        assert "mif1.avif" not in alone.stderr and (tmp_path / "o2" / "mif1.png").is_file(), alone.stderr

@@ -12,6 +12,29 @@ class NotHeif(ValueError):
     """Not an HEIF file, or one whose boxes are damaged."""
 
 
+HEVC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")  # ftyp brands of HEVC-coded HEIF
+
+
+def is_heic(data: bytes) -> bool:
+    """Whether a file's ftyp box names an HEVC brand, major or compatible. (The container brands mif1 and
+    msf1 alone say nothing: AVIF files carry them too.)"""
+    if len(data) < 16 or data[4:8] != b"ftyp":
+        return False
+    end = min(int.from_bytes(data[:4], "big"), len(data))
+    brands = [data[8:12]] + [data[i:i + 4] for i in range(16, end - 3, 4)]
+    return any(brand in HEVC_BRANDS for brand in brands)
+
+
+def register_pillow_plugin() -> bool:
+    """Registers pillow-heif's HEIF reader and writer with Pillow; False when pillow-heif is not installed."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
 @dataclasses.dataclass(frozen=True)
 class PrimaryItem:
     kind: bytes  # item type: b"hvc1" (HEVC), b"av01" (AV1), b"grid" (tiles), ...

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from qgac_jax import quantization as qz
+from qgac_jax.codecs import heif
 from qgac_jax.data.config import DataConfig
 from qgac_jax.data.sources import to_array
 
@@ -47,12 +48,9 @@ _PILLOW_FORMATS = {"webp": "WEBP", "avif": "AVIF", "heic": "HEIF"}
 
 
 def _heif_plugin() -> None:
-    """Registers pillow-heif's HEIF reader and writer with Pillow (the extra `test` installs it)."""
-    try:
-        import pillow_heif
-    except ImportError:
-        raise ValueError("HEIC needs pillow-heif: pip install pillow-heif") from None
-    pillow_heif.register_heif_opener()
+    """pillow-heif's HEIF reader and writer in Pillow (the extra `test` installs it), or a ValueError."""
+    if not heif.register_pillow_plugin():
+        raise ValueError("HEIC needs pillow-heif: pip install pillow-heif")
 
 
 def codec_encode(image: np.ndarray, codec: str, quality: int) -> bytes:
@@ -71,7 +69,7 @@ def codec_encode(image: np.ndarray, codec: str, quality: int) -> bytes:
 
 def codec_decode(data: bytes, grey: bool) -> np.ndarray:
     """uint8 [H, W, 1 or 3] pixels of a JPEG, WebP, AVIF or HEIC file, as Pillow (with pillow-heif) decodes them."""
-    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1"):
+    if heif.is_heic(data):
         _heif_plugin()
     return pillow_decode(data, grey)
 
