@@ -192,7 +192,7 @@ def describe_quantizer(img: Image.Image, data: Optional[bytes]) -> Optional[str]
 
     try:
         if img.format == "WEBP" and data is not None:
-            q = webp.read_quantization(data)
+            q = webp.read_header(data)
             segments = sorted(set(q.segment_indices), reverse=True)
             return f"VP8 quantizer index {q.base_index}" + (
                 f" (segments {', '.join(map(str, segments))})" if len(segments) > 1 else "")

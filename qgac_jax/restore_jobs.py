@@ -131,8 +131,8 @@ def reason(err: BaseException) -> str:
 def describe(decoded, guide, estimate, quality) -> str:
     """One line: what the file says and what the network was told."""
     if not decoded.from_file:
-        recorded = getattr(decoded, "recorded", None)
-        return (f"{recorded}; " if recorded else "") + f"told IJG tables of quality {quality} (--quality)"
+        recorded = f"{decoded.recorded}; " if decoded.recorded else ""
+        return f"{recorded}told IJG tables of quality {quality} (--quality)"
     file_q = qz.equivalent_quality(decoded.quantization.luma)
     if estimate is None:
         return f"the file's tables (about quality {file_q})"

@@ -76,8 +76,14 @@ def test_qmap_puts_dc_ac_and_y2_steps_where_the_transforms_have_them():
         assert qmap[y + 2, x + 9, 1] == pytest.approx(s["uv_ac"])
 
 
-def test_quality_orders_the_quantizers():
-    indices = [webp.read_quantization(encoded(coffee(), "WEBP", quality=q)).base_index for q in (10, 50, 90)]
+def test_quality_orders_the_quantizers_and_the_header_alone_reads_the_same_indices():
+    indices = []
+    for q in (10, 50, 90):
+        data = encoded(coffee(), "WEBP", quality=q)
+        full, header = webp.read_quantization(data), webp.read_header(data)
+        assert (header.base_index, header.deltas, header.segment_indices, header.width, header.height) == (
+            full.base_index, full.deltas, full.segment_indices, full.width, full.height)
+        indices.append(header.base_index)
     assert indices[0] > indices[1] > indices[2]
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from qgac_jax.codecs import heif
 from qgac_jax.codecs.bits import BitReader
 
+SLICE_HEADER_BYTES = 256  # more than the slice header fields up to slice_qp_delta can take
 CHROMA_QP_420 = (29, 30, 31, 32, 33, 33, 34, 34, 35, 35, 36, 36, 37, 37)  # QpC for qPi 30..43 (Table 8-10)
 
 
@@ -120,16 +121,18 @@ def _picture(nals: List[bytes]) -> HeicQuantization:
         if len(nal) < 3:
             continue
         kind = (nal[0] >> 1) & 63
+        # the fields read lie in a slice's first bytes: its coefficients are not copied
+        bits = BitReader(rbsp(nal[:SLICE_HEADER_BYTES] if kind < 32 else nal), "HEVC parameter set or slice header")
         if kind == 33:
-            sps = _sps(BitReader(rbsp(nal), "HEVC parameter set or slice header"))
+            sps = _sps(bits)
         elif kind == 34:
-            pps = _pps(BitReader(rbsp(nal), "HEVC parameter set or slice header"))
+            pps = _pps(bits)
         elif kind < 32:
             if kind not in (19, 20):
                 raise UnsupportedHeic(f"an HEVC picture of NAL type {kind}, not IDR: its slice header is not read")
             if sps is None or pps is None:
                 raise ValueError("HEVC slices without parameter sets")
-            qp, offset = _slice_qp(BitReader(rbsp(nal), "HEVC parameter set or slice header"), kind, sps, pps)
+            qp, offset = _slice_qp(bits, sps, pps)
             if qp is not None:
                 qps.append(qp)
                 chroma_offset = offset if chroma_offset is None else chroma_offset
@@ -191,7 +194,7 @@ def _pps(r: BitReader) -> dict:
     return pps
 
 
-def _slice_qp(r: BitReader, kind: int, sps: dict, pps: dict):
+def _slice_qp(r: BitReader, sps: dict, pps: dict):
     """(luma QP, Cb offset) of an IDR slice segment; (None, None) for a dependent one (it has no QP of its own)."""
     first = r.u(1)
     r.u(1)  # no_output_of_prior_pics_flag

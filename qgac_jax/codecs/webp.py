@@ -171,8 +171,38 @@ def vp8_frame(data: bytes) -> Tuple[bytes, bool]:
     raise NotLossyWebp("a WebP file without a VP8 frame (truncated?)")
 
 
+@dataclasses.dataclass(frozen=True)
+class WebpHeader:
+    """A VP8 frame header's quantizer indices, without the macroblocks' segment map."""
+
+    width: int
+    height: int
+    base_index: int
+    deltas: Tuple[int, int, int, int, int]
+    segment_indices: Tuple[int, int, int, int]
+    animated: bool
+
+
+def read_header(data: bytes) -> WebpHeader:
+    """The frame header alone: what a one-line description needs, without walking every macroblock."""
+    header, d, _ = _read_header(data)
+    if d.overran:
+        raise ValueError("truncated VP8 frame (its header is cut)")
+    return header
+
+
 def read_quantization(data: bytes) -> WebpQuantization:
     """The quantization of a lossy WebP file's (first) frame; NotLossyWebp or ValueError when unreadable."""
+    h, d, map_args = _read_header(data)
+    segment_map, whole = _macroblock_headers(d, h.width, h.height, *map_args)
+    if d.overran:
+        raise ValueError("truncated VP8 frame (its macroblock headers are cut)")
+    return WebpQuantization(h.width, h.height, h.base_index, h.deltas, h.segment_indices, segment_map, whole,
+                            h.animated)
+
+
+def _read_header(data: bytes):
+    """(WebpHeader, the decoder left at the first macroblock header, (update_map, tree_probs, skip_prob))."""
     frame, animated = vp8_frame(bytes(data))
     if len(frame) < 10:
         raise ValueError("truncated VP8 frame")
@@ -210,14 +240,8 @@ def read_quantization(data: bytes) -> WebpQuantization:
         if d.bool(prob):
             d.literal(8)
     skip_prob = d.literal(8) if d.bool(128) else None
-    segment_map, whole = _macroblock_headers(d, width, height, update_map, tree_probs, skip_prob)
-    if d.overran:
-        raise ValueError("truncated VP8 frame (its macroblock headers are cut)")
-    if use_segments:
-        indices = tuple(int(q if absolute else base + q) for q in quantizers)
-    else:
-        indices = (base,) * 4
-    return WebpQuantization(width, height, base, deltas, indices, segment_map, whole, animated)
+    indices = tuple(int(q if absolute else base + q) for q in quantizers) if use_segments else (base,) * 4
+    return WebpHeader(width, height, base, deltas, indices, animated), d, (update_map, tree_probs, skip_prob)
 
 
 def _skip_loop_filter_header(d: BoolDecoder) -> None:
