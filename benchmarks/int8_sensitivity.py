@@ -2,8 +2,8 @@
 
     python benchmarks/int8_sensitivity.py [--calibration N] [--keep 0,6,10] [--eval-images 20] [--seconds 4]
 
-Static quantization (QDQ, per-channel int8 weights, uint8 activations,
-convolutions only) of the float32 graph `restore` caches, calibrated on N
+Static quantization by `int8_graph`'s recipe (QDQ, per-channel int8 weights,
+uint8 activations, convolutions only) of the float32 graph `restore` caches, calibrated on N
 crops of training photos (../shared/data's t91 and bsds500_train, else the
 built-in photos) at qualities 10..90. First each convolution is quantized
 alone and ranked by the mean squared error it adds to the output on other
@@ -72,17 +72,8 @@ def main():
 
     import onnx
     import onnxruntime as ort
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
-                                          quantize_static)
 
-    from qgac_jax import onnx_graph, shipped
-
-    class Reader(CalibrationDataReader):
-        def __init__(self, items):
-            self.items = iter(items)
-
-        def get_next(self):
-            return next(self.items, None)
+    from qgac_jax import int8_graph, onnx_graph, shipped
 
     rng = np.random.default_rng(0)
     photos = training_photos()
@@ -90,14 +81,11 @@ def main():
     fp32 = str(onnx_graph.cached(shipped.default_checkpoint(3)))
     tmp = tempfile.mkdtemp(prefix="qgac-int8-")
     pre = os.path.join(tmp, "pre.onnx")
-    quant_pre_process(fp32, pre, skip_symbolic_shape=True)
+    int8_graph.preprocess(fp32, pre)
     convs = [n.name for n in onnx.load(pre).graph.node if n.op_type == "Conv"]
 
-    def quantize(out, exclude=()):
-        quantize_static(pre, out, Reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        extra_options={"CalibMovingAverage": True}, op_types_to_quantize=["Conv"],
-                        nodes_to_exclude=list(exclude))
+    def quantize(out, exclude=()):  # restore's recipe (int8_graph), with this benchmark's crops and float set
+        int8_graph.quantize_preprocessed(pre, out, calibration, exclude)
         return out
 
     def outputs(path):

@@ -93,7 +93,7 @@ def profile(data: bytes, settings, png_levels=()) -> dict:
     from qgac_jax import engines, restore_jobs
     from qgac_jax.image_io import decode, to_output
 
-    backend = "onnxruntime" if settings.precision == "int8" else engines.choose_backend(settings.backend, False)
+    backend = engines.backend(settings)
     figures = {"backend": backend, "tile": settings.tile, "overlap": settings.overlap, "cpu_count": os.cpu_count()}
     split = {}
 

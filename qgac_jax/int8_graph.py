@@ -77,34 +77,48 @@ def kept_float(model, params) -> List[str]:
     return kept
 
 
-def quantize(float_path, out_path, params) -> None:
-    """Writes the int8 graph of the float32 graph at `float_path` (converted from `params`) to `out_path`
-    (whole or not at all)."""
+def preprocess(float_path, pre_path) -> None:
+    """ONNX Runtime's pre-processing of a float32 graph before quantization (shape inference, folding)."""
     try:
-        import onnx
-        from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
-                                              quantize_static)
+        from onnxruntime.quantization import quant_pre_process
     except ImportError as err:
         raise onnx_graph.missing_extra(err) from None
+    quant_pre_process(str(float_path), str(pre_path), skip_symbolic_shape=True)
+
+
+def quantize_preprocessed(pre_path, out_path, feeds: List[Dict[str, np.ndarray]], keep_float: List[str]) -> None:
+    """RECIPE itself: the preprocessed graph at `pre_path`, calibrated on `feeds` with the Conv nodes named in
+    `keep_float` left float32, written to `out_path` by ONNX Runtime (benchmarks/int8_sensitivity.py varies
+    `keep_float` and `feeds` through this)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
-        def __init__(self, feeds: List[Dict[str, np.ndarray]]):
+        def __init__(self):
             self.feeds: Iterator[Dict[str, np.ndarray]] = iter(feeds)
 
         def get_next(self):
             return next(self.feeds, None)
 
+    quantize_static(str(pre_path), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
+                    nodes_to_exclude=list(keep_float), extra_options={"CalibMovingAverage": True})
+
+
+def quantize(float_path, out_path, params) -> None:
+    """Writes the int8 graph of the float32 graph at `float_path` (converted from `params`) to `out_path`
+    (whole or not at all)."""
+    try:
+        import onnx
+    except ImportError as err:
+        raise onnx_graph.missing_extra(err) from None
     with tempfile.TemporaryDirectory(prefix="qgac-int8-") as tmp:
         pre, out = pathlib.Path(tmp) / "pre.onnx", pathlib.Path(tmp) / "int8.onnx"
-        quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
+        preprocess(float_path, pre)
         model = onnx.load(str(pre))
         channels = int(model.graph.input[0].type.tensor_type.shape.dim[1].dim_value)
         inputs = {i.name for i in model.graph.input}  # a graph exported with --quality has no qmap
         feeds = [{k: v for k, v in feed.items() if k in inputs} for feed in calibration_feeds(channels)]
-        quantize_static(str(pre), str(out), Reader(feeds), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["Conv"], nodes_to_exclude=kept_float(model, params),
-                        extra_options={"CalibMovingAverage": True})
+        quantize_preprocessed(pre, out, feeds, kept_float(model, params))
         result = onnx.load(str(out))
         result.metadata_props.append(onnx.StringStringEntryProto(key="qgac_jax.precision", value="int8 " + RECIPE))
         onnx_graph.save(result, out_path)
