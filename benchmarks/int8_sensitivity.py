@@ -45,7 +45,7 @@ def training_photos():
 
 def crops(photos, n, rng):
     """n feeds of the graph: JPEG crops at random qualities, with the Q-maps of their files."""
-    from qgac_jax import quantization as qz
+    from qgac_jax.codecs import jpeg
 
     out = []
     for i in range(n):
@@ -56,7 +56,7 @@ def crops(photos, n, rng):
         Image.fromarray(np.ascontiguousarray(img[y:y + SIDE, x:x + SIDE])).save(buf, "JPEG",
                                                                                 quality=int(rng.integers(10, 91)))
         pixels = np.asarray(Image.open(io.BytesIO(buf.getvalue())), np.float32) / 255
-        qmap = qz.read_quantization(buf.getvalue()).qmap(SIDE, SIDE).astype(np.float32)
+        qmap = jpeg.read_quantization(buf.getvalue()).qmap(SIDE, SIDE).astype(np.float32)
         out.append({"image": pixels.transpose(2, 0, 1)[None].copy(), "qmap": qmap.transpose(2, 0, 1)[None].copy()})
     return out
 

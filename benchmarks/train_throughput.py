@@ -29,7 +29,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from qgac_jax import data, flops, sharding, train, train_step  # noqa: E402
-from qgac_jax import quantization as qz  # noqa: E402
+from qgac_jax.codecs import jpeg  # noqa: E402
 from qgac_jax.data import on_device  # noqa: E402
 from qgac_jax.prefetch import to_devices  # noqa: E402
 from qgac_jax.inference import Restorer  # noqa: E402
@@ -154,7 +154,7 @@ def main():
         restorer = Restorer(parts.model, jax.device_get(holder["state"].ema_params))
         width, height = (int(v) for v in args.image.lower().split("x"))
         image = np.random.default_rng(0).random((height, width, data_config.channels), np.float32)
-        tables = qz.JpegQuantization.from_quality(30, grey=data_config.grey)
+        tables = jpeg.JpegQuantization.from_quality(30, grey=data_config.grey)
         restores_per_s = rate(lambda: restorer.restore_compressed(image, tables), args.seconds, warmup=1)
         restore_mps = restores_per_s * height * width / 1e6
         figures[f"restore_mps_{width}x{height}"] = restore_mps

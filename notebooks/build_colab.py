@@ -73,7 +73,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 import skimage.data
 from PIL import Image
-from qgac_jax import Restorer, metrics, quantization
+from qgac_jax import Restorer, codecs, metrics
 from qgac_jax.shipped import default_checkpoint
 
 clean = skimage.data.chelsea()                      # a photo shipped inside scikit-image
@@ -110,7 +110,7 @@ plt.tight_layout(); plt.show()"""),
 The Q-map tiles the file's quantization tables over the image (luma per 8x8,
 chroma per 16x16 at 4:2:0). Each QGA block turns features plus the pooled
 Q-map into a one-channel attention map in [0, 1]."""),
-    ("code", """tables = quantization.read_quantization(jpeg_bytes)
+    ("code", """tables = codecs.read_quantization(jpeg_bytes)
 h, w = 64, 64
 qmap = tables.qmap(h, w)                                # [H, W, 2], steps / 255
 pixels = jpeg[:h, :w].astype(np.float32)[None] / 255.0

@@ -28,7 +28,7 @@ from typing import Callable, Dict, Iterator, List
 import numpy as np
 
 from qgac_jax import onnx_graph
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg
 
 RECIPE = "qdq/conv/per-channel/u8s8/moving-average/float-stem-qga-fuse0-head-v1"  # a new recipe gets new cached graphs
 CALIBRATION = pathlib.Path(__file__).parent / "pretrained" / "calibration"
@@ -54,7 +54,7 @@ def calibration_feeds(channels: int) -> List[Dict[str, np.ndarray]]:
         image.save(buf, "JPEG", quality=int(round(10 + 80 * i / max(1, len(files) - 1))))
         data = buf.getvalue()
         pixels = np.asarray(Image.open(io.BytesIO(data)), np.float32).reshape(image.height, image.width, -1) / 255
-        qmap = qz.read_quantization(data).qmap(image.height, image.width).astype(np.float32)
+        qmap = jpeg.read_quantization(data).qmap(image.height, image.width).astype(np.float32)
         feeds.append({"image": pixels.transpose(2, 0, 1)[None].copy(), "qmap": qmap.transpose(2, 0, 1)[None].copy()})
     return feeds
 

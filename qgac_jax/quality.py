@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg
 from qgac_jax.models.estimator import MARGIN, MULTIPLE, grid_phase, luma
 
 CROP = 136  # the estimator's training patch (128 after its grid alignment)
@@ -53,7 +54,7 @@ class QualityEstimate:
             raise ValueError(f"{path} holds a restoration model, not a quality estimator")
         return cls(model, params)
 
-    def __call__(self, pixels: np.ndarray, quantization: qz.JpegQuantization) -> float:
+    def __call__(self, pixels: np.ndarray, quantization: jpeg.JpegQuantization) -> float:
         h, w = pixels.shape[:2]
         # Sides of each crop: CROP, or what the image allows (8 more than a multiple of 16, padded if tiny).
         size = tuple(min(CROP, max(MULTIPLE, (n - MARGIN) // MULTIPLE * MULTIPLE) + MARGIN) for n in (h, w))
@@ -69,8 +70,8 @@ class QualityEstimate:
         return float(np.median(predictions))
 
 
-def guide_tables(quantization: qz.JpegQuantization, quality: float) -> qz.JpegQuantization:
+def guide_tables(quantization: jpeg.JpegQuantization, quality: float) -> jpeg.JpegQuantization:
     """The file's tables raised, entry by entry, to at least the IJG tables of `quality` (rounded)."""
     q = int(np.clip(round(quality), 1, 100))
     luma, chroma = qz.effective_tables((quantization.luma, quantization.chroma), qz.ijg_tables(q))
-    return qz.JpegQuantization(luma, chroma, quantization.subsampling)
+    return jpeg.JpegQuantization(luma, chroma, quantization.subsampling)

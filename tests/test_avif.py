@@ -50,7 +50,7 @@ def test_quality_orders_the_index_and_the_qmap_holds_its_steps():
     got = [avif.read_quantization(encoded(coffee(), "AVIF", quality=q)) for q in (10, 50, 90)]
     assert got[0].base_q_idx > got[1].base_q_idx > got[2].base_q_idx
     q = got[1]
-    qmap = q.qmap(400, 600) * 255
+    qmap = q.qmap(400, 600) * 255 * avif.ORTHONORMAL_GAIN
     u_ac = avif.AC_STEPS[q.base_q_idx + q.deltas[2]]
     np.testing.assert_allclose(qmap[..., 0], avif.AC_STEPS[q.base_q_idx], rtol=1e-6)
     np.testing.assert_allclose(qmap[..., 1], u_ac, rtol=1e-6)
@@ -64,3 +64,12 @@ def test_truncated_and_other_files_are_value_errors():
             avif.read_quantization(data[:cut])
     with pytest.raises(avif.NotAvif):
         avif.read_quantization(jpeg_bytes(natural_image(16, 16)))
+
+
+def test_av1_steps_divided_by_the_gain_meet_hevcs_at_both_ends():
+    """AV1's 8-bit steps are 8 times orthonormal ones: its coarsest step over 8 is HEVC's at QP 51 (whose steps
+    are orthonormal by definition), and its finest is HEVC's near QP 0."""
+    from qgac_jax.codecs import heic
+
+    assert avif.AC_STEPS[255] / avif.ORTHONORMAL_GAIN == pytest.approx(heic.qp_step(51), rel=0.01)
+    assert avif.AC_STEPS[0] / avif.ORTHONORMAL_GAIN == pytest.approx(heic.qp_step(-2), rel=0.01)

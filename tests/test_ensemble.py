@@ -3,7 +3,7 @@
 import numpy as np
 
 from qgac_jax import Restorer
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg
 
 
 class _Spy:
@@ -24,7 +24,7 @@ def test_ensemble_undoes_every_move_and_tells_each_pass_its_own_grid():
     r = Restorer(spy, {}, tile=1024)
     r._network = lambda y, q: spy.apply(None, y, q)  # no jit: the spy must see every call
     luma = np.arange(1, 65, dtype=np.int32).reshape(8, 8)  # asymmetric: a transpose shows
-    quantization = qz.JpegQuantization(luma, luma + 100, "4:2:2")
+    quantization = jpeg.JpegQuantization(luma, luma + 100, "4:2:2")
     pixels = np.random.default_rng(0).random((37, 50, 3)).astype(np.float32)
     out = r.restore_compressed(pixels, quantization, "file", ensemble=True)
     np.testing.assert_allclose(out, pixels, atol=1e-6)  # every flip and transpose undone

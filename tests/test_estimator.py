@@ -9,6 +9,7 @@ import pytest
 import skimage.data
 
 from qgac_jax import eval_protocol, quality, quantization as qz
+from qgac_jax.codecs import jpeg
 from qgac_jax.models import create_model_from_config, dummy_inputs
 from qgac_jax.models.estimator import QualityEstimator, align_to_grid, grid_phase, luma
 
@@ -50,17 +51,17 @@ def test_crops_cover_the_image_on_the_grid_and_tiny_images_work():
     params = model.init(jax.random.key(0), *dummy_inputs(model, 40, 40))["params"]
     estimate = quality.QualityEstimate(model, params)
     for h, w in ((1, 1), (20, 30), (300, 200)):
-        value = estimate(np.full((h, w, 3), 0.5, np.float32), qz.JpegQuantization.from_quality(50))
+        value = estimate(np.full((h, w, 3), 0.5, np.float32), jpeg.JpegQuantization.from_quality(50))
         assert 1.0 <= value <= 100.0
 
 
 def test_guide_tables_raise_the_file_tables_elementwise():
-    file_q = qz.JpegQuantization.from_quality(75)
+    file_q = jpeg.JpegQuantization.from_quality(75)
     guide = quality.guide_tables(file_q, 20.4)
     np.testing.assert_array_equal(guide.luma, np.maximum(file_q.luma, qz.ijg_tables(20)[0]))
     np.testing.assert_array_equal(guide.chroma, np.maximum(file_q.chroma, qz.ijg_tables(20)[1]))
     np.testing.assert_array_equal(quality.guide_tables(file_q, 90).luma, file_q.luma)  # finer: unchanged
-    assert quality.guide_tables(qz.JpegQuantization.from_quality(75, grey=True), 10).chroma is None
+    assert quality.guide_tables(jpeg.JpegQuantization.from_quality(75, grey=True), 10).chroma is None
 
 
 @pytest.mark.slow
@@ -76,7 +77,7 @@ def test_short_estimator_training_writes_an_export_restore_loads(tmp_path):
     state, metrics = train_estimator.train_and_evaluate(config, str(tmp_path))
     assert int(state.step) == 3 and np.isfinite(metrics["loss"]) and "eval_mae_20:75:4" in metrics
     estimate = quality.QualityEstimate.from_checkpoint(tmp_path / "export")
-    assert 1.0 <= estimate(np.full((64, 64, 3), 0.5, np.float32), qz.JpegQuantization.from_quality(30)) <= 100.0
+    assert 1.0 <= estimate(np.full((64, 64, 3), 0.5, np.float32), jpeg.JpegQuantization.from_quality(30)) <= 100.0
     with pytest.raises(ValueError, match="quality estimator, not a restoration model"):
         from qgac_jax import Restorer
 

@@ -1,8 +1,11 @@
 """HEIC's quantization parameter read from files written by x265 (through libheif and pillow-heif)."""
 
+import io
+import struct
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from qgac_jax.codecs import heic
 from conftest import coffee, encoded, jpeg_bytes, natural_image
@@ -61,7 +64,7 @@ def test_truncated_and_other_files_are_value_errors():
 
 
 @pytest.mark.slow
-def test_restore_names_the_qp_of_an_heic_it_cannot_restore_yet(tmp_path, capsys):
+def test_restore_reads_an_heics_qp_and_says_what_to_install_without_pillow_heif(tmp_path, capsys):
     import subprocess
     import sys
 
@@ -72,8 +75,9 @@ def test_restore_names_the_qp_of_an_heic_it_cannot_restore_yet(tmp_path, capsys)
     path = tmp_path / "phone.heic"
     path.write_bytes(encoded(natural_image(64, 96), "HEIF", quality=40, enc_params={"x265:qp": "31",
                                                                                   "x265:ipratio": "1"}))
-    assert restore.run([str(path), "--output", str(tmp_path / "out")]) == 1  # with pillow-heif's plugin here
-    assert "not a JPEG (HEIC: HEVC QP 31): pass --quality" in capsys.readouterr().err
+    assert restore.run([str(path), "--output", str(tmp_path / "out"), "--show-quality"]) == 0  # pillow-heif here
+    assert "HEIC: HEVC QP 31: the file's own quantizer" in "".join(capsys.readouterr())
+    assert (tmp_path / "out" / "phone.png").is_file()
     avif = tmp_path / "mif1.avif"  # an AVIF whose major brand is the container's, mif1, as some encoders write
     avif.write_bytes(b"" if not features.check("avif") else (lambda d: d[:8] + b"mif1" + d[12:])(
         encoded(natural_image(64, 96), "AVIF", quality=40)))
@@ -81,7 +85,64 @@ def test_restore_names_the_qp_of_an_heic_it_cannot_restore_yet(tmp_path, capsys)
     without = ("import sys; sys.modules['pillow_heif'] = None; from qgac_jax import restore; "
                f"sys.exit(restore.run({inputs!r} + ['--output', {str(tmp_path / 'o2')!r}, '--quality', '30']))")
     alone = subprocess.run([sys.executable, "-c", without], capture_output=True, text=True, timeout=300)
-    assert alone.returncode == 1 and ("not a JPEG (HEIC: HEVC QP 31): its pixels need pillow-heif: pip install "
-                                      "pillow-heif") in alone.stderr, alone.stderr
+    assert alone.returncode == 1 and ("HEIC (HEVC QP 31): its pixels need pillow-heif: pip install pillow-heif"
+                                      in alone.stderr), alone.stderr
     if len(inputs) > 1:  # restored as the AVIF it is, not refused as an HEIC
         assert "mif1.avif" not in alone.stderr and (tmp_path / "o2" / "mif1.png").is_file(), alone.stderr
+
+
+def _box(kind: bytes, body: bytes, full: bool = False) -> bytes:
+    body = (b"\0\0\0\0" if full else b"") + body
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def _grid_heic(tiles, rows: int, cols: int, width: int, height: int) -> bytes:
+    """An HEIF file whose primary item is a grid of `tiles` (single-image HEIC files, row by row), built box by
+    box as ISO/IEC 23008-12 lays it out (the way phones store their photos)."""
+    from qgac_jax.codecs import heif
+
+    items = [heif.primary_item(t) for t in tiles]
+    grid_id, ids = 1, list(range(2, 2 + len(items)))
+    infe = [_box(b"infe", struct.pack(">HH4s", i, 0, kind) + b"\0", full=False)
+            for i, kind in [(grid_id, b"grid")] + [(i, b"hvc1") for i in ids]]
+    infe = [struct.pack(">I4s", len(b) + 4, b"infe") + b"\x02\0\0\0" + b[8:] for b in infe]  # version 2
+    iinf = _box(b"iinf", struct.pack(">H", len(infe)) + b"".join(infe), full=True)
+    iref = _box(b"iref", _box(b"dimg", struct.pack(">HH", grid_id, len(ids)) + b"".join(struct.pack(">H", i)
+                                                                                      for i in ids)), full=True)
+    hvcc = [_box(b"hvcC", item.properties[b"hvcC"]) for item in items]
+    ispe = _box(b"ispe", struct.pack(">II", width, height), full=True)
+    tile_ispe = _box(b"ispe", struct.pack(">II", width // cols, height // rows), full=True)
+    ipco = _box(b"ipco", ispe + tile_ispe + b"".join(hvcc))  # property indices 1, 2, then 3... for the hvcCs
+    assoc = [struct.pack(">HB", grid_id, 1) + bytes([0x81])] + [
+        struct.pack(">HB", i, 2) + bytes([0x80 | (3 + k), 0x02]) for k, i in enumerate(ids)]
+    ipma = _box(b"ipma", struct.pack(">I", len(assoc)) + b"".join(assoc), full=True)
+    grid = struct.pack(">BBBBHH", 0, 0, rows - 1, cols - 1, width, height)
+    idat = _box(b"idat", grid)
+    head = _box(b"ftyp", b"heic\0\0\0\0mif1heic")
+    hdlr = _box(b"hdlr", b"\0\0\0\0pict" + b"\0" * 12 + b"\0", full=True)
+    pitm = _box(b"pitm", struct.pack(">H", grid_id), full=True)
+
+    def meta(offsets):
+        entries = [struct.pack(">HHHHII", grid_id, 1, 0, 1, 0, len(grid))] + [
+            struct.pack(">HHHHII", i, 0, 0, 1, o, len(item.data)) for i, o, item in zip(ids, offsets, items)]
+        iloc = _box(b"iloc", b"\x01\0\0\0"[:0] + bytes([0x44, 0x00]) + struct.pack(">H", len(entries))
+                    + b"".join(entries))
+        iloc = struct.pack(">I4s", len(iloc) + 4, b"iloc") + b"\x01\0\0\0" + iloc[8:]  # version 1
+        return _box(b"meta", hdlr + pitm + iinf + iref + _box(b"iprp", ipco + ipma) + iloc + idat, full=True)
+
+    size = len(head) + len(meta([0] * len(items))) + 8
+    offsets = list(np.cumsum([size] + [len(item.data) for item in items[:-1]]))
+    return head + meta(offsets) + _box(b"mdat", b"".join(item.data for item in items))
+
+
+def test_a_grid_image_is_read_tile_by_tile():
+    photo = coffee()
+    qps = (24, 33)
+    tiles = [encoded(photo[:128, 128 * k:128 * (k + 1)], "HEIF", quality=50,
+                     enc_params={"x265:qp": str(qp), "x265:ipratio": "1"}) for k, qp in enumerate(qps)]
+    data = _grid_heic(tiles, 1, 2, 256, 128)
+    got = heic.read_quantization(data)
+    assert got.tiles == 2 and got.slice_qps == qps and got.qp == np.mean(qps)
+    with Image.open(io.BytesIO(data)) as img:  # libheif agrees that the file is the grid it should be
+        assert img.size == (256, 128)
+        assert np.abs(np.asarray(img, np.float32)[:, :128] - photo[:128, :128]).mean() < 3

@@ -5,13 +5,14 @@ import pytest
 from PIL import Image
 
 from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg
 from conftest import jpeg_bytes, natural_image
 
 
 def test_ijg_tables_equal_what_pillow_writes_for_every_quality():
     img = natural_image(16, 16)
     for quality in range(1, 101):
-        got = qz.read_quantization(jpeg_bytes(img, quality=quality))
+        got = jpeg.read_quantization(jpeg_bytes(img, quality=quality))
         luma, chroma = qz.ijg_tables(quality)
         np.testing.assert_array_equal(got.luma, luma, err_msg=f"luma q{quality}")
         np.testing.assert_array_equal(got.chroma, chroma, err_msg=f"chroma q{quality}")
@@ -33,7 +34,7 @@ def test_custom_tables_and_subsampling_read_back(subsampling):
         qtables=[luma.ravel().tolist(), chroma.ravel().tolist()],
         subsampling=qz.PILLOW_SUBSAMPLING[subsampling],
     )
-    got = qz.read_quantization(data)
+    got = jpeg.read_quantization(data)
     np.testing.assert_array_equal(got.luma, luma)
     np.testing.assert_array_equal(got.chroma, chroma)
     assert got.subsampling == subsampling
@@ -42,7 +43,7 @@ def test_custom_tables_and_subsampling_read_back(subsampling):
 def test_grey_file_and_path_source(tmp_path):
     path = tmp_path / "grey.jpg"
     Image.fromarray(natural_image()[..., 0]).save(path, quality=37)
-    got = qz.read_quantization(path)
+    got = jpeg.read_quantization(path)
     assert got.is_grey and got.subsampling is None
     np.testing.assert_array_equal(got.luma, qz.ijg_tables(37)[0])
     assert got.qmap(9, 11).shape == (9, 11, 1)
@@ -100,7 +101,7 @@ def test_bad_tables_raise_clear_errors(table, message):
     with pytest.raises(ValueError, match=message):
         qz.qmap(table, None, 8, 8)
     with pytest.raises(ValueError, match=message):
-        qz.JpegQuantization(table)
+        jpeg.JpegQuantization(table)
 
 
 @pytest.mark.parametrize("quality", [0, 101, -5, 2.5, True])
@@ -113,15 +114,15 @@ def test_non_jpeg_sources_raise_value_error(tmp_path):
     png = tmp_path / "x.png"
     Image.fromarray(natural_image(8, 8)).save(png)
     with pytest.raises(ValueError, match="not a JPEG file"):
-        qz.read_quantization(png)
+        jpeg.read_quantization(png)
     with pytest.raises(ValueError, match="not a readable JPEG"):
-        qz.read_quantization(b"definitely not an image")
+        jpeg.read_quantization(b"definitely not an image")
     with pytest.raises(ValueError, match="not a readable JPEG"):
-        qz.read_quantization(tmp_path / "missing.jpg")
+        jpeg.read_quantization(tmp_path / "missing.jpg")
     cmyk = tmp_path / "cmyk.jpg"
     Image.fromarray(natural_image(16, 16)).convert("CMYK").save(cmyk)
     with pytest.raises(ValueError, match="CMYK"):
-        qz.read_quantization(cmyk)
+        jpeg.read_quantization(cmyk)
     with pytest.raises(ValueError, match="subsampling"):
         qz.qmap(np.ones((8, 8)), np.ones((8, 8)), 8, 8, "4:9:9")
 
@@ -135,5 +136,5 @@ def test_a_separate_cr_table_raises_the_chroma_q_map_to_the_coarser_step():
                                                        cr.ravel().tolist()])
     with Image.open(io.BytesIO(data)) as img:
         assert [layer[3] for layer in img.layer] == [0, 1, 2]  # the file really gives Cr its own table
-    got = qz.read_quantization(data)
+    got = jpeg.read_quantization(data)
     np.testing.assert_array_equal(got.chroma, np.maximum(cb, cr))

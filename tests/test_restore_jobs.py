@@ -2,7 +2,7 @@
 
 import types
 
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg
 from qgac_jax import restore_jobs
 from conftest import jpeg_bytes, natural_image
 
@@ -37,9 +37,9 @@ def test_inputs_that_would_share_an_output_keep_their_whole_names(tmp_path):
 
 
 def test_show_quality_calls_a_photo_recompressed_only_beyond_the_estimators_margin():
-    once = qz.JpegQuantization.from_quality(30)
+    once = jpeg.JpegQuantization.from_quality(30)
     decoded = types.SimpleNamespace(from_file=True, quantization=once)
-    read_29 = restore_jobs.describe(decoded, qz.JpegQuantization.from_quality(29), 29.2, "auto")
+    read_29 = restore_jobs.describe(decoded, jpeg.JpegQuantization.from_quality(29), 29.2, "auto")
     assert "assumed quality 29" in read_29 and "recompressed" not in read_29
-    twice = restore_jobs.describe(decoded, qz.JpegQuantization.from_quality(20), 20.1, "auto")
+    twice = restore_jobs.describe(decoded, jpeg.JpegQuantization.from_quality(20), 20.1, "auto")
     assert "recompressed: restored as quality 20" in twice

@@ -54,23 +54,24 @@ def test_smooth_and_textured_halves_get_the_quantization_their_segments_say():
     for r in range(16):
         for c in range(16):
             steps = got.steps(int(got.segment_map[r, c]))
-            ac = qmap[16 * r + 1, 16 * c + 1, 0] * 255  # an AC position of the macroblock's first 4x4 block
+            ac = qmap[16 * r + 1, 16 * c + 1, 0] * 255 * 2  # an AC position of the macroblock's first 4x4 block
             assert ac == pytest.approx(steps["y_ac"])
-            assert qmap[16 * r + 2, 16 * c + 2, 1] * 255 == pytest.approx(steps["uv_ac"])
+            assert qmap[16 * r + 2, 16 * c + 2, 1] * 255 * 2 == pytest.approx(steps["uv_ac"])
     assert len(set(np.round(qmap[1::16, 1::16, 0].ravel() * 255))) > 1  # the map is spatial
 
 
 def test_qmap_puts_dc_ac_and_y2_steps_where_the_transforms_have_them():
     got = webp.read_quantization(encoded(coffee(), "WEBP", quality=30))
-    qmap = got.qmap(got.height, got.width) * 255
+    qmap = got.qmap(got.height, got.width) * 255 * 2  # VP8's steps, from orthonormal-equivalent ones
     assert qmap.shape == (400, 600, 2)
     whole = np.argwhere(got.whole_mb)[0]
     split = np.argwhere(~got.whole_mb)[0]
     for (r, c), is_whole in ((whole, True), (split, False)):
         s = got.steps(int(got.segment_map[r, c]))
         y, x = 16 * r, 16 * c
-        assert qmap[y, x, 0] == pytest.approx(s["y2_dc"] if is_whole else s["y_dc"])
-        assert qmap[y + 4, x + 8, 0] == pytest.approx(s["y2_ac"] if is_whole else s["y_dc"])
+        y2 = 2 if is_whole else 1  # Y2's coefficients are twice the luma DCs' scale again
+        assert qmap[y, x, 0] * y2 == pytest.approx(s["y2_dc"] if is_whole else s["y_dc"])
+        assert qmap[y + 4, x + 8, 0] * y2 == pytest.approx(s["y2_ac"] if is_whole else s["y_dc"])
         assert qmap[y + 3, x + 5, 0] == pytest.approx(s["y_ac"])
         assert qmap[y + 1, x + 9, 1] == pytest.approx(s["uv_dc"])  # chroma (0, 4): a 4x4 block's DC
         assert qmap[y + 2, x + 9, 1] == pytest.approx(s["uv_ac"])
@@ -106,3 +107,51 @@ def test_lossless_animated_truncated_and_other_files():
     Image.fromarray(img).save(png, "PNG")
     with pytest.raises(webp.NotLossyWebp, match="not a WebP"):
         webp.read_quantization(png.getvalue())
+
+
+def _vp8_idct(coeffs):
+    """RFC 6386 section 14.3's inverse DCT (vp8_short_idct4x4llm_c), transcribed: [4, 4] -> [4, 4] residue."""
+    c1, s1 = 20091, 35468
+    tmp = np.zeros((4, 4), np.int64)
+    for i in range(4):  # columns
+        ip = coeffs[:, i]
+        a1, b1 = ip[0] + ip[2], ip[0] - ip[2]
+        c = (ip[1] * s1 >> 16) - (ip[3] + (ip[3] * c1 >> 16))
+        d = (ip[1] + (ip[1] * c1 >> 16)) + (ip[3] * s1 >> 16)
+        tmp[:, i] = [a1 + d, b1 + c, b1 - c, a1 - d]
+    out = np.zeros((4, 4), np.int64)
+    for i in range(4):  # rows
+        ip = tmp[i]
+        a1, b1 = ip[0] + ip[2], ip[0] - ip[2]
+        c = (ip[1] * s1 >> 16) - (ip[3] + (ip[3] * c1 >> 16))
+        d = (ip[1] + (ip[1] * c1 >> 16)) + (ip[3] * s1 >> 16)
+        out[i] = [(a1 + d + 4) >> 3, (b1 + c + 4) >> 3, (b1 - c + 4) >> 3, (a1 - d + 4) >> 3]
+    return out
+
+
+def _vp8_iwht(coeffs):
+    """RFC 6386 section 14.3's inverse Walsh-Hadamard transform (vp8_short_inv_walsh4x4_c), transcribed."""
+    tmp = np.zeros((4, 4), np.int64)
+    for i in range(4):
+        ip = coeffs[:, i]
+        a1, b1, c1, d1 = ip[0] + ip[3], ip[1] + ip[2], ip[1] - ip[2], ip[0] - ip[3]
+        tmp[:, i] = [a1 + b1, c1 + d1, a1 - b1, d1 - c1]
+    out = np.zeros((4, 4), np.int64)
+    for i in range(4):
+        ip = tmp[i]
+        a1, b1, c1, d1 = ip[0] + ip[3], ip[1] + ip[2], ip[1] - ip[2], ip[0] - ip[3]
+        out[i] = [(a1 + b1 + 3) >> 3, (c1 + d1 + 3) >> 3, (a1 - b1 + 3) >> 3, (d1 - c1 + 3) >> 3]
+    return out
+
+
+@pytest.mark.parametrize("position", [(0, 0), (0, 1), (2, 3), (3, 3)])
+def test_the_qmap_scale_is_what_vp8s_own_inverse_transforms_make_of_a_step(position):
+    """The map holds orthonormal-equivalent steps: a VP8 coefficient of one step becomes a residue of half a
+    step's energy (an orthonormal transform's would have one step's), and a Y2 coefficient a quarter."""
+    step = 8000  # large (and a multiple of 8), so the transforms' rounding does not matter
+    coeffs = np.zeros((4, 4), np.int64)
+    coeffs[position] = step
+    assert np.sqrt((_vp8_idct(coeffs).astype(float) ** 2).sum()) / step == pytest.approx(0.5, rel=0.01)
+    dcs = _vp8_iwht(coeffs)  # the 16 luma DCs a Y2 coefficient makes, each then one block's inverse DCT
+    residue = np.block([[_vp8_idct(np.pad([[dc]], ((0, 3), (0, 3)))) for dc in row] for row in dcs])
+    assert np.sqrt((residue.astype(float) ** 2).sum()) / step == pytest.approx(0.25, rel=0.01)

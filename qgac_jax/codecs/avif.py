@@ -25,9 +25,11 @@ import numpy as np
 
 from qgac_jax.codecs import av1_tables, heif
 from qgac_jax.codecs.bits import BitReader
+from qgac_jax.quantization import QMAP_SCALE
 
 DC_STEPS = np.array(av1_tables.DC_STEPS_8BIT)
 AC_STEPS = np.array(av1_tables.AC_STEPS_8BIT)
+ORTHONORMAL_GAIN = 8  # 8-bit AV1 coefficients are 8 times an orthonormal transform's (see `codecs`)
 OBU_SEQUENCE_HEADER, OBU_FRAME_HEADER, OBU_FRAME = 1, 3, 6
 
 
@@ -51,6 +53,7 @@ class AvifQuantization:
     segment_q: bool  # segments may move the index off base_q_idx
     delta_q: bool  # superblocks may move it (delta_q_present)
     qm_levels: Optional[Tuple[int, int, int]] = None  # quantizer matrix levels of Y, U, V (15: flat), when used
+    tiles: int = 1  # the coded images of a grid (this is the one with the median base_q_idx); 1: a single image
 
     def steps(self) -> Dict[str, int]:
         """8-bit dequantization steps (the tables of higher bit depths are 4 and 16 times larger)."""
@@ -60,12 +63,27 @@ class AvifQuantization:
         return {"y_dc": at(DC_STEPS, y_dc), "y_ac": at(AC_STEPS, 0), "u_dc": at(DC_STEPS, u_dc),
                 "u_ac": at(AC_STEPS, u_ac), "v_dc": at(DC_STEPS, v_dc), "v_ac": at(AC_STEPS, v_ac)}
 
+    codec = "avif"
+    block = 1  # the map is flat: any flip or transpose keeps it
+
+    @property
+    def is_grey(self) -> bool:
+        return self.monochrome
+
     def qmap(self, height: int, width: int) -> np.ndarray:
-        """[H, W, 2] float32 steps / 255, luma and chroma (the larger of U's and V's), AC steps flat over the
-        picture: AV1's transforms range from 4x4 to 64x64 per block, so no period ties pixels to frequencies."""
+        """[H, W, K] float32 orthonormal-equivalent steps / 255, luma (and chroma: the larger of U's and V's), AC
+        steps flat over the picture: AV1's transforms range from 4x4 to 64x64 per block, so no period ties pixels
+        to frequencies. AV1's 8-bit steps are for coefficients 8 times orthonormal (see `codecs`)."""
         s = self.steps()
-        steps = np.array([s["y_ac"], max(s["u_ac"], s["v_ac"])], np.float32) / 255
-        return np.broadcast_to(steps, (height, width, 2)).copy()
+        steps = [s["y_ac"]] + ([] if self.monochrome else [max(s["u_ac"], s["v_ac"])])
+        scaled = np.array(steps, np.float32) / np.float32(ORTHONORMAL_GAIN) * np.float32(QMAP_SCALE)
+        return np.broadcast_to(scaled, (height, width, len(steps))).copy()
+
+    def transformed(self, transpose: bool, flip_v: bool, flip_h: bool) -> "AvifQuantization":
+        return self
+
+    def describe(self) -> str:
+        return f"AV1 base_q_idx {self.base_q_idx}"
 
 
 def _obus(data: bytes):
@@ -94,11 +112,23 @@ def _obus(data: bytes):
         pos += size
 
 
+def sniff(data: bytes) -> bool:
+    return heif.is_avif(data)
+
+
 def read_quantization(data: bytes) -> AvifQuantization:
-    """The quantizer of an AVIF file's primary image (see the module docstring for what is read)."""
-    item = heif.coded_image(data, b"av01", "AVIF", NotAvif, UnsupportedAvif)
+    """The quantizer of an AVIF file's primary image; for a grid image, the tile with the median base_q_idx
+    (see the module docstring for what is read)."""
+    tiles = [_image(item.data) for item in heif.coded_images(data, b"av01", "AVIF", NotAvif, UnsupportedAvif)]
+    if len(tiles) == 1:
+        return tiles[0]
+    median = sorted(tiles, key=lambda t: t.base_q_idx)[len(tiles) // 2]
+    return dataclasses.replace(median, tiles=len(tiles))
+
+
+def _image(data: bytes) -> AvifQuantization:
     seq = None
-    for kind, payload in _obus(item.data):
+    for kind, payload in _obus(data):
         if kind == OBU_SEQUENCE_HEADER:
             seq = _sequence_header(BitReader(payload, "AV1 header"))
         elif kind in (OBU_FRAME_HEADER, OBU_FRAME):

@@ -13,9 +13,9 @@ read: the slice QP is what the map holds, and `cu_qp_delta` says whether the
 picture may depart from it.
 
 Read: IDR pictures in I slices (what still-image encoders write, x265 among
-them) and images made of one tile. Grid images (the 512x512 tiles phones
-write), pictures that are not IDR and scaling lists raise UnsupportedHeic
-with the reason; callers fall back to estimating the quality from pixels.
+them), alone or as the tiles of a grid image (phones write 512x512 tiles:
+the QPs of every tile's slices are read). Pictures that are not IDR and
+scaling lists raise UnsupportedHeic with the reason.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 
 from qgac_jax.codecs import heif
 from qgac_jax.codecs.bits import BitReader
+from qgac_jax.quantization import QMAP_SCALE
 
 SLICE_HEADER_BYTES = 256  # more than the slice header fields up to slice_qp_delta can take
 CHROMA_QP_420 = (29, 30, 31, 32, 33, 33, 34, 34, 35, 35, 36, 36, 37, 37)  # QpC for qPi 30..43 (Table 8-10)
@@ -58,17 +59,34 @@ class HeicQuantization:
     chroma_offset: int  # pps_cb_qp_offset + the first slice's offset
     chroma_format: int  # 0 grey, 1 4:2:0, 2 4:2:2, 3 4:4:4
     cu_qp_delta: bool  # coding units may change the QP
+    tiles: int = 1  # the coded images of a grid (their slices' QPs are all in slice_qps); 1: a single image
 
     @property
     def qp(self) -> float:
         return float(np.mean(self.slice_qps))
 
+    codec = "heic"
+    block = 1  # the map is flat: any flip or transpose keeps it
+
+    @property
+    def is_grey(self) -> bool:
+        return self.chroma_format == 0
+
     def qmap(self, height: int, width: int) -> np.ndarray:
-        """[H, W, 2] float32 steps / 255 of the slice QP, luma and chroma, constant over the picture (HEVC's
-        transforms vary in size from 4 to 32 pixels per block, so there is no fixed period to tile)."""
+        """[H, W, K] float32 steps / 255 of the slice QP, luma (and chroma), constant over the picture (HEVC's
+        transforms vary in size from 4 to 32 pixels per block, so there is no fixed period to tile). HEVC defines
+        its steps for an orthonormal transform already (see `codecs`)."""
         qp = int(round(self.qp))
-        steps = np.array([qp_step(qp), qp_step(chroma_qp(qp, self.chroma_offset))], np.float32) / 255
-        return np.broadcast_to(steps, (height, width, 2)).copy()
+        steps = [qp_step(qp)] + ([] if self.is_grey else [qp_step(chroma_qp(qp, self.chroma_offset))])
+        # (in a deeper picture, QpBdOffset raises the QP by 6 per bit and so the step by 2 per bit: in 8-bit
+        # units it is the same 2^((QP-4)/6))
+        return np.broadcast_to(np.array(steps, np.float32) * np.float32(QMAP_SCALE), (height, width, len(steps))).copy()
+
+    def transformed(self, transpose: bool, flip_v: bool, flip_h: bool) -> "HeicQuantization":
+        return self
+
+    def describe(self) -> str:
+        return f"HEVC QP {self.qp:.0f}"
 
 
 def rbsp(nal: bytes) -> bytes:
@@ -83,9 +101,23 @@ def rbsp(nal: bytes) -> bytes:
     return bytes(out)
 
 
+def sniff(data: bytes) -> bool:
+    return heif.is_heic(data)
+
+
 def read_quantization(data: bytes) -> HeicQuantization:
-    """The slice QPs of an HEIC file's primary image (see the module docstring for what is read)."""
-    item = heif.coded_image(data, b"hvc1", "HEIC", NotHeic, UnsupportedHeic)
+    """The slice QPs of an HEIC file's primary image, or of every tile of a grid image (see the module
+    docstring for what is read)."""
+    pictures = [_picture(_nals(item)) for item in heif.coded_images(data, b"hvc1", "HEIC", NotHeic, UnsupportedHeic)]
+    if len(pictures) == 1:
+        return pictures[0]
+    first = pictures[0]
+    return dataclasses.replace(first, slice_qps=tuple(qp for p in pictures for qp in p.slice_qps),
+                               cu_qp_delta=any(p.cu_qp_delta for p in pictures), tiles=len(pictures))
+
+
+def _nals(item: heif.PrimaryItem) -> List[bytes]:
+    """The parameter sets of an image item's hvcC, then the NAL units of its data."""
     if b"hvcC" not in item.properties:
         raise NotHeic("an HEVC image without its parameter sets (no hvcC)")
     config = item.properties[b"hvcC"]
@@ -98,7 +130,7 @@ def read_quantization(data: bytes) -> HeicQuantization:
             raise ValueError("truncated HEIC image data")
         nals.append(item.data[pos + length_size:pos + length_size + n])
         pos += length_size + n
-    return _picture(nals)
+    return nals
 
 
 def _config_nals(config: bytes) -> List[bytes]:
@@ -171,8 +203,8 @@ def _sps(r: BitReader) -> dict:
     min_cb = 3 + r.ue()
     sps["ctb"] = 1 << (min_cb + r.ue())
     r.ue(), r.ue(), r.ue(), r.ue()  # transform sizes and depths
-    if r.u(1) and r.u(1):
-        raise UnsupportedHeic("an HEVC stream with scaling lists: its steps are not flat")
+    if r.u(1):  # (default lists, when none are sent, are not flat either)
+        raise UnsupportedHeic("an HEVC stream with scaling lists: its steps vary by frequency, which is not read")
     r.u(1)  # asymmetric motion partitions
     sps["sao"] = r.u(1)
     return sps

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 
 class NotHeif(ValueError):
@@ -15,14 +15,27 @@ class NotHeif(ValueError):
 HEVC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")  # ftyp brands of HEVC-coded HEIF
 
 
+AV1_BRANDS = (b"avif", b"avis")
+
+
+def _brands(data: bytes) -> List[bytes]:
+    """The ftyp box's major and compatible brands, or [] for a file that does not start with one."""
+    if len(data) < 16 or data[4:8] != b"ftyp":
+        return []
+    end = min(int.from_bytes(data[:4], "big"), len(data))
+    return [data[8:12]] + [data[i:i + 4] for i in range(16, end - 3, 4)]
+
+
 def is_heic(data: bytes) -> bool:
     """Whether a file's ftyp box names an HEVC brand, major or compatible. (The container brands mif1 and
     msf1 alone say nothing: AVIF files carry them too.)"""
-    if len(data) < 16 or data[4:8] != b"ftyp":
-        return False
-    end = min(int.from_bytes(data[:4], "big"), len(data))
-    brands = [data[8:12]] + [data[i:i + 4] for i in range(16, end - 3, 4)]
-    return any(brand in HEVC_BRANDS for brand in brands)
+    return any(brand in HEVC_BRANDS for brand in _brands(data))
+
+
+def is_avif(data: bytes) -> bool:
+    """Whether a file's ftyp box names an AV1 image brand and no HEVC one."""
+    brands = _brands(data)
+    return any(b in AV1_BRANDS for b in brands) and not any(b in HEVC_BRANDS for b in brands)
 
 
 def register_pillow_plugin() -> bool:
@@ -42,36 +55,65 @@ class PrimaryItem:
     properties: Dict[bytes, bytes]  # property type -> body (the first of each type associated with the item)
 
 
-def coded_image(data: bytes, kind: bytes, codec: str, not_this: type, unsupported: type) -> PrimaryItem:
-    """The primary item when it is one image coded with `kind` (b"hvc1", b"av01"): `not_this` when the file is
-    not HEIF or holds another codec, `unsupported` for a grid of tiles."""
+def coded_images(data: bytes, kind: bytes, codec: str, not_this: type, unsupported: type) -> List[PrimaryItem]:
+    """The coded images of the primary item: itself when it is one image coded with `kind` (b"hvc1", b"av01"),
+    or the tiles of a grid (what phones write: 512x512 tiles), in order. `not_this` when the file is not HEIF
+    or holds another codec, `unsupported` for a grid whose tiles are not `kind` (a grid of grids)."""
     try:
-        item = primary_item(bytes(data))
+        items = primary_items(bytes(data))
     except NotHeif as err:
         raise not_this(str(err)) from None
-    if item.kind == b"grid":
-        raise unsupported(f"a grid {codec} (an image made of tiles): its tiles' quantization is not read yet")
-    if item.kind != kind:
-        raise not_this(f"the primary image is not {codec} ({item.kind.decode('latin-1') or 'no type'})")
-    return item
+    if len(items) == 1 and items[0].kind != kind:
+        raise not_this(f"the primary image is not {codec} ({items[0].kind.decode('latin-1') or 'no type'})")
+    if any(item.kind != kind for item in items):
+        raise unsupported(f"a grid {codec} whose tiles are not all {codec} images")
+    return items
+
+
+def primary_items(data: bytes) -> List[PrimaryItem]:
+    """The primary item of an HEIF file, or the tiles it references when it is a grid; NotHeif when there is
+    none or the boxes are cut."""
+    try:
+        primary, types, locations, properties, idat, tiles = _items(data)
+    except (IndexError, struct.error):  # a count or size that points past the box that holds it
+        raise NotHeif("damaged HEIF boxes") from None
+    if types.get(primary) == b"grid":
+        if not tiles.get(primary):
+            raise NotHeif("a grid image without tiles (no dimg references)")
+        return [_item(data, t, types, locations, properties, idat) for t in tiles[primary]]
+    return [_item(data, primary, types, locations, properties, idat)]
+
+
+def image_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """(width, height) the primary item's ispe property claims, read before any decoder sees the file (a
+    header claiming 60000x60000 is refused on that), or None when unreadable."""
+    try:
+        body = primary_item(data).properties.get(b"ispe", b"")
+    except NotHeif:
+        return None
+    return struct.unpack(">II", body[4:12]) if len(body) >= 12 else None
 
 
 def primary_item(data: bytes) -> PrimaryItem:
-    """The primary item of an HEIF file; NotHeif when there is none or the boxes are cut."""
+    """The primary item of an HEIF file (a grid is one item of kind b"grid"); NotHeif when there is none."""
     try:
-        primary, types, locations, properties, idat = _items(data)
-    except (IndexError, struct.error):  # a count or size that points past the box that holds it
+        primary, types, locations, properties, idat, _ = _items(data)
+    except (IndexError, struct.error):
         raise NotHeif("damaged HEIF boxes") from None
+    return _item(data, primary, types, locations, properties, idat)
+
+
+def _item(data: bytes, item: int, types, locations, properties, idat) -> PrimaryItem:
     parts = []
-    for method, offset, length in locations.get(primary, []):
+    for method, offset, length in locations.get(item, []):
         source = idat if method == 1 else data
         if offset + length > len(source):
             raise NotHeif("truncated HEIF file (the image data is cut)")
         parts.append(source[offset:offset + length])
     props = {}
-    for kind, body in properties.get(primary, []):
+    for kind, body in properties.get(item, []):
         props.setdefault(kind, body)
-    return PrimaryItem(types.get(primary, b""), b"".join(parts), props)
+    return PrimaryItem(types.get(item, b""), b"".join(parts), props)
 
 
 def boxes(data: bytes, start: int, end: int) -> Iterator[Tuple[bytes, int, int]]:
@@ -95,8 +137,9 @@ def uint(data: bytes, pos: int, size: int) -> Tuple[int, int]:
 
 
 def _items(data: bytes) -> Tuple[int, Dict[int, bytes], Dict[int, List[Tuple[int, int, int]]], Dict[int, list],
-                                 bytes]:
-    """(primary item, {item: type}, {item: [(method, offset, length)]}, {item: [(type, body)]}, idat)."""
+                                 bytes, Dict[int, List[int]]]:
+    """(primary item, {item: type}, {item: [(method, offset, length)]}, {item: [(type, body)]}, idat,
+    {item: [the items it is derived from (dimg: a grid's tiles)]})."""
     top = {kind: (s, e) for kind, s, e in boxes(data, 0, len(data))}
     if b"ftyp" not in top or b"meta" not in top:
         raise NotHeif("not an HEIF file (no ftyp or meta box)")
@@ -122,9 +165,26 @@ def _items(data: bytes) -> Tuple[int, Dict[int, bytes], Dict[int, List[Tuple[int
         if b"ipma" in children:
             for item, indices in _associations(data, *children[b"ipma"]).items():
                 properties[item] = [props[i - 1] for i in indices if 0 < i <= len(props)]
+    tiles = _references(data, *meta[b"iref"], b"dimg") if b"iref" in meta else {}
     if primary is None:
         raise NotHeif("an HEIF file without a primary item")
-    return primary, types, locations, properties, idat
+    return primary, types, locations, properties, idat, tiles
+
+
+def _references(data: bytes, start: int, end: int, kind: bytes) -> Dict[int, List[int]]:
+    """{from item: [to items]} of the iref box's references of type `kind`."""
+    size = 2 if data[start] == 0 else 4
+    out: Dict[int, List[int]] = {}
+    for ref, rs, _ in boxes(data, start + 4, end):
+        from_item, pos = uint(data, rs, size)
+        count, pos = uint(data, pos, 2)
+        targets = []
+        for _ in range(count):
+            target, pos = uint(data, pos, size)
+            targets.append(target)
+        if ref == kind:
+            out[from_item] = targets
+    return out
 
 
 def _locations(data: bytes, start: int, end: int) -> Dict[int, List[Tuple[int, int, int]]]:

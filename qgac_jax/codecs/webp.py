@@ -26,6 +26,7 @@ from typing import Tuple
 import numpy as np
 
 from qgac_jax.codecs import vp8_tables
+from qgac_jax.quantization import QMAP_SCALE
 
 # Section 14.1: quantizer index (0..127) -> dequantization step, DC and AC.
 DC_STEPS = np.array([
@@ -121,8 +122,13 @@ class WebpQuantization:
                 "y2_ac": max(8, int(AC_STEPS[clip(q + y2_ac)]) * 155 // 100),
                 "uv_dc": int(DC_STEPS[clip(q + uv_dc, 117)]), "uv_ac": int(AC_STEPS[clip(q + uv_ac)])}
 
+    codec = "webp"
+    is_grey = False  # VP8 always codes 4:2:0 colour
+    block = 16  # a macroblock: flips and transposes of an image padded to it keep macroblocks whole
+
     def qmap(self, height: int, width: int) -> np.ndarray:
-        """[H, W, 2] float32 steps / 255: each pixel gets the step of its frequency in its 4x4 transform.
+        """[H, W, 2] float32 orthonormal-equivalent steps / 255 (see `codecs`): each pixel gets the step of its
+        frequency in its 4x4 transform.
 
         Luma (channel 0): (i % 4, j % 4) == (0, 0) is the block's DC, whose step in a whole-predicted
         macroblock is Y2's: the DC of the macroblock's block (u, v) is Y2's coefficient (u, v), DC for
@@ -134,19 +140,38 @@ class WebpQuantization:
         full = tiles.transpose(0, 2, 1, 3, 4).reshape(16 * rows, 16 * cols, 2)
         if height > 16 * rows or width > 16 * cols:  # asked beyond the frame: its edge repeats
             full = np.pad(full, ((0, max(0, height - 16 * rows)), (0, max(0, width - 16 * cols)), (0, 0)), "edge")
-        return np.ascontiguousarray(full[:height, :width]) / np.float32(255)
+        return np.ascontiguousarray(full[:height, :width]) * np.float32(QMAP_SCALE)
+
+    def transformed(self, transpose: bool, flip_v: bool, flip_h: bool) -> "WebpQuantization":
+        """The quantization of this frame flipped and transposed (macroblocks move; each 4x4 transform keeps its
+        frequencies at its own positions, as the Q-map convention puts them)."""
+        maps = [self.segment_map, self.whole_mb]
+        maps = [m.T if transpose else m for m in maps]
+        maps = [m[::-1] if flip_v else m for m in maps]
+        maps = [np.ascontiguousarray(m[:, ::-1] if flip_h else m) for m in maps]
+        w, h = (self.height, self.width) if transpose else (self.width, self.height)
+        return dataclasses.replace(self, width=w, height=h, segment_map=maps[0], whole_mb=maps[1])
+
+    def describe(self) -> str:
+        segments = sorted(set(self.segment_indices), reverse=True)
+        return f"VP8 quantizer index {self.base_index}" + (
+            f" (segments {', '.join(map(str, segments))})" if len(segments) > 1 else "")
 
     def _macroblock_tiles(self) -> np.ndarray:
-        """[8, 16, 16, 2] steps of one macroblock: index 2 * segment + (predicted as a whole)."""
+        """[8, 16, 16, 2] orthonormal-equivalent steps of one macroblock: index 2 * segment + (predicted as a whole).
+
+        VP8's 4x4 transform scales coefficients to twice orthonormal, and Y2 takes the luma DCs at that scale
+        through a Walsh-Hadamard transform twice orthonormal again: steps / 2, and Y2's / 4 (see `codecs`).
+        """
         i, j = np.arange(16)[:, None], np.arange(16)[None, :]
         at_dc, mb_dc = (i % 4 == 0) & (j % 4 == 0), (i == 0) & (j == 0)
         uv_dc = ((i // 2) % 4 == 0) & ((j // 2) % 4 == 0)
         tiles = []
         for segment in range(4):
             s = self.steps(segment)
-            chroma = np.where(uv_dc, s["uv_dc"], s["uv_ac"])
-            split = np.where(at_dc, s["y_dc"], s["y_ac"])
-            whole = np.where(at_dc, np.where(mb_dc, s["y2_dc"], s["y2_ac"]), s["y_ac"])
+            chroma = np.where(uv_dc, s["uv_dc"], s["uv_ac"]) / 2
+            split = np.where(at_dc, s["y_dc"], s["y_ac"]) / 2
+            whole = np.where(at_dc, np.where(mb_dc, s["y2_dc"], s["y2_ac"]) / 4, s["y_ac"] / 2)
             tiles += [np.stack([split, chroma], -1), np.stack([whole, chroma], -1)]
         return np.array(tiles, np.float32)
 
@@ -189,6 +214,11 @@ def read_header(data: bytes) -> WebpHeader:
     if d.overran:
         raise ValueError("truncated VP8 frame (its header is cut)")
     return header
+
+
+def sniff(data: bytes) -> bool:
+    """Any WebP, lossless ones too (`read_quantization` says why it has nothing to read)."""
+    return len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP"
 
 
 def read_quantization(data: bytes) -> WebpQuantization:
