@@ -32,7 +32,8 @@ def defaults() -> ml_collections.ConfigDict:
     c.model = dict(variant="base", channels=3, dtype="bfloat16", overrides={})
     c.data = dict(sources=("tfds:div2k/bicubic_x2:train",), weights=None, patch_size=128, batch_size=32,
                   grey=False, q_min=10, q_max=95, p_random_table=0.2, p_double=0.5, first_q_min=10,
-                  first_q_max=95, p_shift=0.5, subsampling="4:2:0", seed=0,
+                  first_q_max=95, p_shift=0.5, subsampling="4:2:0", codecs=("jpeg",), codec_weights=None,
+                  codec_q_min=10, codec_q_max=90, seed=0,
                   max_pixels=64_000_000, pipeline="tf.data", workers=0)
     c.eval = dict(source="builtin", qualities=(10, 20, 30, 40), max_images=0)
     c.loss = dict(l1=0.01, perceptual=1.0, adversarial=0.005, gan="nonsaturating", gan_start_step=100_000,

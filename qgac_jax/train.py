@@ -30,6 +30,7 @@ log = logging.getLogger("qgac_jax.train")
 # What travels to the devices (compact: uint8 images, guide tables); on_device.make_prepare makes the
 # step's 'compressed', 'target' (float) and 'qmap' of them there. Nothing else is transferred.
 STEP_KEYS = ("compressed", "target", "guide_tables")
+CODEC_MIX_KEYS = ("compressed", "target", "qmap")  # a codec mix's examples carry their own Q-maps
 
 
 NonFiniteLossError = train_loop.NonFiniteLossError
@@ -116,7 +117,8 @@ def train_and_evaluate(config, workdir: str, batches: train_loop.BatchSource = t
                                                          train_step.model_config(config)),
         best="model_psnr")
     start = int(jax.device_get(state.step))
-    device_batches = to_devices(batches(data_config, start), mesh, STEP_KEYS, on_device.make_prepare(data_config))
+    keys = CODEC_MIX_KEYS if data_config.mixes_codecs else STEP_KEYS
+    device_batches = to_devices(batches(data_config, start), mesh, keys, on_device.make_prepare(data_config))
     return train_loop.run(state, device_batches, hooks, schedule, ckpt, workdir, _meta(config))
 
 

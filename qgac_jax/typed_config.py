@@ -31,7 +31,7 @@ class ModelSection:
 @dataclasses.dataclass(frozen=True)
 class EvalSection:
     source: str = "builtin"  # a folder, "builtin", or "" for no evaluation (estimator)
-    qualities: Tuple[int, ...] = (10, 20, 30, 40)
+    qualities: Tuple[Union[int, str], ...] = (10, 20, 30, 40)  # eval_protocol cases: Q, or CODEC:Q (webp:10)
     max_images: int = 0
     double: Tuple[str, ...] = ()  # double-JPEG cases "Q1:Q2[:S]" (the estimator's evaluation)
 
@@ -99,10 +99,16 @@ class TrainingConfig:
 
 def _coerce(value, hint, where: str):
     origin = get_origin(hint)
-    if origin is Union:  # Optional[X]
-        if value is None:
+    if origin is Union:  # Optional[X], or one of several types
+        if value is None and type(None) in get_args(hint):
             return None
-        hint = next(a for a in get_args(hint) if a is not type(None))
+        options = [a for a in get_args(hint) if a is not type(None)]
+        for option in options[:-1]:
+            try:
+                return _coerce(value, option, where)
+            except ValueError:
+                pass
+        hint = options[-1]
         origin = get_origin(hint)
     if origin in (tuple, Tuple):
         if isinstance(value, str) or not hasattr(value, "__iter__"):

@@ -9,6 +9,7 @@ from PIL import Image
 
 from qgac_jax import data as ip
 from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg
 from qgac_jax.data import degrade, on_device, sources, tf_pipeline
 from conftest import natural_image, shared_dataset
 
@@ -38,7 +39,7 @@ def test_qmap_equals_tables_read_back_from_the_produced_jpeg(folder, p_random_ta
     ijg = {tuple(qz.ijg_tables(q)[0].ravel()) for q in range(1, 101)}
     for i in range(8):
         data = batch["jpeg"][i]
-        tables = qz.read_quantization(data)
+        tables = jpeg.read_quantization(data)
         assert tables.is_grey == grey
         np.testing.assert_array_equal(tables.qmap(32, 32), batch["qmap"][i])
         # The decoder is bit-exact with Pillow, which restore and evaluation use.
@@ -61,7 +62,7 @@ def test_other_subsamplings_are_written_and_mapped(folder, subsampling, pipeline
     config = _config(sources=(f"folder:{folder}",), subsampling=subsampling, batch_size=2, pipeline=pipeline, workers=1)
     (batch,) = _take(config, keep_jpeg=True)
     for i in range(2):
-        tables = qz.read_quantization(batch["jpeg"][i])
+        tables = jpeg.read_quantization(batch["jpeg"][i])
         assert tables.subsampling == subsampling
         np.testing.assert_array_equal(tables.qmap(32, 32), batch["qmap"][i])
 
@@ -270,7 +271,7 @@ def test_double_jpeg_is_two_saves_whose_last_tables_are_in_the_file(folder, pipe
     (batch,) = _take(config, keep_jpeg=True)
     for i in range(16):
         data = batch["jpeg"][i]
-        tables = qz.read_quantization(data)
+        tables = jpeg.read_quantization(data)
         q = int(batch["quality"][i])
         np.testing.assert_array_equal(tables.luma, qz.ijg_tables(q)[0])  # the second save's tables
         np.testing.assert_array_equal(batch["tables"][i][0], tables.luma)

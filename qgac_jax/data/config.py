@@ -6,6 +6,7 @@ import dataclasses
 from typing import Optional, Tuple
 
 from qgac_jax import quantization as qz
+from qgac_jax.codecs import CODECS
 
 PIPELINES = ("tf.data", "pillow")
 
@@ -20,6 +21,13 @@ class DataConfig:
     random tables, same probability), with probability p_shift cropped by
     (dy, dx) != (0, 0) in 0..7 so the two 8x8 grids do not align, then saved
     again as a single JPEG is. The file holds the second save's tables.
+
+    Other codecs: each example is first given a codec from `codecs`, drawn by
+    `codec_weights` (None: equally); JPEG then follows the recipe above,
+    WebP, AVIF and HEIC are saved once by their encoders (libwebp, libavif,
+    x265) at an encoder quality uniform in [codec_q_min, codec_q_max] and
+    guided by the Q-map their files record (`qgac_jax.codecs`). Only the
+    "pillow" pipeline runs those encoders.
     """
 
     sources: Tuple[str, ...] = ("builtin",)
@@ -35,25 +43,30 @@ class DataConfig:
     first_q_max: int = 95
     p_shift: float = 0.5
     subsampling: str = "4:2:0"
+    codecs: Tuple[str, ...] = ("jpeg",)  # of qgac_jax.codecs.CODECS
+    codec_weights: Optional[Tuple[float, ...]] = None  # per codec; None = equally
+    codec_q_min: int = 10  # the encoder quality of WebP, AVIF and HEIC saves
+    codec_q_max: int = 90
     seed: int = 0
     max_pixels: int = 64_000_000  # per source image; larger files are refused as bombs
     pipeline: str = "tf.data"  # or "pillow": worker processes, no TensorFlow (see pillow_pipeline)
     workers: int = 0  # processes of the "pillow" pipeline; 0 = one per CPU core
 
     def __post_init__(self):
-        if isinstance(self.sources, str):
-            object.__setattr__(self, "sources", (self.sources,))
-        object.__setattr__(self, "sources", tuple(self.sources))
+        for name in ("sources", "codecs"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
         if not self.sources:
             raise ValueError("data.sources is empty; give at least one of builtin, folder:<path>, tfds:<name>:<split>")
-        if self.weights is not None:
-            object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
-            if len(self.weights) != len(self.sources) or min(self.weights) < 0 or sum(self.weights) <= 0:
-                raise ValueError(
-                    f"data.weights {self.weights} must give one non-negative weight per source "
-                    f"({len(self.sources)}) with a positive sum"
-                )
-        for low, high in (("q_min", "q_max"), ("first_q_min", "first_q_max")):
+        self._check_weights("weights", "sources")
+        self._check_weights("codec_weights", "codecs")
+        unknown = [c for c in self.codecs if c not in CODECS]
+        if not self.codecs or unknown or len(set(self.codecs)) != len(self.codecs):
+            raise ValueError(f"data.codecs {self.codecs} must name each of {', '.join(CODECS)} at most once")
+        if self.mixes_codecs and self.pipeline != "pillow":
+            raise ValueError(f"data.codecs {self.codecs} need data.pipeline='pillow' (TensorFlow has no WebP, AVIF "
+                             "or HEIC encoder)")
+        for low, high in (("q_min", "q_max"), ("first_q_min", "first_q_max"), ("codec_q_min", "codec_q_max")):
             for name in (low, high):
                 try:
                     qz.validate_quality(getattr(self, name))
@@ -76,6 +89,25 @@ class DataConfig:
             raise ValueError(f"data.pipeline must be one of {PIPELINES}, got {self.pipeline!r}")
         if self.workers < 0:
             raise ValueError(f"data.workers must be 0 (one per core) or more, got {self.workers}")
+
+    def _check_weights(self, name: str, of: str) -> None:
+        weights = getattr(self, name)
+        if weights is None:
+            return
+        object.__setattr__(self, name, tuple(float(w) for w in weights))
+        if len(getattr(self, name)) != len(getattr(self, of)) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"data.{name} {getattr(self, name)} must give one non-negative weight per {of[:-1]} "
+                             f"({len(getattr(self, of))}) with a positive sum")
+
+    @property
+    def mixes_codecs(self) -> bool:
+        """Whether examples come from codecs other than JPEG: then each carries its own Q-map ('qmap')."""
+        return self.codecs != ("jpeg",)
+
+    @property
+    def codec_probs(self):
+        weights = self.codec_weights or (1.0,) * len(self.codecs)
+        return tuple(w / sum(weights) for w in weights)
 
     @property
     def channels(self) -> int:

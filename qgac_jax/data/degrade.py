@@ -22,7 +22,8 @@ import numpy as np
 from PIL import Image
 
 from qgac_jax import quantization as qz
-from qgac_jax.codecs import heif
+from qgac_jax import codecs
+from qgac_jax.codecs import CODECS, heif  # CODECS: what `codec_encode` writes: libjpeg, libwebp, libavif, x265
 from qgac_jax.data.config import DataConfig
 from qgac_jax.data.sources import to_array
 
@@ -43,7 +44,6 @@ def pillow_decode(data: bytes, grey: bool) -> np.ndarray:
         return to_array(img, grey)
 
 
-CODECS = ("jpeg", "webp", "avif", "heic")  # what `codec_encode` writes: libjpeg, libwebp, libavif, x265
 _PILLOW_FORMATS = {"webp": "WEBP", "avif": "AVIF", "heic": "HEIF"}
 
 
@@ -129,7 +129,13 @@ def degrade(config: DataConfig, crop: np.ndarray, rng: np.random.Generator, keep
     'quality' (the file's IJG quality, 0 for random tables),
     'effective_quality' (`quantization.equivalent_quality` of the guide's luma) and
     'grid_shift' [2] (where the coarser save's 8x8 grid starts; see `jpeg_pair`).
+    A config that mixes codecs adds 'codec' (its index in `codecs.CODECS`) and the float32 'qmap'
+    [P, P, K] the file records; a WebP, AVIF or HEIC example has zero tables and its encoder's quality.
     """
+    codec = config.codecs[int(rng.choice(len(config.codecs), p=config.codec_probs))] if len(config.codecs) > 1 \
+        else config.codecs[0]  # (a JPEG-only stream draws nothing here: it stays what it was)
+    if codec != "jpeg":
+        return _codec_example(config, crop, codec, rng, keep_jpeg)
     quality = int(rng.integers(config.q_min, config.q_max + 1))
     use_random = rng.random() < config.p_random_table
     tables = draw_tables(rng, quality, use_random)
@@ -139,7 +145,30 @@ def degrade(config: DataConfig, crop: np.ndarray, rng: np.random.Generator, keep
            "tables": np.stack(tables).astype(np.int32), "guide_tables": np.stack(guide).astype(np.int32),
            "quality": np.int32(0 if use_random else quality),
            "effective_quality": np.int32(qz.equivalent_quality(guide[0])), "grid_shift": grid}
+    if config.mixes_codecs:
+        p = config.patch_size
+        out["codec"] = np.int32(CODECS.index("jpeg"))
+        out["qmap"] = qz.qmap(guide[0], None if config.grey else guide[1], p, p, config.subsampling)
     if keep_jpeg:
+        out["jpeg"] = data
+    return out
+
+
+def _codec_example(config: DataConfig, crop: np.ndarray, codec: str, rng: np.random.Generator, keep_file: bool
+                   ) -> Dict[str, np.ndarray]:
+    """`degrade` for a single WebP, AVIF or HEIC save, guided by the Q-map its file records."""
+    p = config.patch_size
+    quality = int(rng.integers(config.codec_q_min, config.codec_q_max + 1))
+    target = np.ascontiguousarray(crop[:p, :p])
+    data = codec_encode(target, codec, quality)
+    qmap = codecs.module(codec).read_quantization(data).qmap(p, p)  # [P, P, K]
+    zeros = np.zeros((2, 8, 8), np.int32)
+    out = {"compressed": codec_decode(data, config.grey), "target": target, "tables": zeros, "guide_tables": zeros,
+           "quality": np.int32(quality), "effective_quality": np.int32(0), "grid_shift": np.zeros(2, np.int32),
+           "codec": np.int32(CODECS.index(codec)),
+           "qmap": np.ascontiguousarray(qmap[..., :1] if config.grey else
+                                        np.repeat(qmap, 2, -1) if qmap.shape[-1] == 1 else qmap)}  # K = 1 or 2
+    if keep_file:
         out["jpeg"] = data
     return out
 
@@ -148,8 +177,9 @@ def finish_batch(config: DataConfig, compact: Dict[str, np.ndarray]) -> Dict[str
     """Stacked compact examples -> the batch format of both pipelines (floats, Q-map of the guide tables)."""
     p = config.patch_size
     guide = compact.pop("guide_tables")  # [B, 2, 8, 8]
-    compact["qmap"] = np.stack([qz.qmap(t[0], None if config.grey else t[1], p, p, config.subsampling)
-                                for t in guide])
+    if "qmap" not in compact:  # (a codec mix carries each example's own)
+        compact["qmap"] = np.stack([qz.qmap(t[0], None if config.grey else t[1], p, p, config.subsampling)
+                                    for t in guide])
     for key in ("compressed", "target"):
         compact[key] = compact[key].astype(np.float32) / 255.0
     return compact

@@ -47,7 +47,9 @@ def make_prepare(config: DataConfig) -> Callable[[Dict[str, jax.Array]], Dict[st
         for key in ("compressed", "target"):
             if key in out and out[key].dtype == jnp.uint8:
                 out[key] = out[key].astype(jnp.float32) / 255.0
-        if "guide_tables" in out:
+        if "qmap" in out:  # a codec mix's examples carry their own Q-maps
+            out.pop("guide_tables", None)
+        elif "guide_tables" in out:
             out["qmap"] = qmap(out.pop("guide_tables"), p, p, config.grey, config.subsampling)
         return out
 

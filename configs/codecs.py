@@ -1,0 +1,39 @@
+"""The shipped models fine-tuned to read WebP, AVIF and HEIC files as well as JPEG, on 2 CPU cores.
+
+    python -m qgac_jax.train --config=configs/codecs.py --workdir=workdirs/codecs_colour
+    python -m qgac_jax.train --config=configs/codecs.py:grey --workdir=workdirs/codecs_grey
+
+Starts from the shipped model of the same colour. Each example is a JPEG
+(the shipped recipe: single or double, IJG or random tables, quality
+10..95) or a single WebP, AVIF or HEIC save at an encoder quality in
+5..95, guided by the Q-map its file records (`qgac_jax.codecs`; WebP's
+is spatial). JPEG keeps 40% of the examples so that the model keeps what
+it knew. The TensorFlow-free pipeline (TensorFlow has no WebP, AVIF or
+HEIC encoder). Validation: JPEG 10 and 40, and each codec at 10 and 50,
+on 8 images of cbsd68 / bsd68.
+
+Cost: the 'small' variant at 8 patches of 96x96 per step, about a fifth of
+configs/gpu.py's step, plus the encoders; measured time on 2 CPU cores:
+docs/model_cards.md.
+"""
+
+import os
+
+from qgac_jax.config import PRETRAINED, defaults, l1_only, local_data, parse_arg
+
+
+def get_config(arg: str = ""):
+    args = parse_arg(arg, grey=False, steps=3_000)
+    c = defaults()
+    l1_only(c)
+    local_data(c, args["grey"])
+    c.model.variant, c.model.dtype = "small", "float32"
+    c.data.patch_size, c.data.batch_size = 96, 8
+    c.data.pipeline, c.data.workers = "pillow", 1
+    c.data.codecs, c.data.codec_weights = ("jpeg", "webp", "avif", "heic"), (0.4, 0.2, 0.2, 0.2)
+    c.data.codec_q_min, c.data.codec_q_max = 5, 95
+    c.eval.qualities = (10, 40, "webp:10", "webp:50", "avif:10", "avif:50", "heic:10", "heic:50")
+    c.train.init_from = os.path.join(PRETRAINED, "grey" if args["grey"] else "colour")
+    c.optim.lr, c.optim.warmup_steps = 1e-4, 100
+    c.train.steps, c.train.log_every, c.train.eval_every, c.train.checkpoint_every = args["steps"], 25, 500, 100
+    return c
