@@ -17,6 +17,8 @@ from typing import Callable, Dict, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from qgac_jax import quantization as qz
+from qgac_jax import codecs
+from qgac_jax.codecs import jpeg
 from qgac_jax.data import sources
 from qgac_jax.data.degrade import CODECS, codec_decode, codec_encode, compress_twice, pillow_decode, pillow_encode
 
@@ -47,8 +49,13 @@ class Case:
 
     @classmethod
     def parse(cls, text: Union[str, int]) -> "Case":
-        """'40' (single JPEG) or 'Q1:Q2[:SHIFT]' (double JPEG)."""
+        """'40' (single JPEG), 'Q1:Q2[:SHIFT]' (double JPEG) or 'CODEC:Q' (another codec, e.g. webp:10)."""
         parts = str(text).strip().split(":")
+        if len(parts) == 2 and parts[0].strip().lower() in CODECS:
+            try:
+                return cls(int(parts[1]), codec=parts[0].strip().lower())
+            except ValueError:
+                raise ValueError(f"{text!r}: another codec's case reads CODEC:Q (e.g. webp:10)") from None
         try:
             numbers = [int(p) for p in parts]
         except ValueError:
@@ -76,12 +83,12 @@ class Case:
         return f"{self.first}:{self.quality}" + (f":{self.shift}" if self.shift else "")
 
     def apply(self, clean: np.ndarray):
-        """(decoded uint8, clean target, JpegQuantization of the file, file bytes) of a uint8 [H, W, C] image;
-        other codecs' files have no JPEG tables: None."""
+        """(decoded uint8, clean target, the quantization the file records (`codecs`), file bytes) of a uint8
+        [H, W, C] image."""
         grey = clean.shape[-1] == 1
         if self.codec != "jpeg":
             data = codec_encode(clean, self.codec, self.quality)
-            return codec_decode(data, grey), clean, None, data
+            return codec_decode(data, grey), clean, codecs.module(self.codec).read_quantization(data), data
         tables = qz.ijg_tables(self.quality)
         if self.first is None:
             target, data = clean, pillow_encode(clean, *tables, "4:2:0")
@@ -89,7 +96,7 @@ class Case:
             h, w = clean.shape[0] - self.shift, clean.shape[1] - self.shift
             data, target = compress_twice(clean, qz.ijg_tables(self.first), tables, (self.shift, self.shift),
                                           (h, w), "4:2:0")
-        return pillow_decode(data, grey), target, qz.read_quantization(data), data
+        return pillow_decode(data, grey), target, jpeg.read_quantization(data), data
 
 
 def eval_examples(source: str, cases: Sequence[Union[Case, int, str]], grey: bool = False, max_images: int = 0,
@@ -118,7 +125,7 @@ def eval_examples(source: str, cases: Sequence[Union[Case, int, str]], grey: boo
                    "bpp": 8.0 * len(data) / (target.shape[0] * target.shape[1]), "name": path.name}
 
 
-RestoreFn = Callable[[np.ndarray, qz.JpegQuantization], np.ndarray]
+RestoreFn = Callable[[np.ndarray, jpeg.JpegQuantization], np.ndarray]
 
 
 def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case, int, str]], grey: bool = False,

@@ -28,6 +28,7 @@ from typing import Dict, Optional, Sequence
 
 from qgac_jax import atomic_files, engines, restore_jobs, shipped
 from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg
 from qgac_jax.data.degrade import CODECS
 from qgac_jax.eval_protocol import PSNR_CAP, Case, evaluate_images, markdown_table
 
@@ -104,7 +105,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument("--quality", type=_told, default="auto",
                         help="what the model is told: the file's tables and the shipped estimate (auto), the "
                              "file's tables alone (file), or 1..100: the IJG tables of that quality, as "
-                             "restore --quality Q (needed with --codec other than jpeg)")
+                             "restore --quality Q; other codecs' files tell their own quantizer (auto, file)")
     parser.add_argument("--codec", choices=CODECS, default="jpeg",
                         help="what compresses the --qualities cases: jpeg (default), or webp, avif (Pillow) or "
                              "heic (pillow-heif) at their encoders' own quality scale; double cases stay JPEG")
@@ -127,9 +128,6 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     cases = [Case(q, codec=args.codec) for q in qualities] + args.double
     if not cases:
         parser.error("nothing to evaluate: give --qualities and/or --double")
-    if args.codec != "jpeg" and not isinstance(args.quality, int):
-        parser.error(f"--codec {args.codec}: its files have no JPEG tables for the model to read; pass --quality Q "
-                     "to tell it the IJG tables of quality Q")
     return parser, args, cases
 
 
@@ -162,7 +160,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         restorer = restore_jobs.Models(settings, engines.backend(args))(args.grey)
         restore = functools.partial(restorer.restore_compressed, ensemble=args.ensemble)
         if isinstance(args.quality, int):  # the IJG tables of --quality, whatever the file holds
-            told = qz.JpegQuantization.from_quality(args.quality, grey=args.grey)
+            told = jpeg.JpegQuantization.from_quality(args.quality, grey=args.grey)
 
             def restore(pixels, _file_tables):
                 return restorer.restore_compressed(pixels, told, "file", args.ensemble)
@@ -170,8 +168,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    told = ("file tables + estimate" if restorer.estimator is not None else "file tables") \
-        if not isinstance(args.quality, int) else f"IJG tables of quality {args.quality}"
+    told = f"IJG tables of quality {args.quality}" if isinstance(args.quality, int) else \
+        "the file's quantizer" if args.codec != "jpeg" else \
+        "file tables + estimate" if restorer.estimator is not None and args.quality == "auto" else "file tables"
     print(f"{result['images']} images from {args.images} ({'grey' if args.grey else 'colour'}), "
           f"checkpoint {checkpoint} ({restorer.engine}), model told: {told}\n")
     print(markdown_table(result, args.codec.upper()))

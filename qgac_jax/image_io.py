@@ -23,6 +23,8 @@ from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from qgac_jax import metadata, png16
 from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg
+from qgac_jax import codecs
 from qgac_jax.codecs import heif
 from qgac_jax.metadata import Metadata
 
@@ -53,7 +55,7 @@ class Decoded:
     """An input image ready for the network."""
 
     pixels: np.ndarray  # [H, W, C] float32 in [0, 1], stored orientation
-    quantization: qz.JpegQuantization
+    quantization: jpeg.JpegQuantization
     bit_depth: int  # 8 or 16: the depth of the output
     orientation: int  # EXIF orientation, 1 = none
     is_grey: bool
@@ -82,6 +84,11 @@ def _pillow_pixel_limit(max_pixels: int):
             Image.MAX_IMAGE_PIXELS = previous
 
 
+def too_large(width: int, height: int, max_pixels: int) -> str:
+    return (f"{width}x{height} pixels exceeds the limit of {max_pixels:,} (a decompression bomb?); raise "
+            "--max-pixels to allow it")
+
+
 def _open(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[Image.Image, Optional[bytes]]:
     """A PIL image (header read, pixels not decoded) and, for files and bytes, the bytes themselves."""
     if isinstance(source, Image.Image):
@@ -96,9 +103,11 @@ def _open(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[Image.Image, Op
         raise ValueError(f"cannot read {source}: {err.strerror or err}") from None
     if not data:
         raise ValueError("the file is empty")
+    size = heif.image_size(data) if data[4:8] == b"ftyp" else None
+    if size and size[0] * size[1] > max_pixels:  # before libheif or libavif allocate anything
+        raise ValueError(too_large(*size, max_pixels))
     if heif.is_heic(data) and not heif.register_pillow_plugin():  # (restore does not need pillow-heif)
-        raise NotAJpeg("HEIC", _heic_quantizer(data), "its pixels need pillow-heif: pip install pillow-heif, then "
-                       "--quality Q restores it as a JPEG of quality Q")
+        raise ValueError(f"HEIC ({_heic_quantizer(data)}): its pixels need pillow-heif: pip install pillow-heif")
     try:
         with _pillow_pixel_limit(max_pixels):
             img = Image.open(io.BytesIO(data))
@@ -130,44 +139,47 @@ def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAU
             raise ValueError("an array carries no quantization tables; pass quality=")
         grey = arr.shape[-1] == 1
         return Decoded(arr.astype(np.float32) / (65535.0 if arr.dtype == np.uint16 else 255.0),
-                       qz.JpegQuantization.from_quality(quality, grey=grey), 16 if arr.dtype == np.uint16 else 8,
+                       jpeg.JpegQuantization.from_quality(quality, grey=grey), 16 if arr.dtype == np.uint16 else 8,
                        1, grey, from_file=False)
 
     img, data = _open(source, max_pixels)
     with img:
         deep = data is not None and png16.is_16_bit_colour(img)  # before anything loads the pixels at 8 bits
         if img.width * img.height > max_pixels:
-            raise ValueError(f"{img.width}x{img.height} pixels exceeds the limit of {max_pixels:,} "
-                             "(a decompression bomb?); raise --max-pixels to allow it")
+            raise ValueError(too_large(img.width, img.height, max_pixels))
         is_jpeg = isinstance(img, JpegImagePlugin.JpegImageFile)
         if is_jpeg and img.mode not in ("L", "RGB"):
             raise ValueError(f"{img.mode} JPEGs are not supported (grey and YCbCr colour are)")
-        recorded = None if is_jpeg else describe_quantizer(img, data)
-        if quality is None and not is_jpeg:
-            raise NotAJpeg(describe_format(img, data), recorded)
-        if recorded:
-            recorded = f"{describe_format(img, data)}: {recorded}"
+        recorded = None
+        if not is_jpeg:
+            recorded, reason = read_recorded(img, data)
+            if quality is None and recorded is None:
+                kind = describe_format(img, data)
+                if reason and not kind.startswith("lossless"):  # a lossy file our reader cannot follow: a failure
+                    raise ValueError(f"{kind}: {reason}; --quality Q restores it as a JPEG of quality Q")
+                raise NoQuantization(kind)
         orientation = int(img.getexif().get(0x0112, 1) or 1)
         meta = metadata.read(img, orientation_applied=orientation in range(2, 9))
         arr, alpha, bit_depth, grey = _pixels(img, data if deep else None, max_pixels)
     if quality is not None:
         subsampling = "4:2:0"
         if is_jpeg and data is not None and not grey:
-            subsampling = qz.read_quantization(data).subsampling
-        tables = qz.JpegQuantization.from_quality(quality, grey=grey, subsampling=subsampling)
+            subsampling = jpeg.read_quantization(data).subsampling
+        told = jpeg.JpegQuantization.from_quality(quality, grey=grey, subsampling=subsampling)
     else:
-        tables = qz.read_quantization(data)
-    return Decoded(arr, tables, bit_depth, orientation, grey, quality is None, alpha, meta, recorded)
+        told = jpeg.read_quantization(data) if is_jpeg else recorded
+    return Decoded(arr, told, bit_depth, orientation, grey, quality is None, alpha, meta,
+                   None if recorded is None else f"{describe_format(img, data)}: {recorded.describe()}")
 
 
-class NotAJpeg(ValueError):
-    """A file with no JPEG tables (PNG, WebP, AVIF...), given no quality; `detail`: the quantizer it records, when
-    read (restoring with it needs models trained on those codecs)."""
+class NoQuantization(ValueError):
+    """A file whose quantization cannot be read, given no quality: a lossless one (PNG, lossless WebP...), or a
+    lossy one our readers do not follow (`detail` says why: an HEIC grid, an animated AVIF...)."""
 
     def __init__(self, format_name: str, detail: Optional[str] = None,
-                 advice: str = "pass --quality to say how it was compressed"):
+                 advice: str = "--quality Q restores it as a JPEG of quality Q"):
         what = f"{format_name}: {detail}" if detail else format_name
-        super().__init__(f"not a JPEG ({what}): {advice}")
+        super().__init__(f"no quantization to read ({what}); {advice}")
         self.format_name = format_name
 
 
@@ -185,34 +197,27 @@ def describe_format(img: Image.Image, data: Optional[bytes] = None) -> str:
     return f"lossless {name}" if name in LOSSLESS_FORMATS else name
 
 
-def describe_quantizer(img: Image.Image, data: Optional[bytes]) -> Optional[str]:
-    """'VP8 quantizer index 52 (segments 52, 45, 37, 28)', 'AV1 base_q_idx 148': what a lossy WebP or AVIF
-    file records (`codecs`), or None."""
-    from qgac_jax.codecs import avif, webp
-
+def read_recorded(img: Image.Image, data: Optional[bytes]):
+    """(the quantization a lossy WebP, AVIF or HEIC file records (`codecs`), None) or (None, why not: the reason
+    a reader gave, or None for formats that record none: PNG, TIFF...)."""
+    codec = codecs.sniff(data) if data is not None else None
+    if codec in (None, "jpeg"):
+        return None, None
     try:
-        if img.format == "WEBP" and data is not None:
-            q = webp.read_header(data)
-            segments = sorted(set(q.segment_indices), reverse=True)
-            return f"VP8 quantizer index {q.base_index}" + (
-                f" (segments {', '.join(map(str, segments))})" if len(segments) > 1 else "")
-        if img.format == "AVIF" and data is not None:
-            return f"AV1 base_q_idx {avif.read_quantization(data).base_q_idx}"
-        if img.format == "HEIF" and data is not None:  # (when pillow-heif's plugin is registered)
-            return _heic_quantizer(data)
-    except ValueError:
-        return None
-    return None
+        return codecs.module(codec).read_quantization(data), None
+    except ValueError as err:
+        return None, str(err)
 
 
 def _heic_quantizer(data: bytes) -> Optional[str]:
-    """'HEVC QP 27': what an HEIC file records (`codecs.heic`), or None."""
+    """'HEVC QP 27': what an HEIC file records (`codecs.heic`), or the reason it cannot be read (restore tells
+    the one without the other where pillow-heif is missing)."""
     from qgac_jax.codecs import heic
 
     try:
-        return f"HEVC QP {heic.read_quantization(data).qp:.0f}"
-    except ValueError:
-        return None
+        return heic.read_quantization(data).describe()
+    except ValueError as err:
+        return str(err)
 
 
 def _pixels(img: Image.Image, deep_png: Optional[bytes], max_pixels: int):

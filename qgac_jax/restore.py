@@ -148,7 +148,8 @@ class Tally:
 
     def line(self, seconds: float) -> str:
         kinds = ", ".join(f"{n} {name}" for name, n in sorted(self.not_restored.items()))
-        lossless = (f", not restored: {kinds} (no JPEG tables; --quality Q restores them as JPEGs of quality Q)"
+        lossless = (f", not restored: {kinds} (no quantization to read; --quality Q restores them as JPEGs of "
+                    "quality Q)"
                     if self.not_restored else "")
         return (f"restored {self.restored}, skipped {self.skipped} (output exists){lossless}, failed {self.failed}; "
                 f"{self.megapixels:.2f} megapixels in {seconds:.1f} s")
@@ -158,7 +159,7 @@ def restore_all(args, models, found, out_root: pathlib.Path, failed: int) -> int
     """Restores each job and prints the summary; the exit status (130 when interrupted)."""
     from tqdm import tqdm
 
-    from qgac_jax.image_io import NotAJpeg
+    from qgac_jax.image_io import NoQuantization
 
     tally, start, seen = Tally(failed=failed), time.perf_counter(), {}
     files = tqdm(found, desc="restoring", unit="image", disable=None)  # a bar on a terminal
@@ -183,7 +184,7 @@ def restore_all(args, models, found, out_root: pathlib.Path, failed: int) -> int
                 if files.disable:  # logs and pipes: one line per file instead of a bar
                     print(f"restored {job.src} -> {dest} ({pixels.shape[1]}x{pixels.shape[0]}, "
                           f"{time.perf_counter() - file_start:.1f} s)", flush=True)
-            except NotAJpeg as err:
+            except NoQuantization as err:
                 if job.walked:  # met in a folder: listed in the summary; named on the command line: an error
                     tally.not_restored[err.format_name] += 1
                 else:

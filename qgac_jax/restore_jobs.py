@@ -125,7 +125,7 @@ def reason(err: BaseException) -> str:
         return "out of memory (lower --max-pixels or --tile)"
     if isinstance(err, OSError) and err.strerror:
         return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
-    return str(err) or type(err).__name__
+    return str(err).strip() or type(err).__name__
 
 
 def describe(decoded, guide, estimate, quality) -> str:
@@ -133,6 +133,8 @@ def describe(decoded, guide, estimate, quality) -> str:
     if not decoded.from_file:
         recorded = f"{decoded.recorded}; " if decoded.recorded else ""
         return f"{recorded}told IJG tables of quality {quality} (--quality)"
+    if decoded.quantization.codec != "jpeg":
+        return f"{decoded.recorded}: the file's own quantizer"
     file_q = qz.equivalent_quality(decoded.quantization.luma)
     if estimate is None:
         return f"the file's tables (about quality {file_q})"
@@ -161,7 +163,7 @@ class Settings:
 class Restored:
     pixels: np.ndarray  # what the PNG holds, upright
     decoded: Decoded
-    guide: qz.JpegQuantization  # what the network was told
+    guide: object  # what the network was told: the `codecs` contract (JpegQuantization for a JPEG)
     estimate: Optional[float]
     notes: List[str]  # Pillow's warnings about the file
 

@@ -140,6 +140,7 @@ def test_other_codecs_are_measured_told_a_jpeg_quality(colour_export, tmp_path, 
     decoded = degrade.codec_decode(degrade.codec_encode(clean, codec, 20), False)
     assert low["jpeg"]["psnr"] == pytest.approx(float(metrics.psnr(clean, decoded)[0]), abs=1e-4)
     assert f"| {codec} 20 |" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as exit_info:
-        evaluate.run(["--images", str(images), "--codec", codec])
-    assert exit_info.value.code == 2 and "pass --quality Q" in capsys.readouterr().err
+    assert evaluate.run(["--checkpoint", str(colour_export), "--images", str(images), "--codec", codec,
+                         "--qualities", "20", "--json", str(out), "--overwrite"]) == 0  # by default: the file's own
+    data = json.loads(out.read_text())
+    assert data["told"] == "the file's quantizer" and data["qualities"][f"{codec} 20"]["jpeg"] == low["jpeg"]

@@ -212,7 +212,7 @@ def _heic_bytes() -> bytes:
     return buf.getvalue()
 
 
-def test_files_without_tables_met_in_a_folder_are_listed_by_what_they_are(colour_export, tmp_path, capsys):
+def test_lossy_codecs_are_restored_and_lossless_files_met_in_a_folder_are_listed(colour_export, tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
     photo = Image.fromarray(natural_image(24, 32))
@@ -224,9 +224,47 @@ def test_files_without_tables_met_in_a_folder_are_listed_by_what_they_are(colour
     (folder / "a.jpg").write_bytes(jpeg_bytes(natural_image(24, 32), quality=20))
     status, out, err = _run(capsys, folder, "--output", tmp_path / "out", "--checkpoint", colour_export)
     assert status == 0 and "error" not in err, err
-    assert re.search(r"restored 1, skipped 0 \(output exists\), not restored: 1 AVIF, 1 HEIC, 1 WEBP \(lossy\), "
-                     r"1 lossless PNG, 1 lossless WEBP \(no JPEG tables; --quality Q restores them as JPEGs of "
-                     r"quality Q\), failed 0", out), out
-    status, _, err = _run(capsys, folder / "web_lossy.webp", "--output", tmp_path / "out", "--checkpoint",
-                          colour_export)  # named: an error that says what the file records
-    assert status == 1 and re.search(r"not a JPEG \(WEBP \(lossy\): VP8 quantizer index \d+", err), err
+    assert re.search(r"restored 4, skipped 0 \(output exists\), not restored: 1 lossless PNG, 1 lossless WEBP \(no "
+                     r"quantization to read; --quality Q restores them as JPEGs of quality Q\), failed 0", out), out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "new.png", "phone.png", "web_lossy.png"]
+    status, _, err = _run(capsys, folder / "web_lossless.webp", "--output", tmp_path / "out2", "--checkpoint",
+                          colour_export)  # named: an error that says why
+    assert status == 1 and "no quantization to read (lossless WEBP); --quality Q restores it" in err, err
+
+
+def test_broken_and_hostile_codec_files_fail_one_line_each_and_the_rest_is_restored(colour_export, tmp_path, capsys):
+    from PIL import features
+
+    from conftest import encoded
+
+    pillow_heif = pytest.importorskip("pillow_heif", reason="HEIC files are written by pillow-heif (the extra `test`)")
+    pillow_heif.register_heif_opener()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo = natural_image(48, 64)
+    webp, heic = encoded(photo, "WEBP", quality=40), encoded(photo, "HEIF", quality=40)
+    (folder / "good.webp").write_bytes(webp)
+    (folder / "good.heic").write_bytes(heic)
+    (folder / "cut.webp").write_bytes(webp[:len(webp) // 2])
+    (folder / "cut.heic").write_bytes(heic[:len(heic) * 2 // 3])
+    (folder / "lossless.webp").write_bytes(encoded(photo, "WEBP", lossless=True))
+    (folder / "lists.heic").write_bytes(encoded(photo, "HEIF", quality=40, enc_params={"x265:scaling-list": "default"}))
+    ispe = heic.index(b"ispe") + 8  # the image's size property: claim 60000x60000
+    (folder / "huge.heic").write_bytes(heic[:ispe] + (60000).to_bytes(4, "big") * 2 + heic[ispe + 8:])
+    broken = ["cut.webp", "cut.heic", "lists.heic", "huge.heic"]
+    if features.check("avif"):
+        avif = encoded(photo, "AVIF", quality=40)
+        (folder / "good.avif").write_bytes(avif)
+        (folder / "cut.avif").write_bytes(avif[:len(avif) * 2 // 3])
+        broken.append("cut.avif")
+    status, out, err = _run(capsys, folder, "--output", tmp_path / "out", "--checkpoint", colour_export)
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert status == 1 and sorted(re.findall(r"error: \S+/(\S+):", err)) == sorted(broken), err
+    assert len(lines) == len(broken) and "Traceback" not in err
+    assert re.search(r"lists\.heic: HEIC: an HEVC stream with scaling lists.*--quality Q restores it", err), err
+    assert re.search(r"huge\.heic: 60000x60000 pixels exceeds the limit", err), err
+    good = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert good == sorted(f"good.{s}" for s in ("png",)) or good == ["good.avif.png", "good.heic.png",
+                                                                    "good.webp.png"][:len(good)], good
+    assert f"restored {len(good)}," in out and "not restored: 1 lossless WEBP" in out and \
+        f"failed {len(broken)}" in out
