@@ -106,9 +106,10 @@ def _upright_input(decoded) -> np.ndarray:
 
 def build(page: Page) -> gr.Blocks:
     """The page's layout and events; `demo.launch` serves it."""
-    with gr.Blocks(title="qgac_jax: restore JPEG photos", analytics_enabled=False,
+    with gr.Blocks(title="qgac_jax: restore compressed photos", analytics_enabled=False,
                    delete_cache=(60, DELETE_AFTER_S)) as demo:
-        gr.Markdown("# Restore compressed photos\nUpload JPEG photos (or others, with a quality). The result is a "
+        gr.Markdown("# Restore compressed photos\nUpload JPEG, WebP, AVIF or HEIC photos (others with a quality). "
+                    "The result is a "
                     "lossless PNG with the photo's colour profile and EXIF.")
         with gr.Row():
             with gr.Column():

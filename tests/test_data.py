@@ -316,3 +316,4 @@ def test_double_jpeg_config_is_validated():
     with pytest.raises(ValueError, match="p_double"):
         _config(p_double=2.0)
     assert _config(p_double=0.5, p_shift=0.5).crop_size == 40 and _config(p_double=0.5, p_shift=0.0).crop_size == 32
+

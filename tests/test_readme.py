@@ -49,7 +49,7 @@ def train_short(command, tmp_path):
     argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
     # The smallest network where the command trains from scratch (the loop, not the variant, is under test;
     # a fine-tune keeps its variant, which must match the export it starts from).
-    tiny = [] if "finetune" in command else ["--config.model.variant=tiny"]
+    tiny = [] if "finetune" in command or "codecs.py" in command else ["--config.model.variant=tiny"]
     proc = _run(argv + SHORT_TRAINING + tiny)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "w" / "export").is_dir()
@@ -121,10 +121,14 @@ def restore(command, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     argv = _argv(command)
     inputs = argv[3:argv.index("--output")]
-    want = ["a.png", "b.png", "photo.png"] if len(inputs) == 3 else ["photo.png"]
+    names = ["a.jpg" if i.startswith("more_photos") else "b.jpg" if i.startswith("scans") else i for i in inputs]
+    stems = [n.rsplit(".", 1)[0] for n in names]  # inputs that share a stem keep their whole names
+    want = sorted(n + ".png" if stems.count(s) > 1 else s + ".png" for n, s in zip(names, stems))
     assert sorted(p.name for p in (work / "restored").rglob("*.png")) == want
     if "--show-quality" in command:
         assert "photo.jpg: file tables about quality 20" in proc.stdout, proc.stdout
+        if "photo.webp" in inputs:
+            assert "photo.webp: WEBP (lossy): VP8 quantizer index" in proc.stdout, proc.stdout
 
 
 def restore_entry_point(command, tmp_path):
@@ -207,6 +211,20 @@ def make_calibration(command, tmp_path):
         assert np.sqrt(np.mean(diff**2)) < 1.0, a.name
 
 
+def average_exports(command, tmp_path):
+    """The shipped colour model averaged with itself, in the command's own form (the fine-tune it names is a
+    two-hour job)."""
+    work = _sandbox(tmp_path)
+    argv = _argv(command)
+    tuned = next(a for a in argv[3:] if a.startswith("workdirs/"))
+    (work / tuned).parent.mkdir(parents=True, exist_ok=True)
+    (work / tuned).symlink_to(ROOT / "qgac_jax" / "pretrained" / "colour")
+    (work / "qgac_jax").symlink_to(ROOT / "qgac_jax")
+    proc = _run(argv, cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (work / argv[argv.index("--out") + 1] / "model").is_dir()
+
+
 def extras_exist(command, tmp_path):
     """`pip install -e '.[a,b]'`: each extra exists, and the test environment (the `test` extra) has them all."""
     import configparser
@@ -236,7 +254,7 @@ RULES = [
     (r"^bash \.ci/run$", by_ci),
     (r"^bash \.ci/restore_install\.sh$", by_ci),
     (r"^python3 -m venv \.venv && \.venv/bin/pip install -e '\.\[onnx\]'$", by_ci),
-    (r"^python -m qgac_jax\.train --config=configs/(gpu|cpu)\.py(:[\w,=]+)? --workdir=workdirs/", train_short),
+    (r"^python -m qgac_jax\.train --config=configs/(gpu|cpu|codecs)\.py(:[\w,=]+)? --workdir=workdirs/", train_short),
     (r"^python -m qgac_jax\.train_estimator --config=configs/estimator\.py --workdir=workdirs/", train_estimator_short),
     (r"^python -m qgac_jax\.train --config=configs/(psnr|base)\.py --workdir=gs://", train_offline_div2k),
     (r"^launch/(tpu_vm|gpu_slurm)\.sh ", dry_run),
@@ -253,6 +271,7 @@ RULES = [
     (r"^python -m qgac_jax\.export ", export_onnx),
     (r"^python -m qgac_jax\.tools\.make_figure ", run_in_sandbox([])),
     (r"^python -m qgac_jax\.tools\.make_calibration$", make_calibration),
+    (r"^python -m qgac_jax\.tools\.average_exports ", average_exports),
     (r"^python -m qgac_jax\.tools\.convert_vgg ",
      covered_by("tests/test_vgg.py::test_convert_cli_from_a_local_keras_file_and_refuses_to_overwrite")),
     (r"^python benchmarks/input_pipeline\.py$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),

@@ -20,7 +20,8 @@ from qgac_jax.inference import Restorer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "_train_worker.py"
-CONFIGS = [("base", ""), ("psnr", ""), ("cpu", ""), ("cpu", "grey"), ("gpu", ""), ("gpu", "grey"),
+CONFIGS = [("base", ""), ("psnr", ""), ("cpu", ""), ("cpu", "grey"), ("gpu", ""), ("gpu", "grey"), ("codecs", ""),
+           ("codecs", "grey,steps=10"),
            ("gpu", "grey,finetune,steps=100"), ("smoke", ""), ("smoke", "gan")]
 
 
@@ -273,3 +274,16 @@ def test_init_from_starts_the_generator_from_an_export(tmp_path):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(x, y)  # lr 0: the generator stays exactly where it started
     assert any(float(np.abs(x).max()) > 0 for x in jax.tree.leaves(a["head"]))  # and that is not the init
+
+
+@pytest.mark.slow
+def test_a_codec_mix_trains_and_evaluates_each_codec(tmp_path):
+    pytest.importorskip("pillow_heif", reason="HEIC files are written by pillow-heif (the extra `test`)")
+    config = _config("smoke")
+    config.train.steps, config.train.eval_every = 2, 2
+    config.data.pipeline, config.data.workers = "pillow", 1
+    config.data.codecs = ("jpeg", "webp", "avif", "heic")
+    config.eval.qualities = (10, "webp:30", "heic:30")
+    state, result = train.train_and_evaluate(config, str(tmp_path))
+    assert int(state.step) == 2 and np.isfinite(result["loss"])
+    assert {"model_psnr_q10", "model_psnr_qwebp 30", "model_psnr_qheic 30"} <= set(result)
