@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(not features.check("avif"), reason="this Pillow 
 
 def _trace(obu: bytes, tmp_path) -> dict:
     """{field: [values]} of ffmpeg's trace_headers over an AV1 stream (an independent AV1 header parser)."""
-    (tmp_path / "a.obu").write_bytes(obu)
+    delimiter = b"\x12\x00"  # ffmpeg's OBU reader wants each temporal unit to start with one
+    (tmp_path / "a.obu").write_bytes(obu if obu.startswith(delimiter) else delimiter + obu)
     err = subprocess.run(["ffmpeg", "-hide_banner", "-f", "obu", "-i", str(tmp_path / "a.obu"), "-c", "copy", "-bsf:v",
                           "trace_headers", "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
     fields = {}
@@ -55,6 +56,24 @@ def test_quality_orders_the_index_and_the_qmap_holds_its_steps():
     np.testing.assert_allclose(qmap[..., 0], avif.AC_STEPS[q.base_q_idx], rtol=1e-6)
     np.testing.assert_allclose(qmap[..., 1], u_ac, rtol=1e-6)
     assert avif.DC_STEPS[0] == avif.AC_STEPS[0] == 4 and avif.DC_STEPS[255] == 1336 and avif.AC_STEPS[255] == 1828
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (apt-get install ffmpeg)")
+@pytest.mark.parametrize("frames, crf", [(1, 20), (1, 45), (3, 35)])
+def test_full_sequence_headers_of_libaom_stills_and_animations_agree_with_ffmpegs_trace(tmp_path, frames, crf):
+    """libaom through ffmpeg writes a full sequence header (operating points, order hints, frame size flags),
+    not libavif's reduced one; an animated AVIF is read at its first frame."""
+    Image.fromarray(coffee()[:200, :296]).save(tmp_path / "in.png")
+    out = tmp_path / "out.avif"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-loop", "1", "-i", str(tmp_path / "in.png"),
+                    "-frames:v", str(frames), "-c:v", "libaom-av1", "-crf", str(crf), "-cpu-used", "8", str(out)],
+                   check=True, timeout=120)
+    data = out.read_bytes()
+    got = avif.read_quantization(data)
+    trace = _trace(heif.primary_item(data).data, tmp_path)
+    assert trace["reduced_still_picture_header"][0] == 0
+    assert got.base_q_idx == trace["base_q_idx"][0] and (got.width, got.height) == (296, 200)
+    assert got.delta_q == bool(trace.get("delta_q_present", [0])[0])
 
 
 def test_truncated_and_other_files_are_value_errors():

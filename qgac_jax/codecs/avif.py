@@ -11,9 +11,12 @@ flags. Segment and superblock deltas of the index live in the tile data and
 are not read: `segment_q` and `delta_q` say whether the picture departs from
 base_q_idx.
 
-Read: still images coded with a reduced still-picture sequence header (what
-libavif writes for a single image). Other streams raise UnsupportedAvif with
-the reason; callers fall back to estimating the quality from pixels.
+Read: the first frame of a still or an animation, whether its sequence header
+is the reduced still-picture one libavif writes for a single image or the
+full one (timing, decoder model, operating points: what libaom writes through
+ffmpeg, and animated AVIF). Frames that are not key frames, super-resolution
+and a stream that starts by showing an existing frame raise UnsupportedAvif
+with the reason.
 """
 
 from __future__ import annotations
@@ -139,14 +142,32 @@ def _image(data: bytes) -> AvifQuantization:
 
 
 def _sequence_header(b: BitReader) -> dict:
+    """Section 5.5: what the frame header's reading depends on, and the picture's format."""
     profile = b.f(3)
     b.f(1)  # still_picture
-    if not b.f(1):
-        raise UnsupportedAvif("an AV1 stream without a reduced still-picture header: not read yet")
-    b.f(5)  # seq_level_idx
+    seq = {"reduced": b.f(1), "decoder_model": 0, "equal_interval": 0, "ops": [], "frame_ids": 0,
+           "sct": 2, "int_mv": 2, "order_hint_bits": 0}  # 2: SELECT, chosen per frame
+    if seq["reduced"]:
+        b.f(5)  # seq_level_idx
+    else:
+        _operating_points(b, seq)
     wbits, hbits = b.f(4) + 1, b.f(4) + 1
-    seq = {"width": b.f(wbits) + 1, "height": b.f(hbits) + 1, "sb128": b.f(1)}
+    seq["wbits"], seq["hbits"] = wbits, hbits
+    seq["width"], seq["height"] = b.f(wbits) + 1, b.f(hbits) + 1
+    if not seq["reduced"] and b.f(1):  # frame_id_numbers_present_flag
+        seq["frame_ids"] = b.f(4) + 2 + b.f(3) + 1  # the id's length
+    seq["sb128"] = b.f(1)
     b.f(2)  # filter intra, intra edge filter
+    if not seq["reduced"]:
+        b.f(4)  # interintra and masked compound, warped motion, dual filter
+        order_hint = b.f(1)
+        if order_hint:
+            b.f(2)  # jnt_comp, ref_frame_mvs
+        seq["sct"] = 2 if b.f(1) else b.f(1)  # seq_choose_screen_content_tools, seq_force_screen_content_tools
+        if seq["sct"]:
+            seq["int_mv"] = 2 if b.f(1) else b.f(1)
+        if order_hint:
+            seq["order_hint_bits"] = b.f(3) + 1
     seq["superres"] = b.f(1)
     b.f(2)  # cdef, restoration
     high = b.f(1)
@@ -177,19 +198,74 @@ def _sequence_header(b: BitReader) -> dict:
     return seq
 
 
+def _operating_points(b: BitReader, seq: dict) -> None:
+    """Section 5.5.1's timing, decoder model and operating points of a full sequence header, read to be skipped
+    but for what the frame header needs."""
+    if b.f(1):  # timing_info_present_flag
+        b.f(64)  # num_units_in_display_tick, time_scale
+        seq["equal_interval"] = b.f(1)
+        if seq["equal_interval"]:
+            b.ue()  # num_ticks_per_picture_minus_1 (uvlc)
+        if b.f(1):  # decoder_model_info_present_flag
+            seq["decoder_model"] = 1
+            seq["buffer_delay_bits"] = b.f(5) + 1
+            b.f(32)  # num_units_in_decoding_tick
+            seq["removal_time_bits"], seq["presentation_time_bits"] = b.f(5) + 1, b.f(5) + 1
+    display_delay = b.f(1)
+    for _ in range(b.f(5) + 1):
+        idc, level = b.f(12), b.f(5)
+        if level > 7:
+            b.f(1)  # seq_tier
+        model = 0
+        if seq["decoder_model"] and b.f(1):  # decoder_model_present_for_this_op
+            model = 1
+            b.f(2 * seq["buffer_delay_bits"] + 1)  # decoder and encoder buffer delays, low_delay_mode_flag
+        if display_delay and b.f(1):
+            b.f(4)  # initial_display_delay_minus_1
+        seq["ops"].append((idc, model))
+
+
 def _frame_header(b: BitReader, seq: dict) -> AvifQuantization:
-    """A reduced still-picture key frame's header, up to quantization, segmentation and delta-q (5.9)."""
-    b.f(1)  # disable_cdf_update
-    screen_content = b.f(1)  # allow_screen_content_tools (the sequence lets each frame choose)
-    if screen_content:
+    """A key frame's header (the first frame of a still or of an animation), up to quantization, segmentation
+    and delta-q (5.9.2)."""
+    show, error_resilient = 1, 1
+    if not seq["reduced"]:
+        if b.f(1):  # show_existing_frame
+            raise UnsupportedAvif("an AV1 stream that starts by showing an existing frame")
+        frame_type, show = b.f(2), b.f(1)
+        if frame_type != 0:
+            raise UnsupportedAvif("an AV1 stream whose first frame is not a key frame")
+        if show and seq["decoder_model"] and not seq["equal_interval"]:
+            b.f(seq["presentation_time_bits"])  # temporal_point_info
+        if not show:
+            b.f(1)  # showable_frame
+            error_resilient = b.f(1)
+    disable_cdf = b.f(1)  # disable_cdf_update
+    screen_content = b.f(1) if seq["sct"] == 2 else seq["sct"]  # allow_screen_content_tools
+    if screen_content and seq["int_mv"] == 2:
         b.f(1)  # force_integer_mv
     width, height = seq["width"], seq["height"]
+    if not seq["reduced"]:
+        if seq["frame_ids"]:
+            b.f(seq["frame_ids"])  # current_frame_id
+        override = b.f(1)  # frame_size_override_flag
+        b.f(seq["order_hint_bits"])  # order_hint
+        if seq["decoder_model"] and b.f(1):  # buffer_removal_time_present_flag
+            for idc, model in seq["ops"]:
+                if model and (idc == 0 or (idc & 1 and (idc >> 8) & 1)):  # (temporal and spatial layer 0)
+                    b.f(seq["removal_time_bits"])
+        if not show and b.f(8) != 255 and error_resilient:  # a hidden key frame's refresh_frame_flags
+            b.f(8 * seq["order_hint_bits"])  # ref_order_hint
+        if override:
+            width, height = b.f(seq["wbits"]) + 1, b.f(seq["hbits"]) + 1
     if seq["superres"] and b.f(1):  # use_superres
         raise UnsupportedAvif("an AV1 frame coded with super-resolution")
     if b.f(1):  # render_and_frame_size_different
         b.f(32)
     if screen_content:
         b.f(1)  # allow_intrabc
+    if not seq["reduced"] and not disable_cdf:
+        b.f(1)  # disable_frame_end_update_cdf
     _tile_info(b, width, height, seq["sb128"])
     base = b.f(8)
 
