@@ -81,6 +81,23 @@ def encoded(img: np.ndarray, image_format: str, **save_kwargs) -> bytes:
     return buf.getvalue()
 
 
+def data_config(**kw):
+    """A small DataConfig for pipeline tests: 32x32 patches, batches of 4, qualities 5..95."""
+    from qgac_jax import data
+
+    return data.DataConfig(**{**dict(patch_size=32, batch_size=4, q_min=5, q_max=95), **kw})
+
+
+def take_batches(config, n_batches=1, **kw):
+    """The first `n_batches` batches of host 0 of 1 (unless told otherwise)."""
+    from qgac_jax import data
+
+    kw.setdefault("process_index", 0)
+    kw.setdefault("process_count", 1)
+    it = data.train_batches(config, **kw)
+    return [next(it) for _ in range(n_batches)]
+
+
 def coffee() -> np.ndarray:
     """scikit-image's coffee photo, 400x600 RGB (the test skips without scikit-image)."""
     skimage_data = pytest.importorskip("skimage.data", reason="the photo comes with scikit-image")

@@ -11,19 +11,10 @@ from qgac_jax import data as ip
 from qgac_jax import quantization as qz
 from qgac_jax.codecs import jpeg
 from qgac_jax.data import degrade, on_device, sources, tf_pipeline
-from conftest import natural_image, shared_dataset
+from conftest import data_config, natural_image, shared_dataset, take_batches
 
 
-def _config(**kw):
-    base = dict(patch_size=32, batch_size=4, q_min=5, q_max=95)
-    return ip.DataConfig(**{**base, **kw})
-
-
-def _take(config, n_batches=1, **kw):
-    kw.setdefault("process_index", 0)
-    kw.setdefault("process_count", 1)
-    it = ip.train_batches(config, **kw)
-    return [next(it) for _ in range(n_batches)]
+_config, _take = data_config, take_batches
 
 
 @pytest.mark.parametrize("pipeline", ip.PIPELINES)
