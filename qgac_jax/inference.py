@@ -169,6 +169,8 @@ class Restorer:
             ycc = rgb_to_ycbcr(pixels)
             y = self._tiled(ycc[..., :1], qmap[..., :1], progress)
             return ycbcr_to_rgb(np.concatenate([y, ycc[..., 1:]], -1))
+        if pixels.shape[-1] == 1:  # grey pixels of a file coded in colour (a WebP is always 4:2:0): its luma steps
+            qmap = qmap[..., :1]
         return self._tiled(pixels, qmap, progress)
 
     def _tiled(self, pixels: np.ndarray, qmap: np.ndarray, progress: Progress) -> np.ndarray:

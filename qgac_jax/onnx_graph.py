@@ -39,8 +39,9 @@ from qgac_jax import atomic_files
 from qgac_jax import quantization as qz
 
 OPSET = 17  # ONNX Runtime >= 1.11, OpenVINO, TensorRT 8.5+ and vs-mlrt all read it
-QMAP_CONVENTION = ("steps / 255; channel 0 luma[i % 8, j % 8]; colour: channel 1 chroma[(i // sv) % 8, (j // sh) % 8] "
-                   "with (sv, sh) the file's subsampling factors (2, 2 at 4:2:0)")
+QMAP_CONVENTION = ("orthonormal-equivalent steps / 255 (qgac_jax.codecs: JPEG, WebP, AVIF, HEIC); a JPEG's channel 0 "
+                   "luma[i % 8, j % 8], colour: channel 1 chroma[(i // sv) % 8, (j // sh) % 8] with (sv, sh) the "
+                   "file's subsampling factors (2, 2 at 4:2:0)")
 
 
 def missing_extra(err: ImportError) -> ValueError:

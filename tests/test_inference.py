@@ -136,3 +136,18 @@ def test_ensemble_of_a_real_model_is_close_to_a_single_pass(restorer):
     single = restorer.restore(data).astype(float)
     ensemble = restorer.restore(data, ensemble=True).astype(float)
     assert 0 < np.abs(single - ensemble).mean() < 3  # different passes, the same picture
+
+
+def test_grey_pixels_of_a_colour_coded_file_get_its_luma_map_with_either_model(colour_export, grey_export):
+    """A grey photo saved as WebP is coded 4:2:0 (two map channels); read as grey it goes to the grey model with
+    the luma channel alone, or through the colour model's grey policy."""
+    from conftest import encoded
+    from qgac_jax.codecs import webp
+
+    pixels = natural_image(48, 64)[..., :1]
+    data = encoded(np.repeat(pixels, 3, -1), "WEBP", quality=30)
+    quantization = webp.read_quantization(data)
+    grey = np.asarray(Image.open(io.BytesIO(data)).convert("L"), np.float32)[..., None] / 255
+    for export in (grey_export, colour_export):
+        out = Restorer.from_checkpoint(export, estimator=None).restore_compressed(grey, quantization)
+        assert out.shape == (48, 64, 1) and np.isfinite(out).all()
