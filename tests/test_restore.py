@@ -99,7 +99,7 @@ def test_hostile_folder_good_files_restore_bad_ones_get_one_line_each(colour_exp
     restored = {p.name: np.asarray(Image.open(p)).shape for p in out.iterdir()}
     assert restored == {n.rsplit(".", 1)[0] + ".png": shape for n, shape in expect.items() if shape is not None}
     n_good = sum(shape is not None for shape in expect.values())
-    assert (f"restored {n_good}, skipped 0 (output exists), not restored: 1 lossless PNG (no JPEG tables; "
+    assert (f"restored {n_good}, skipped 0 (output exists), not restored: 1 lossless PNG (no quantization to read; "
             f"--quality Q restores them as JPEGs of quality Q), failed {len(failed)}") in proc.stdout
     assert {p.name: _digest(p) for p in folder.iterdir()} == before  # inputs untouched
 
