@@ -15,11 +15,14 @@ from typing import Callable
 
 import numpy as np
 
+from qgac_jax import codecs
+
 
 RestorePixels = Callable[[np.ndarray, np.ndarray], np.ndarray]  # [H, W, C], [H, W, K] Q-map -> [H, W, C]
 
 
-def restore_ensemble(restore_pixels: RestorePixels, pixels: np.ndarray, quantization) -> np.ndarray:
+def restore_ensemble(restore_pixels: RestorePixels, pixels: np.ndarray, quantization: codecs.Quantization
+                     ) -> np.ndarray:
     """[H, W, C] float in [0, 1] -> the mean of the restorations of its 8 flips and transposes.
 
     `quantization`: the file's (the `codecs` contract): its `block` says what to pad to, `transformed`

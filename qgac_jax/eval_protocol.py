@@ -125,7 +125,7 @@ def eval_examples(source: str, cases: Sequence[Union[Case, int, str]], grey: boo
                    "bpp": 8.0 * len(data) / (target.shape[0] * target.shape[1]), "name": path.name}
 
 
-RestoreFn = Callable[[np.ndarray, jpeg.JpegQuantization], np.ndarray]
+RestoreFn = Callable[[np.ndarray, codecs.Quantization], np.ndarray]
 
 
 def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case, int, str]], grey: bool = False,

@@ -55,7 +55,7 @@ class Decoded:
     """An input image ready for the network."""
 
     pixels: np.ndarray  # [H, W, C] float32 in [0, 1], stored orientation
-    quantization: jpeg.JpegQuantization
+    quantization: codecs.Quantization  # JpegQuantization for a JPEG (or a told quality)
     bit_depth: int  # 8 or 16: the depth of the output
     orientation: int  # EXIF orientation, 1 = none
     is_grey: bool
@@ -152,7 +152,7 @@ def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAU
             raise ValueError(f"{img.mode} JPEGs are not supported (grey and YCbCr colour are)")
         recorded = None
         if not is_jpeg:
-            recorded, reason = read_recorded(img, data)
+            recorded, reason = read_recorded(data, full=quality is None)
             if quality is None and recorded is None:
                 kind = describe_format(img, data)
                 if reason and not kind.startswith("lossless"):  # a lossy file our reader cannot follow: a failure
@@ -173,13 +173,11 @@ def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAU
 
 
 class NoQuantization(ValueError):
-    """A file whose quantization cannot be read, given no quality: a lossless one (PNG, lossless WebP...), or a
-    lossy one our readers do not follow (`detail` says why: an HEIC grid, an animated AVIF...)."""
+    """A file with nothing quantized to read (PNG, lossless WebP...), given no quality. (A lossy file our readers
+    cannot follow is a plain ValueError with their reason: a failure, not a lossless file to list.)"""
 
-    def __init__(self, format_name: str, detail: Optional[str] = None,
-                 advice: str = "--quality Q restores it as a JPEG of quality Q"):
-        what = f"{format_name}: {detail}" if detail else format_name
-        super().__init__(f"no quantization to read ({what}); {advice}")
+    def __init__(self, format_name: str):
+        super().__init__(f"no quantization to read ({format_name}); --quality Q restores it as a JPEG of quality Q")
         self.format_name = format_name
 
 
@@ -197,14 +195,17 @@ def describe_format(img: Image.Image, data: Optional[bytes] = None) -> str:
     return f"lossless {name}" if name in LOSSLESS_FORMATS else name
 
 
-def read_recorded(img: Image.Image, data: Optional[bytes]):
-    """(the quantization a lossy WebP, AVIF or HEIC file records (`codecs`), None) or (None, why not: the reason
-    a reader gave, or None for formats that record none: PNG, TIFF...)."""
+def read_recorded(data: Optional[bytes], full: bool = True):
+    """(what a lossy WebP, AVIF or HEIC file records (`codecs`), None) or (None, why not: the reason a reader
+    gave, or None for formats that record none: PNG, TIFF...). `full`: the quantization itself; otherwise what
+    describes it, read more cheaply where the codec allows (`read_header`)."""
     codec = codecs.sniff(data) if data is not None else None
     if codec in (None, "jpeg"):
         return None, None
+    reader = codecs.module(codec)
     try:
-        return codecs.module(codec).read_quantization(data), None
+        return (reader.read_quantization if full else getattr(reader, "read_header", reader.read_quantization))(
+            data), None
     except ValueError as err:
         return None, str(err)
 

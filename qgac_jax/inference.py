@@ -33,7 +33,7 @@ import numpy as np
 
 from qgac_jax import ensemble as ensemble_lib
 from qgac_jax import quality as quality_lib
-from qgac_jax.codecs import jpeg
+from qgac_jax import codecs
 from qgac_jax import shipped, tiling
 from qgac_jax.image_io import DEFAULT_MAX_PIXELS, Decoded, ImageSource, Quality, decode, to_output
 
@@ -113,8 +113,8 @@ class Restorer:
         """How many tiles an image of this size is restored in (a progress bar's total)."""
         return tiling.tile_count(height, width, self.tile, self.overlap)
 
-    def guide(self, pixels: np.ndarray, quantization: jpeg.JpegQuantization, quality: Quality = None
-              ) -> Tuple[jpeg.JpegQuantization, Optional[float]]:
+    def guide(self, pixels: np.ndarray, quantization: codecs.Quantization, quality: Quality = None
+              ) -> Tuple[codecs.Quantization, Optional[float]]:
         """(the quantization the network is told, the estimated quality or None) for the file's `quantization`.
 
         "auto" (None) with an estimator: the file's tables raised to the estimate's IJG tables;
@@ -145,7 +145,7 @@ class Restorer:
         out = to_output(self._restore_float(d.pixels, guide, progress, ensemble), d)
         return (out, guide, estimate) if details else out
 
-    def restore_compressed(self, pixels: np.ndarray, quantization: jpeg.JpegQuantization, quality: Quality = None,
+    def restore_compressed(self, pixels: np.ndarray, quantization: codecs.Quantization, quality: Quality = None,
                            ensemble: bool = False) -> np.ndarray:
         """Decoded [H, W, C] float in [0, 1] + the file's quantization -> restored [H, W, C] float.
 
@@ -154,7 +154,7 @@ class Restorer:
         guide, _ = self.guide(pixels, quantization, quality)
         return self._restore_float(pixels, guide, None, ensemble)
 
-    def _restore_float(self, pixels: np.ndarray, guide: jpeg.JpegQuantization, progress: Progress,
+    def _restore_float(self, pixels: np.ndarray, guide: codecs.Quantization, progress: Progress,
                        ensemble: bool) -> np.ndarray:
         if ensemble:
             return ensemble_lib.restore_ensemble(lambda x, q: self._colour_policy(x, q, progress), pixels, guide)

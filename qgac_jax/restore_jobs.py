@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from qgac_jax import atomic_files, metadata, shipped
+from qgac_jax import atomic_files, codecs, metadata, shipped
 from qgac_jax import quantization as qz
 from qgac_jax.image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, Decoded, Quality, decode
 from qgac_jax.metadata import Metadata
@@ -163,7 +163,7 @@ class Settings:
 class Restored:
     pixels: np.ndarray  # what the PNG holds, upright
     decoded: Decoded
-    guide: object  # what the network was told: the `codecs` contract (JpegQuantization for a JPEG)
+    guide: codecs.Quantization  # what the network was told
     estimate: Optional[float]
     notes: List[str]  # Pillow's warnings about the file
 

@@ -109,8 +109,7 @@ def build(page: Page) -> gr.Blocks:
     with gr.Blocks(title="qgac_jax: restore compressed photos", analytics_enabled=False,
                    delete_cache=(60, DELETE_AFTER_S)) as demo:
         gr.Markdown("# Restore compressed photos\nUpload JPEG, WebP, AVIF or HEIC photos (others with a quality). "
-                    "The result is a "
-                    "lossless PNG with the photo's colour profile and EXIF.")
+                    "The result is a lossless PNG with the photo's colour profile and EXIF.")
         with gr.Row():
             with gr.Column():
                 files = gr.File(label="Photos", file_count="multiple", type="filepath", elem_id="photos")

@@ -84,6 +84,7 @@ def test_quality_orders_the_quantizers_and_the_header_alone_reads_the_same_indic
         full, header = webp.read_quantization(data), webp.read_header(data)
         assert (header.base_index, header.deltas, header.segment_indices, header.width, header.height) == (
             full.base_index, full.deltas, full.segment_indices, full.width, full.height)
+        assert header.describe() == full.describe() and full.describe().startswith("VP8 quantizer index ")
         indices.append(header.base_index)
     assert indices[0] > indices[1] > indices[2]
 

@@ -10,7 +10,9 @@ with
   transformed(transpose, flip_v, flip_h)
                  the quantization of the image so moved (the self-ensemble's), or None when it has none
   describe()     one line for people: "VP8 quantizer index 52 (segments 52, 45, 37, 28)"
-and raises ValueError (with the reason) for a file it cannot read. A fifth codec is one more such module,
+(`Quantization` below) and raises ValueError (with the reason) for a file it cannot read. A module may also
+have `read_header(data)`, a cheaper read whose result only describes itself (WebP: the frame header without
+walking the macroblocks), for when the quantization is not used. A fifth codec is one more such module,
 named in `CODECS`.
 
 One scale for every codec: the Q-map holds *orthonormal-equivalent* steps, the step a coefficient of an
@@ -26,8 +28,25 @@ flat (HEVC and AV1, whose transforms vary in size from block to block). docs/cod
 from __future__ import annotations
 
 import importlib
+from typing import Optional, Protocol
+
+import numpy as np
 
 CODECS = ("jpeg", "webp", "avif", "heic")
+
+
+class Quantization(Protocol):
+    """What every codec's `read_quantization` returns (the contract above)."""
+
+    codec: str
+    is_grey: bool
+    block: int
+
+    def qmap(self, height: int, width: int) -> np.ndarray: ...
+
+    def transformed(self, transpose: bool, flip_v: bool, flip_h: bool) -> Optional["Quantization"]: ...
+
+    def describe(self) -> str: ...
 
 
 def module(codec: str):

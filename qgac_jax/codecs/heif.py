@@ -73,10 +73,7 @@ def coded_images(data: bytes, kind: bytes, codec: str, not_this: type, unsupport
 def primary_items(data: bytes) -> List[PrimaryItem]:
     """The primary item of an HEIF file, or the tiles it references when it is a grid; NotHeif when there is
     none or the boxes are cut."""
-    try:
-        primary, types, locations, properties, idat, tiles = _items(data)
-    except (IndexError, struct.error):  # a count or size that points past the box that holds it
-        raise NotHeif("damaged HEIF boxes") from None
+    primary, types, locations, properties, idat, tiles = _parsed(data)
     if types.get(primary) == b"grid":
         if not tiles.get(primary):
             raise NotHeif("a grid image without tiles (no dimg references)")
@@ -96,11 +93,16 @@ def image_size(data: bytes) -> Optional[Tuple[int, int]]:
 
 def primary_item(data: bytes) -> PrimaryItem:
     """The primary item of an HEIF file (a grid is one item of kind b"grid"); NotHeif when there is none."""
+    primary, types, locations, properties, idat, _ = _parsed(data)
+    return _item(data, primary, types, locations, properties, idat)
+
+
+def _parsed(data: bytes):
+    """`_items`, with a count or size that points past the box that holds it as NotHeif."""
     try:
-        primary, types, locations, properties, idat, _ = _items(data)
+        return _items(data)
     except (IndexError, struct.error):
         raise NotHeif("damaged HEIF boxes") from None
-    return _item(data, primary, types, locations, properties, idat)
 
 
 def _item(data: bytes, item: int, types, locations, properties, idat) -> PrimaryItem:

@@ -153,9 +153,7 @@ class WebpQuantization:
         return dataclasses.replace(self, width=w, height=h, segment_map=maps[0], whole_mb=maps[1])
 
     def describe(self) -> str:
-        segments = sorted(set(self.segment_indices), reverse=True)
-        return f"VP8 quantizer index {self.base_index}" + (
-            f" (segments {', '.join(map(str, segments))})" if len(segments) > 1 else "")
+        return _describe(self.base_index, self.segment_indices)
 
     def _macroblock_tiles(self) -> np.ndarray:
         """[8, 16, 16, 2] orthonormal-equivalent steps of one macroblock: index 2 * segment + (predicted as a whole).
@@ -206,6 +204,15 @@ class WebpHeader:
     deltas: Tuple[int, int, int, int, int]
     segment_indices: Tuple[int, int, int, int]
     animated: bool
+
+    def describe(self) -> str:
+        return _describe(self.base_index, self.segment_indices)
+
+
+def _describe(base_index: int, segment_indices) -> str:
+    segments = sorted(set(segment_indices), reverse=True)
+    return f"VP8 quantizer index {base_index}" + (
+        f" (segments {', '.join(map(str, segments))})" if len(segments) > 1 else "")
 
 
 def read_header(data: bytes) -> WebpHeader:
