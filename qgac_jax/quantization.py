@@ -142,6 +142,20 @@ def effective_tables(file_tables, first_tables):
                  for f, s in zip(file_tables, first_tables))
 
 
+def fold_luma(luma_map) -> Table:
+    """[H, W] luma Q-map (steps * QMAP_SCALE) -> int32 [8, 8]: its mean over each position of the 8x8 period.
+
+    The one 8x8 "table" every codec's file gives the quality estimator: a JPEG's luma table exactly (its map
+    is that table tiled), a WebP's 4x4 steps averaged over its segments, HEVC's or AV1's flat step.
+    """
+    m = np.asarray(luma_map, np.float64)
+    h, w = m.shape[0] // 8 * 8, m.shape[1] // 8 * 8
+    if not h or not w:
+        raise ValueError(f"a Q-map of {m.shape[0]}x{m.shape[1]} is smaller than one 8x8 block")
+    folded = m[:h, :w].reshape(h // 8, 8, w // 8, 8).mean(axis=(0, 2)) / QMAP_SCALE
+    return np.clip(np.round(folded), 1, 255).astype(np.int32)
+
+
 def random_tables(rng: np.random.Generator, kind: str = "any") -> Tuple[Table, Table]:
     """Draws a (luma, chroma) table pair for training beyond the IJG family.
 

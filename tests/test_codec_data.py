@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from qgac_jax import codecs
+from qgac_jax import quantization as qz
 from qgac_jax.data import degrade, on_device
 from conftest import data_config, natural_image, take_batches
 
@@ -40,7 +42,8 @@ def test_a_codec_mix_guides_each_example_by_the_qmap_its_own_file_records(folder
                 continue
             np.testing.assert_allclose(batch["qmap"][i], qmap[..., :k] if qmap.shape[-1] >= k else
                                        np.repeat(qmap, k, -1), rtol=1e-6)
-            assert 5 <= batch["quality"][i] <= 95 and not batch["tables"][i].any()
+            assert 5 <= batch["quality"][i] <= 95 and batch["effective_quality"][i] == 100  # no earlier JPEG
+            np.testing.assert_array_equal(batch["tables"][i, 0], qz.fold_luma(qmap[..., 0]))  # the estimator's view
             decoded = np.asarray(Image.open(io.BytesIO(data)).convert("L" if grey else "RGB")).reshape(32, 32, c)
             np.testing.assert_array_equal(np.round(batch["compressed"][i] * 255), decoded)
     assert seen == set(codecs.CODECS)
@@ -64,6 +67,7 @@ def test_a_codec_mix_is_deterministic_resumable_and_weighted(folder):
     (dict(codecs=("jpeg", "webp"), codec_weights=(1.0,)), "one non-negative weight per codec"),
     (dict(codecs=("jpeg", "webp"), pipeline="tf.data"), "need data.pipeline='pillow'"),
     (dict(codec_q_min=0), "data.codec_q_min"),
+    (dict(codec_p_jpeg_first=1.5), "data.codec_p_jpeg_first must lie in"),
 ])
 def test_bad_codec_configs_fail_at_start_up(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -79,3 +83,27 @@ def test_a_jpeg_only_stream_is_unchanged_by_the_codec_fields(folder):
     assert "codec" not in got and "qmap" not in got
     quality = int(rng_state.integers(config.q_min, config.q_max + 1))  # the recipe's first draw is the quality
     assert got["quality"] == quality
+
+
+@pytest.mark.parametrize("codec", ["webp", "heic"])
+def test_a_codec_save_of_an_earlier_jpeg_is_guided_by_both_and_labelled_with_the_jpeg(codec):
+    """codec_p_jpeg_first = 1: the photo went through a JPEG (quality, shift from the double-JPEG recipe) and
+    then the codec; the guide is the max of the two maps, the estimator's label the JPEG's quality."""
+    config = _config(pipeline="pillow", codecs=("jpeg", codec), codec_weights=(0.0, 1.0), codec_p_jpeg_first=1.0,
+                     p_shift=1.0, first_q_min=10, first_q_max=30, patch_size=32)
+    assert config.crop_size == 40  # room for the shifted first save
+    crop = np.asarray(natural_image(40, 40))
+    for seed in range(3):
+        ex = degrade.degrade(config, crop, np.random.default_rng(seed))
+        dy, dx = (8 - ex["grid_shift"]) % 8
+        assert (dy, dx) != (0, 0) and 10 <= ex["effective_quality"] <= 30
+        np.testing.assert_array_equal(ex["target"], crop[dy:dy + 32, dx:dx + 32])  # the clean window
+        first = qz.ijg_tables(int(ex["effective_quality"]))
+        jpeg_map = qz.qmap(*first, 32, 32, "4:2:0")
+        assert (ex["qmap"] >= jpeg_map - 1e-7).all()
+        assert ex["qmap"][..., 0].std() > 0  # the JPEG's 8x8 pattern, above a codec's own (HEIC: flat) map
+    with_file = degrade.degrade(config, crop, np.random.default_rng(0), keep_jpeg=True)
+    own = codecs.read_quantization(with_file["jpeg"]).qmap(32, 32)[..., :2]
+    first = qz.ijg_tables(int(with_file["effective_quality"]))
+    np.testing.assert_allclose(with_file["qmap"], np.maximum(own, qz.qmap(*first, 32, 32, "4:2:0")), rtol=1e-6)
+    np.testing.assert_array_equal(with_file["tables"][0], qz.fold_luma(own[..., 0]))  # the file's, not the guide's

@@ -138,3 +138,17 @@ def test_a_separate_cr_table_raises_the_chroma_q_map_to_the_coarser_step():
         assert [layer[3] for layer in img.layer] == [0, 1, 2]  # the file really gives Cr its own table
     got = jpeg.read_quantization(data)
     np.testing.assert_array_equal(got.chroma, np.maximum(cb, cr))
+
+
+def test_fold_luma_gives_back_a_jpeg_table_and_averages_other_maps():
+    rng = np.random.default_rng(0)
+    table = rng.integers(1, 200, (8, 8)).astype(np.int32)
+    np.testing.assert_array_equal(qz.fold_luma(qz.qmap(table, None, 45, 61)[..., 0]), table)  # partial blocks cut
+    four = np.tile(np.array([[2.0, 4.0], [6.0, 8.0]]).repeat(2, 0).repeat(2, 1), (4, 4)) * qz.QMAP_SCALE  # 4x4 period
+    halves = np.concatenate([four, 3 * four], axis=1)  # [16, 32]: two segments
+    # each 8x8 position: two blocks of each half, so twice the left half's steps
+    np.testing.assert_array_equal(qz.fold_luma(halves), np.tile(np.array([[4, 8], [12, 16]]).repeat(2, 0).repeat(2, 1),
+                                                                (2, 2)))
+    assert qz.fold_luma(np.full((8, 8), 1e-6)).min() == 1  # at least one step
+    with pytest.raises(ValueError, match="smaller than one 8x8 block"):
+        qz.fold_luma(np.ones((7, 30)))

@@ -26,7 +26,11 @@ class DataConfig:
     `codec_weights` (None: equally); JPEG then follows the recipe above,
     WebP, AVIF and HEIC are saved once by their encoders (libwebp, libavif,
     x265) at an encoder quality uniform in [codec_q_min, codec_q_max] and
-    guided by the Q-map their files record (`qgac_jax.codecs`). Only the
+    guided by the Q-map their files record (`qgac_jax.codecs`). With
+    probability codec_p_jpeg_first such a save is of a photo first saved as
+    a JPEG (a double JPEG's first save: quality, tables and shift as above):
+    the guide is then the max of the file's map and that JPEG's, and the
+    effective quality the JPEG's (100 for a codec file saved once). Only the
     "pillow" pipeline runs those encoders.
     """
 
@@ -47,6 +51,7 @@ class DataConfig:
     codec_weights: Optional[Tuple[float, ...]] = None  # per codec; None = equally
     codec_q_min: int = 10  # the encoder quality of WebP, AVIF and HEIC saves
     codec_q_max: int = 90
+    codec_p_jpeg_first: float = 0.0  # of the WebP, AVIF and HEIC examples: converted from an earlier JPEG
     seed: int = 0
     max_pixels: int = 64_000_000  # per source image; larger files are refused as bombs
     pipeline: str = "tf.data"  # or "pillow": worker processes, no TensorFlow (see pillow_pipeline)
@@ -74,7 +79,7 @@ class DataConfig:
                     raise ValueError(f"data.{name}: {err}") from None
             if getattr(self, low) > getattr(self, high):
                 raise ValueError(f"data.{low} ({getattr(self, low)}) is above data.{high} ({getattr(self, high)})")
-        for name in ("p_random_table", "p_double", "p_shift"):
+        for name in ("p_random_table", "p_double", "p_shift", "codec_p_jpeg_first"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.subsampling not in qz.PILLOW_SUBSAMPLING:
@@ -115,8 +120,9 @@ class DataConfig:
 
     @property
     def crop_size(self) -> int:
-        """Side of the crop taken from a photo: 8 more than the patch when shifted double JPEG needs the room."""
-        return self.patch_size + (8 if self.p_double > 0 and self.p_shift > 0 else 0)
+        """Side of the crop taken from a photo: 8 more than the patch when a shifted first JPEG save needs the room."""
+        first_saves = self.p_double > 0 or (self.mixes_codecs and self.codec_p_jpeg_first > 0)
+        return self.patch_size + (8 if first_saves and self.p_shift > 0 else 0)
 
     @classmethod
     def from_config(cls, config) -> "DataConfig":

@@ -130,7 +130,7 @@ def degrade(config: DataConfig, crop: np.ndarray, rng: np.random.Generator, keep
     'effective_quality' (`quantization.equivalent_quality` of the guide's luma) and
     'grid_shift' [2] (where the coarser save's 8x8 grid starts; see `jpeg_pair`).
     A config that mixes codecs adds 'codec' (its index in `codecs.CODECS`) and the float32 'qmap'
-    [P, P, K] the file records; a WebP, AVIF or HEIC example has zero tables and its encoder's quality.
+    [P, P, K] of the guide; a WebP, AVIF or HEIC example has its encoder's quality (`_codec_example`).
     """
     codec = config.codecs[int(rng.choice(len(config.codecs), p=config.codec_probs))] if len(config.codecs) > 1 \
         else config.codecs[0]  # (a JPEG-only stream draws nothing here: it stays what it was)
@@ -156,18 +156,32 @@ def degrade(config: DataConfig, crop: np.ndarray, rng: np.random.Generator, keep
 
 def _codec_example(config: DataConfig, crop: np.ndarray, codec: str, rng: np.random.Generator, keep_file: bool
                    ) -> Dict[str, np.ndarray]:
-    """`degrade` for a single WebP, AVIF or HEIC save, guided by the Q-map its file records."""
+    """`degrade` for a WebP, AVIF or HEIC save, guided by the Q-map its file records; with probability
+    `codec_p_jpeg_first` of a photo first saved as a JPEG, guided by the max of that map and the JPEG's.
+
+    'tables' hold the file's luma map folded on 8x8 (`quantization.fold_luma`: what the estimator is
+    shown), 'effective_quality' the first JPEG's equivalent quality or 100 where there was none.
+    """
     p = config.patch_size
     quality = int(rng.integers(config.codec_q_min, config.codec_q_max + 1))
-    target = np.ascontiguousarray(crop[:p, :p])
-    data = codec_encode(target, codec, quality)
+    first = None
+    if config.codec_p_jpeg_first and rng.random() < config.codec_p_jpeg_first:  # (0: the stream drawn before)
+        first, (dy, dx) = draw_first(config, rng)
+        once = pillow_decode(pillow_encode(crop, *first, config.subsampling), crop.shape[-1] == 1)
+        target, saved = (np.ascontiguousarray(a[dy:dy + p, dx:dx + p]) for a in (crop, once))
+    else:
+        target = saved = np.ascontiguousarray(crop[:p, :p])
+    data = codec_encode(saved, codec, quality)
     qmap = codecs.module(codec).read_quantization(data).qmap(p, p)  # [P, P, K]
-    zeros = np.zeros((2, 8, 8), np.int32)
-    out = {"compressed": codec_decode(data, config.grey), "target": target, "tables": zeros, "guide_tables": zeros,
-           "quality": np.int32(quality), "effective_quality": np.int32(0), "grid_shift": np.zeros(2, np.int32),
-           "codec": np.int32(CODECS.index(codec)),
-           "qmap": np.ascontiguousarray(qmap[..., :1] if config.grey else
-                                        np.repeat(qmap, 2, -1) if qmap.shape[-1] == 1 else qmap)}  # K = 1 or 2
+    qmap = qmap[..., :1] if config.grey else np.repeat(qmap, 2, -1) if qmap.shape[-1] == 1 else qmap  # K = 1 or 2
+    tables = np.stack([qz.fold_luma(qmap[..., 0]), qz.fold_luma(qmap[..., -1])])
+    zeros, grid, effective = np.zeros((2, 8, 8), np.int32), np.zeros(2, np.int32), 100
+    if first is not None:
+        qmap = np.maximum(qmap, qz.qmap(*first, p, p, config.subsampling)[..., :qmap.shape[-1]])
+        grid, effective = np.array([(8 - dy) % 8, (8 - dx) % 8], np.int32), qz.equivalent_quality(first[0])
+    out = {"compressed": codec_decode(data, config.grey), "target": target, "tables": tables, "guide_tables": zeros,
+           "quality": np.int32(quality), "effective_quality": np.int32(effective), "grid_shift": grid,
+           "codec": np.int32(CODECS.index(codec)), "qmap": np.ascontiguousarray(qmap)}
     if keep_file:
         out["jpeg"] = data
     return out
