@@ -4,8 +4,10 @@ Degradation (docs/conventions.md): Pillow `save(quality=q)` (IJG tables,
 4:2:0 for colour), Pillow decode; metrics on uint8 levels [0, 255], mean over
 images. A double-JPEG case "Q1:Q2[:S]" saves at Q1, decodes, crops S pixels
 off the top and left (S = 0: aligned grids), and saves that at Q2; the clean
-target is cropped the same way. The restorer is given what a file gives: the
-decoded pixels and the tables of the last save.
+target is cropped the same way. "CODEC:Q" is a single WebP, AVIF or HEIC
+save at the encoder's quality Q, and "Q1:CODEC:Q" such a save of a photo
+first saved as a JPEG at Q1 (a conversion). The restorer is given what a
+file gives: the decoded pixels and the quantization of the last save.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ MIN_SIDE = 11  # SSIM's window: smaller images are skipped with a warning
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One degradation: a single JPEG at `quality`, or `first` then `quality` with the grid shifted by `shift`;
-    or a single save by another `codec` (degrade.CODECS) at its encoder's `quality`."""
+    or a save by another `codec` (degrade.CODECS) at its encoder's `quality`, of the photo or (`first`) of
+    its JPEG at quality `first`."""
 
     quality: int
     first: Optional[int] = None
@@ -40,22 +43,24 @@ class Case:
 
     def __post_init__(self):
         qz.validate_quality(self.quality)
-        if self.codec not in CODECS or (self.codec != "jpeg" and self.first is not None):
-            raise ValueError(f"codec {self.codec!r}: one of {', '.join(CODECS)}; double saves are JPEG only")
+        if self.codec not in CODECS:
+            raise ValueError(f"codec {self.codec!r}: one of {', '.join(CODECS)}")
         if self.first is not None:
             qz.validate_quality(self.first)
-        if not 0 <= self.shift <= 7 or (self.first is None and self.shift):
-            raise ValueError(f"a grid shift lies in 0..7 and needs a first quality, got {self.shift}")
+        if not 0 <= self.shift <= 7 or ((self.first is None or self.codec != "jpeg") and self.shift):
+            raise ValueError(f"a grid shift lies in 0..7 and needs a first quality (JPEG twice), got {self.shift}")
 
     @classmethod
     def parse(cls, text: Union[str, int]) -> "Case":
-        """'40' (single JPEG), 'Q1:Q2[:SHIFT]' (double JPEG) or 'CODEC:Q' (another codec, e.g. webp:10)."""
-        parts = str(text).strip().split(":")
-        if len(parts) == 2 and parts[0].strip().lower() in CODECS:
+        """'40' (single JPEG), 'Q1:Q2[:SHIFT]' (double JPEG), 'CODEC:Q' (another codec, e.g. webp:10) or
+        'Q1:CODEC:Q' (a JPEG at Q1 re-saved by another codec, e.g. 20:webp:75)."""
+        parts = [p.strip().lower() for p in str(text).strip().split(":")]
+        if len(parts) in (2, 3) and parts[-2] in CODECS:
             try:
-                return cls(int(parts[1]), codec=parts[0].strip().lower())
+                return cls(int(parts[-1]), int(parts[0]) if len(parts) == 3 else None, codec=parts[-2])
             except ValueError:
-                raise ValueError(f"{text!r}: another codec's case reads CODEC:Q (e.g. webp:10)") from None
+                raise ValueError(f"{text!r}: another codec's case reads CODEC:Q or Q1:CODEC:Q (e.g. webp:10, "
+                                 "20:webp:75)") from None
         try:
             numbers = [int(p) for p in parts]
         except ValueError:
@@ -69,7 +74,10 @@ class Case:
 
     @property
     def effective_quality(self) -> int:
-        """The IJG quality nearest the elementwise max of the saves' luma tables (what the estimator learns)."""
+        """The IJG quality nearest the elementwise max of the saves' luma tables (what the estimator learns):
+        of another codec's file, the JPEG's it was converted from, or 100 where there was none."""
+        if self.codec != "jpeg":
+            return 100 if self.first is None else self.first
         if self.first is None:
             return self.quality
         return qz.equivalent_quality(np.maximum(qz.ijg_tables(self.first)[0], qz.ijg_tables(self.quality)[0]))
@@ -77,7 +85,7 @@ class Case:
     @property
     def name(self) -> str:
         if self.codec != "jpeg":
-            return f"{self.codec} {self.quality}"
+            return ("" if self.first is None else f"{self.first}:") + f"{self.codec} {self.quality}"
         if self.first is None:
             return str(self.quality)
         return f"{self.first}:{self.quality}" + (f":{self.shift}" if self.shift else "")
@@ -87,7 +95,9 @@ class Case:
         [H, W, C] image."""
         grey = clean.shape[-1] == 1
         if self.codec != "jpeg":
-            data = codec_encode(clean, self.codec, self.quality)
+            saved = clean if self.first is None else \
+                pillow_decode(pillow_encode(clean, *qz.ijg_tables(self.first), "4:2:0"), grey)
+            data = codec_encode(saved, self.codec, self.quality)
             return codec_decode(data, grey), clean, codecs.module(self.codec).read_quantization(data), data
         tables = qz.ijg_tables(self.quality)
         if self.first is None:

@@ -9,7 +9,9 @@ Each clean image is saved by Pillow at each quality (IJG tables, 4:2:0 for
 colour), decoded by Pillow, restored, and PSNR / SSIM / PSNR-B are taken on
 uint8 levels against the clean image for both JPEG and model. --double Q1:Q2[:S]
 saves at Q1, crops S pixels off the top and left (0: aligned grids), and saves
-at Q2. The model sees what a file gives it (pixels and the last save's tables);
+at Q2; --double Q1:CODEC:Q saves a JPEG at Q1 and converts it to CODEC at Q
+(a WebP made from a JPEG). The model sees what a file gives it (pixels and the
+last save's quantization);
 --quality says what it is told, as for restore. Grey (--grey) uses ITU-R
 BT.601 luma of colour images (Pillow's convert("L")). The model runs as restore
 runs it: --backend and --precision mean what they mean there.
@@ -99,16 +101,19 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument("--images", required=True, help="folder of clean images, or 'builtin'")
     parser.add_argument("--qualities", type=_qualities, default=None,
                         help="single-JPEG qualities (default 10,20,30,40; none with --double alone)")
-    parser.add_argument("--double", type=_doubles, default=[], help="double-JPEG cases Q1:Q2[:SHIFT], comma-separated")
+    parser.add_argument("--double", type=_doubles, default=[],
+                        help="photos saved twice, comma-separated: Q1:Q2[:SHIFT] (a JPEG re-saved as a JPEG) or "
+                             "Q1:CODEC:Q (a JPEG re-saved by CODEC, e.g. 20:webp:75)")
     parser.add_argument("--grey", action="store_true", help="evaluate on grey versions of the images")
     parser.add_argument("--max-images", type=_count, default=0, help="only the first N readable images (0: all)")
     parser.add_argument("--quality", type=_told, default="auto",
                         help="what the model is told: the file's tables and the shipped estimate (auto), the "
                              "file's tables alone (file), or 1..100: the IJG tables of that quality, as "
-                             "restore --quality Q; other codecs' files tell their own quantizer (auto, file)")
+                             "restore --quality Q; other codecs' files: their own quantizer (file), raised to an "
+                             "earlier JPEG's where the estimator reads that codec (auto)")
     parser.add_argument("--codec", choices=CODECS, default="jpeg",
                         help="what compresses the --qualities cases: jpeg (default), or webp, avif (Pillow) or "
-                             "heic (pillow-heif) at their encoders' own quality scale; double cases stay JPEG")
+                             "heic (pillow-heif) at their encoders' own quality scale; --double names its own")
     parser.add_argument("--ensemble", action="store_true", help="average over the 8 flips and transposes")
     engines.add_arguments(parser)
     parser.add_argument("--json", help="write the numbers here (strict JSON; an existing file is kept unless "
@@ -168,9 +173,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    estimated = restorer.estimator is not None and args.quality == "auto"
+    reads = getattr(restorer.estimator, "codecs", ("jpeg",)) if estimated else ()
     told = f"IJG tables of quality {args.quality}" if isinstance(args.quality, int) else \
-        "the file's quantizer" if args.codec != "jpeg" else \
-        "file tables + estimate" if restorer.estimator is not None and args.quality == "auto" else "file tables"
+        ("the file's quantizer + estimate" if args.codec in reads else "the file's quantizer") \
+        if args.codec != "jpeg" else "file tables + estimate" if estimated else "file tables"
     print(f"{result['images']} images from {args.images} ({'grey' if args.grey else 'colour'}), "
           f"checkpoint {checkpoint} ({restorer.engine}), model told: {told}\n")
     print(markdown_table(result, args.codec.upper()))

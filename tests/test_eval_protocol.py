@@ -3,6 +3,7 @@
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from qgac_jax import eval_protocol
@@ -37,3 +38,24 @@ def test_eval_double_jpeg_is_two_pillow_saves_with_the_grid_shifted(folder):
     np.testing.assert_array_equal((ex["target"] * 255).round(), clean[3:, 3:])
     np.testing.assert_array_equal(ex["quantization"].luma, qz.ijg_tables(75)[0])  # the file holds q2's tables
     assert eval_protocol.Case.parse("20:75:3").effective_quality == 20
+
+
+def test_a_jpeg_converted_to_another_codec_is_a_case():
+    from qgac_jax import codecs
+    from qgac_jax.data import degrade
+    from conftest import natural_image
+
+    case = eval_protocol.Case.parse("20:WebP:75")
+    assert (case.first, case.codec, case.quality, case.name, case.effective_quality) == (20, "webp", 75,
+                                                                                        "20:webp 75", 20)
+    assert eval_protocol.Case.parse("webp:75").effective_quality == 100  # saved once: no earlier JPEG
+    with pytest.raises(ValueError, match="grid shift"):
+        eval_protocol.Case(75, 20, 4, codec="webp")
+    with pytest.raises(ValueError, match="Q1:CODEC:Q"):
+        eval_protocol.Case.parse("x:webp:75")
+    clean = np.asarray(natural_image(40, 48))
+    decoded, target, quantization, data = case.apply(clean)
+    jpeg_20 = degrade.pillow_decode(degrade.pillow_encode(clean, *qz.ijg_tables(20), "4:2:0"), False)
+    assert data == degrade.codec_encode(jpeg_20, "webp", 75) and codecs.sniff(data) == "webp"
+    assert quantization.codec == "webp" and target is clean
+    np.testing.assert_array_equal(decoded, degrade.codec_decode(data, False))
