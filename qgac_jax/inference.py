@@ -117,14 +117,19 @@ class Restorer:
               ) -> Tuple[codecs.Quantization, Optional[float]]:
         """(the quantization the network is told, the estimated quality or None) for the file's `quantization`.
 
-        "auto" (None) with an estimator: the file's tables raised to the estimate's IJG tables;
-        otherwise, and for "file", the file's tables.
+        "auto" (None) with an estimator: a JPEG's tables raised to the estimate's IJG tables; another
+        codec's map raised to the JPEG it was converted from (`quality.AfterJpeg`), where the estimator
+        learned that codec (it returns about 100 for a file saved once); otherwise, and for "file", the
+        file's own.
         """
-        if quantization.codec != "jpeg":  # the estimator reads JPEGs; other codecs' files say what they are
+        if quality not in (None, "auto") or self.estimator is None:
             return quantization, None
-        if quality in (None, "auto") and self.estimator is not None:
+        if quantization.codec == "jpeg":
             estimate = self.estimator(pixels, quantization)
             return quality_lib.guide_tables(quantization, estimate), estimate
+        if quantization.codec in getattr(self.estimator, "codecs", ("jpeg",)):
+            estimate = self.estimator(pixels, quantization)
+            return quality_lib.AfterJpeg.of(quantization, estimate), estimate
         return quantization, None
 
     def restore(self, source: ImageSource, quality: Quality = None, ensemble: bool = False) -> np.ndarray:

@@ -6,17 +6,26 @@ crops of an image and returns the effective IJG quality it predicts;
 the two saves of a double JPEG: the elementwise max. For a photo saved once
 the estimate lands near the file's own quality and the guide stays the
 file's tables; for a recompressed one it is the coarser, earlier save's.
+
+A WebP, AVIF or HEIC converted from an earlier JPEG holds that JPEG's
+8x8 blocking under its own, finer quantizer. An estimator trained on such
+files (its export lists the codecs it read in training) predicts the
+earlier JPEG's quality, or 100 where there was none, and `AfterJpeg`
+guides the network with the elementwise max of the file's map and that
+JPEG's.
 """
 
 from __future__ import annotations
 
-from typing import List, Tuple
+import dataclasses
+from typing import List, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from qgac_jax import quantization as qz
+from qgac_jax import codecs
 from qgac_jax.codecs import jpeg
 from qgac_jax.models.estimator import MARGIN, MULTIPLE, grid_phase, luma
 
@@ -38,10 +47,14 @@ def crop_origins(height: int, width: int, size: Tuple[int, int], count: int = MA
 
 
 class QualityEstimate:
-    """Callable: (pixels [H, W, C] float in [0, 1], the file's JpegQuantization) -> effective quality (float)."""
+    """Callable: (pixels [H, W, C] float in [0, 1], the file's quantization) -> effective quality (float).
 
-    def __init__(self, model, params):
-        self.model, self.params = model, params
+    `codecs`: the codecs whose files it learned to read (an export's config says; JPEG alone before
+    the codec fine-tune).
+    """
+
+    def __init__(self, model, params, codecs: Tuple[str, ...] = ("jpeg",)):
+        self.model, self.params, self.codecs = model, params, tuple(codecs)
         self._apply = jax.jit(lambda p, x, t, s: model.apply({"params": p}, x, t, s))
         self._phase = jax.jit(lambda x: grid_phase(luma(x[None])[..., 0], GRID_TOLERANCE)[0])
 
@@ -52,9 +65,9 @@ class QualityEstimate:
         model, params, config = checkpointing.load_export(path)
         if config.get("kind") != "estimator":
             raise ValueError(f"{path} holds a restoration model, not a quality estimator")
-        return cls(model, params)
+        return cls(model, params, tuple(config.get("codecs", ("jpeg",))))
 
-    def __call__(self, pixels: np.ndarray, quantization: jpeg.JpegQuantization) -> float:
+    def __call__(self, pixels: np.ndarray, quantization: codecs.Quantization) -> float:
         h, w = pixels.shape[:2]
         # Sides of each crop: CROP, or what the image allows (8 more than a multiple of 16, padded if tiny).
         size = tuple(min(CROP, max(MULTIPLE, (n - MARGIN) // MULTIPLE * MULTIPLE) + MARGIN) for n in (h, w))
@@ -64,7 +77,7 @@ class QualityEstimate:
         shift = np.asarray(self._phase(jnp.asarray(padded, jnp.float32)))
         crops = np.stack([padded[y:y + size[0], x:x + size[1]]
                           for y, x in crop_origins(*padded.shape[:2], size)])  # [N, sy, sx, C]
-        table = np.broadcast_to(quantization.luma.astype(np.float32), (len(crops), 8, 8))
+        table = np.broadcast_to(luma_table(quantization, h, w).astype(np.float32), (len(crops), 8, 8))
         shifts = np.broadcast_to(shift, (len(crops), 2))
         predictions = np.asarray(self._apply(self.params, jnp.asarray(crops, jnp.float32), table, shifts))
         return float(np.median(predictions))
@@ -75,3 +88,52 @@ def guide_tables(quantization: jpeg.JpegQuantization, quality: float) -> jpeg.Jp
     q = int(np.clip(round(quality), 1, 100))
     luma, chroma = qz.effective_tables((quantization.luma, quantization.chroma), qz.ijg_tables(q))
     return jpeg.JpegQuantization(luma, chroma, quantization.subsampling)
+
+
+def luma_table(quantization: codecs.Quantization, height: int, width: int) -> qz.Table:
+    """The [8, 8] luma table the estimator is shown: a JPEG's own, another codec's map folded on 8x8."""
+    if quantization.codec == "jpeg":
+        return quantization.luma
+    return qz.fold_luma(quantization.qmap(max(height, 8), max(width, 8))[..., 0])
+
+
+@dataclasses.dataclass(frozen=True)
+class AfterJpeg:
+    """A WebP, AVIF or HEIC file's quantization raised to that of the JPEG it was converted from.
+
+    The Q-map is the elementwise max of the file's and the JPEG's (IJG tables of `quality`, 4:2:0, on the
+    file's grid), as a double JPEG's guide is the max of its two saves' tables; the rest of the contract
+    (`codecs.Quantization`) follows the file.
+    """
+
+    file: codecs.Quantization
+    earlier: jpeg.JpegQuantization
+    quality: int
+
+    @classmethod
+    def of(cls, quantization: codecs.Quantization, quality: float) -> "AfterJpeg":
+        q = int(np.clip(round(quality), 1, 100))
+        return cls(quantization, jpeg.JpegQuantization.from_quality(q, grey=quantization.is_grey), q)
+
+    @property
+    def codec(self) -> str:
+        return self.file.codec
+
+    @property
+    def is_grey(self) -> bool:
+        return self.file.is_grey
+
+    @property
+    def block(self) -> int:
+        return int(np.lcm(self.file.block, self.earlier.block))
+
+    def qmap(self, height: int, width: int) -> np.ndarray:
+        own = self.file.qmap(height, width)  # [H, W, K]
+        return np.maximum(own, self.earlier.qmap(height, width)[..., :own.shape[-1]])
+
+    def transformed(self, transpose: bool, flip_v: bool, flip_h: bool) -> Optional["AfterJpeg"]:
+        moved = (self.file.transformed(transpose, flip_v, flip_h), self.earlier.transformed(transpose, flip_v, flip_h))
+        return None if None in moved else AfterJpeg(*moved, self.quality)
+
+    def describe(self) -> str:
+        return f"{self.file.describe()}, after a JPEG of about quality {self.quality}"

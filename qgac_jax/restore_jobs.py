@@ -27,6 +27,9 @@ from qgac_jax.metadata import Metadata
 from qgac_jax.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 RECOMPRESSED_MARGIN = 5  # quality units: how far below the file's tables an estimate says "recompressed"
+# A WebP, AVIF or HEIC estimated below this is said to come from an earlier JPEG (one saved once reads about 100;
+# a JPEG above 90 leaves nothing its re-save did not cover).
+EARLIER_JPEG_BELOW = 90
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +137,11 @@ def describe(decoded, guide, estimate, quality) -> str:
         recorded = f"{decoded.recorded}; " if decoded.recorded else ""
         return f"{recorded}told IJG tables of quality {quality} (--quality)"
     if decoded.quantization.codec != "jpeg":
-        return f"{decoded.recorded}: the file's own quantizer"
+        if estimate is None:
+            return f"{decoded.recorded}: the file's own quantizer"
+        if estimate >= EARLIER_JPEG_BELOW:
+            return f"{decoded.recorded}: the file's own quantizer (no earlier JPEG seen, estimate {estimate:.0f})"
+        return f"{decoded.recorded}; converted from a JPEG of about quality {guide.quality}: restored as after it"
     file_q = qz.equivalent_quality(decoded.quantization.luma)
     if estimate is None:
         return f"the file's tables (about quality {file_q})"

@@ -42,8 +42,9 @@ class EstimatorState:
 
 
 def model_config(config) -> Dict:
-    model = typed_config.training(config).model
-    return {"kind": "estimator", "dtype": model.dtype, "overrides": dict(model.overrides)}
+    training = typed_config.training(config)
+    return {"kind": "estimator", "dtype": training.model.dtype, "overrides": dict(training.model.overrides),
+            "codecs": list(training.data.codecs)}  # the files it learned to read (QualityEstimate.codecs)
 
 
 def make_step(model, tx: optax.GradientTransformation, ema_decay: float, p_true_shift: float):

@@ -131,6 +131,32 @@ def test_guide_raises_the_file_tables_to_the_estimate(restorer, colour_export):
     assert estimate == 20.0 and (guide.luma >= d.quantization.luma).all()
 
 
+def test_a_codec_file_is_raised_to_an_earlier_jpeg_only_by_an_estimator_that_reads_the_codec(restorer,
+                                                                                               colour_export):
+    from qgac_jax import quality, quantization as qz
+    from qgac_jax.data.degrade import codec_encode
+
+    class Fixed:  # an estimator that learned JPEG and WebP files and always says 20
+        codecs = ("jpeg", "webp")
+
+        def __call__(self, pixels, quantization):
+            assert quantization.codec in self.codecs
+            return 20.4
+
+    webp = codec_encode(natural_image(48, 56), "webp", 75)
+    d = decode(webp)
+    told = Restorer.from_checkpoint(colour_export, estimator=Fixed())
+    guide, estimate = told.guide(d.pixels, d.quantization)
+    assert estimate == 20.4 and isinstance(guide, quality.AfterJpeg) and guide.quality == 20
+    np.testing.assert_array_equal(guide.qmap(48, 56), np.maximum(d.quantization.qmap(48, 56),
+                                                                  qz.qmap(*qz.ijg_tables(20), 48, 56)))
+    raised = told.restore(webp)
+    assert not np.array_equal(raised, restorer.restore(webp))  # the network hears the JPEG
+    np.testing.assert_array_equal(told.restore(webp, quality="file"), restorer.restore(webp))
+    Fixed.codecs = ("jpeg",)  # the shipped estimator before it learned the codecs: the file's own map
+    assert told.guide(d.pixels, d.quantization) == (d.quantization, None)
+
+
 def test_ensemble_of_a_real_model_is_close_to_a_single_pass(restorer):
     data = jpeg_bytes(natural_image(40, 56), quality=20)
     single = restorer.restore(data).astype(float)
