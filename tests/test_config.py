@@ -19,6 +19,23 @@ def test_load_runs_a_config_file_by_path_with_its_argument():
         config_lib.load("configs/nope.py")
 
 
+@pytest.mark.parametrize("spec, checks", [
+    ("codecs.py", dict(steps=3_000, batch_size=8, codec_p_jpeg_first=0.0)),  # the shipped CPU recipe, as it was
+    ("codecs.py:grey,gpu", dict(steps=8_000, batch_size=32, codec_p_jpeg_first=0.3, grey=True)),
+    ("codecs.py:gpu,steps=50", dict(steps=50, batch_size=32, patch_size=128)),
+    ("estimator.py:codecs,steps=40", dict(steps=40, codec_p_jpeg_first=0.5, pipeline="pillow")),
+])
+def test_the_codec_configs_validate_as_their_entry_points_check_them(spec, checks):
+    from qgac_jax import typed_config
+
+    t = typed_config.training(config_lib.load(str(ROOT / "configs" / spec)))
+    typed_config.validate_training(t)
+    for name, want in checks.items():
+        got = t.train.steps if name == "steps" else getattr(t.data, name)
+        assert got == want, (spec, name, got)
+    assert t.data.mixes_codecs and t.train.init_from.endswith(("colour", "grey", "estimator"))
+
+
 @pytest.mark.parametrize("key, text, want", [
     ("optim.lr", "3e-4", 3e-4), ("train.steps", "7", 7), ("optim.lr", "1", 1.0),
     ("data.sources", "('folder:/x', 'builtin')", ("folder:/x", "builtin")), ("model.variant", "small", "small"),

@@ -93,3 +93,16 @@ def test_slurm_environment_is_detected_for_jax_distributed(monkeypatch):
         monkeypatch.delenv(k, raising=False)
     sharding.initialize_distributed()
     assert calls == [((), {})]  # no arguments: jax reads SLURM's variables itself
+
+
+def test_train_shipped_codecs_recipe_continues_all_three_on_every_codec():
+    proc = _run("train_shipped.sh", "--dry-run", "--workdir", "w", "--recipe", "codecs", "--steps", "5",
+                "--estimator-steps", "7")
+    assert proc.returncode == 0, proc.stderr
+    colour, grey, estimator = (shlex.split(line) for line in proc.stdout.splitlines())
+    assert "--config=configs/codecs.py:gpu,steps=5" in colour and "--config.data.workers=6" in colour
+    assert "--config=configs/codecs.py:grey,gpu,steps=5" in grey and "--workdir=w/grey" in grey
+    assert "qgac_jax.train_estimator" in estimator and "--config=configs/estimator.py:codecs,steps=7" in estimator
+    assert "--config.data.workers=3" in estimator
+    bad = _run("train_shipped.sh", "--dry-run", "--workdir", "w", "--recipe", "webp")
+    assert bad.returncode == 2 and "--recipe is jpeg or codecs" in bad.stderr

@@ -79,7 +79,10 @@ def train_shipped_dry_run(command, tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 3 and all(line.startswith("timeout -s TERM") for line in lines)
-    assert "gpu.py:finetune" in lines[0] and "gpu.py:grey,finetune" in lines[1] and "train_estimator" in lines[2]
+    if "--recipe codecs" in command:
+        assert "codecs.py:gpu" in lines[0] and "codecs.py:grey,gpu" in lines[1] and "estimator.py:codecs" in lines[2]
+    else:
+        assert "gpu.py:finetune" in lines[0] and "gpu.py:grey,finetune" in lines[1] and "train_estimator" in lines[2]
 
 
 def dry_run(command, tmp_path):
