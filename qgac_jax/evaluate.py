@@ -173,11 +173,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    estimated = restorer.estimator is not None and args.quality == "auto"
-    reads = getattr(restorer.estimator, "codecs", ("jpeg",)) if estimated else ()
+    measured = {case.codec for case in cases}
+    reads = getattr(restorer.estimator, "codecs", ("jpeg",)) if restorer.estimator and args.quality == "auto" else ()
     told = f"IJG tables of quality {args.quality}" if isinstance(args.quality, int) else \
-        ("the file's quantizer + estimate" if args.codec in reads else "the file's quantizer") \
-        if args.codec != "jpeg" else "file tables + estimate" if estimated else "file tables"
+        ("file tables" if measured == {"jpeg"} else "the file's quantizer") + \
+        (" + estimate" if measured & set(reads) else "")
     print(f"{result['images']} images from {args.images} ({'grey' if args.grey else 'colour'}), "
           f"checkpoint {checkpoint} ({restorer.engine}), model told: {told}\n")
     print(markdown_table(result, args.codec.upper()))

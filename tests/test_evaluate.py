@@ -144,3 +144,33 @@ def test_other_codecs_are_measured_told_a_jpeg_quality(colour_export, tmp_path, 
                          "--qualities", "20", "--json", str(out), "--overwrite"]) == 0  # by default: the file's own
     data = json.loads(out.read_text())
     assert data["told"] == "the file's quantizer" and data["qualities"][f"{codec} 20"]["jpeg"] == low["jpeg"]
+
+
+def test_a_jpeg_converted_to_webp_is_measured_with_the_estimate_where_the_estimator_reads_webp(colour_export,
+                                                                                                tmp_path, monkeypatch):
+    from qgac_jax import evaluate, quality
+
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(natural_image(48, 64)).save(images / "a.png")
+    out = tmp_path / "r.json"
+    argv = ["--checkpoint", str(colour_export), "--images", str(images), "--double", "20:webp:75", "--json", str(out)]
+    estimates = []
+
+    def reads_webp(self, pixels, quantization):  # the shipped estimator, as if it had learned WebP
+        estimates.append(quantization.codec)
+        return 20.0
+
+    monkeypatch.setattr(quality.QualityEstimate, "codecs", ("jpeg", "webp"), raising=False)
+    monkeypatch.setattr(quality.QualityEstimate, "__call__", reads_webp)
+    monkeypatch.setattr(quality.QualityEstimate, "__init__", lambda self, *a: None)
+    assert evaluate.run(argv + ["--codec", "webp", "--qualities", "75"]) == 0
+    told = json.loads(out.read_text())
+    assert told["told"] == "the file's quantizer + estimate" and estimates == ["webp", "webp"]
+    assert evaluate.run(argv + ["--quality", "file", "--overwrite"]) == 0
+    alone = json.loads(out.read_text())
+    assert alone["told"] == "the file's quantizer"
+    converted, once = told["qualities"]["20:webp 75"], told["qualities"]["webp 75"]
+    assert converted["jpeg"] == alone["qualities"]["20:webp 75"]["jpeg"]  # the same file both times
+    assert converted["model"] != alone["qualities"]["20:webp 75"]["model"]  # told the JPEG, the network differs
+    assert converted["jpeg"]["psnr"] < once["jpeg"]["psnr"]  # the JPEG's losses stay in the WebP
