@@ -278,7 +278,7 @@ RULES = [
     (r"^python -m qgac_jax\.tools\.average_exports ", average_exports),
     (r"^python -m qgac_jax\.tools\.convert_vgg ",
      covered_by("tests/test_vgg.py::test_convert_cli_from_a_local_keras_file_and_refuses_to_overwrite")),
-    (r"^python benchmarks/input_pipeline\.py$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),
+    (r"^python benchmarks/input_pipeline\.py( --codecs)?$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),
     (r"^python benchmarks/restore_memory\.py", run_in_sandbox(["--megapixels", "0.3"])),
     (r"^python benchmarks/train_throughput\.py ", train_throughput),
     (r"^python benchmarks/vs_pytorch\.py ", vs_pytorch),
