@@ -121,3 +121,30 @@ def test_recompressed_photo_restores_better_by_default_than_with_the_files_table
                           timeout=300)
     assert proc.returncode == 0 and "file tables about quality 75" in proc.stdout, proc.stdout + proc.stderr
     assert "recompressed: restored as quality" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codec", ["webp", "heic"])
+def test_a_photo_converted_from_a_jpeg_restores_better_by_default_and_one_saved_once_as_before(tmp_path, codec):
+    from qgac_jax.eval_protocol import Case
+
+    if codec == "heic":
+        pytest.importorskip("pillow_heif", reason="HEIC files are written by pillow-heif (the extra `test`)")
+    if codec not in getattr(_shipped_estimator(), "codecs", ()):
+        pytest.skip(f"the shipped estimator has not learned {codec} files")
+    restorer = Restorer.pretrained()
+    gains, once = [], []
+    for clean in _dev_images(False)[:2]:
+        _, target, _, data = Case(75, first=20, codec=codec).apply(clean)
+        default = float(metrics.psnr(target, restorer.restore(data))[0])
+        gains.append(default - float(metrics.psnr(target, restorer.restore(data, quality="file"))[0]))
+        _, target, _, single = Case(50, codec=codec).apply(clean)
+        once.append(float(metrics.psnr(target, restorer.restore(single))[0]) -
+                    float(metrics.psnr(target, restorer.restore(single, quality="file"))[0]))
+    assert np.mean(gains) > 0.5, gains  # the JPEG's blocking, told
+    assert np.mean(once) > -0.05, once  # a file saved once is not mistaken for a converted one
+    (tmp_path / f"converted.{codec}").write_bytes(data)
+    proc = subprocess.run([sys.executable, "-m", "qgac_jax.restore", str(tmp_path / f"converted.{codec}"), "--output",
+                           str(tmp_path / "out"), "--show-quality"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and "converted from a JPEG of about quality" in proc.stdout, proc.stdout + proc.stderr
