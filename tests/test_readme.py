@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from qgac_jax.eval_protocol import Case
 from _documented import README, ROOT, _argv, _run, _sandbox, _shared, python_snippets, readme_commands
 from conftest import SHARED_DATA
 SHORT_TRAINING = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",
@@ -152,7 +153,8 @@ def evaluate(command, tmp_path):
     cases = re.findall(r"--(?:qualities|double) (\S+)", command)
     first = (",".join(cases) or "10,20,30,40").split(",")[0]
     codec = re.search(r"--codec (\w+)", command)
-    assert f"| {codec.group(1) + ' ' if codec else ''}{first} |" in proc.stdout, proc.stdout
+    label = f"{codec.group(1)} {first}" if codec and ":" not in first else Case.parse(first).name
+    assert f"| {label} |" in proc.stdout, proc.stdout
     outputs = [a for a in _argv(command) if a.endswith((".json", ".png"))]
     assert all((work / o).is_file() for o in outputs)
 

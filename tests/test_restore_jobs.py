@@ -43,3 +43,18 @@ def test_show_quality_calls_a_photo_recompressed_only_beyond_the_estimators_marg
     assert "assumed quality 29" in read_29 and "recompressed" not in read_29
     twice = restore_jobs.describe(decoded, jpeg.JpegQuantization.from_quality(20), 20.1, "auto")
     assert "recompressed: restored as quality 20" in twice
+
+
+def test_show_quality_says_when_a_codec_file_was_converted_from_a_jpeg():
+    from qgac_jax import quality
+    from qgac_jax.data.degrade import codec_encode
+    from qgac_jax.codecs import webp
+    from conftest import natural_image
+
+    own = webp.read_quantization(codec_encode(natural_image(32, 32), "webp", 75))
+    decoded = types.SimpleNamespace(from_file=True, quantization=own, recorded="WEBP (lossy): VP8 quantizer index 20")
+    converted = restore_jobs.describe(decoded, quality.AfterJpeg.of(own, 20.3), 20.3, "auto")
+    assert converted.endswith("converted from a JPEG of about quality 20: restored as after it")
+    once = restore_jobs.describe(decoded, quality.AfterJpeg.of(own, 97.0), 97.0, "auto")
+    assert once.endswith("the file's own quantizer (no earlier JPEG seen, estimate 97)")
+    assert restore_jobs.describe(decoded, own, None, "auto").endswith(": the file's own quantizer")
