@@ -184,9 +184,19 @@ class Restorer:
 
 
 def _resolve_estimator(estimator: Estimator):
-    """"shipped", a path, a QualityEstimate (any callable) or None -> a callable or None."""
+    """"shipped", a path, a QualityEstimate (any callable) or None -> a callable or None.
+
+    "shipped": the JPEG estimator for JPEGs and, where the package ships it, the codec one for the codecs
+    it read (`quality.PerCodec`).
+    """
     if isinstance(estimator, str) and estimator == "shipped":
-        estimator = shipped.estimator_checkpoint()
+        jpeg_path, codec_path = shipped.estimator_checkpoint(), shipped.codec_estimator_checkpoint()
+        if jpeg_path is None or codec_path is None:
+            return _resolve_estimator(jpeg_path)
+        jpeg_estimate = quality_lib.QualityEstimate.from_checkpoint(jpeg_path)
+        codec_estimate = quality_lib.QualityEstimate.from_checkpoint(codec_path)
+        return quality_lib.PerCodec({"jpeg": jpeg_estimate, **{c: codec_estimate for c in codec_estimate.codecs
+                                                                 if c != "jpeg"}})
     if isinstance(estimator, (str, os.PathLike)):
         estimator = quality_lib.QualityEstimate.from_checkpoint(estimator)
     return estimator

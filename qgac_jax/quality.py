@@ -137,3 +137,18 @@ class AfterJpeg:
 
     def describe(self) -> str:
         return f"{self.file.describe()}, after a JPEG of about quality {self.quality}"
+
+
+class PerCodec:
+    """Callable like QualityEstimate: each file to the estimator of its codec (`by_codec`: codec -> estimator).
+
+    Why: the estimator continued on WebP, AVIF and HEIC files reads double JPEGs less well than the one
+    trained for JPEG alone (docs/model_cards.md), so restore keeps each where it is best.
+    """
+
+    def __init__(self, by_codec):
+        self.by_codec = dict(by_codec)
+        self.codecs = tuple(self.by_codec)
+
+    def __call__(self, pixels: np.ndarray, quantization: codecs.Quantization) -> float:
+        return self.by_codec[quantization.codec](pixels, quantization)

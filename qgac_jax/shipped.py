@@ -2,8 +2,11 @@
 
 pretrained/colour and pretrained/grey are restoration exports ('small'
 variant); pretrained/estimator is the quality estimator both use for
-recompressed photos. A colour model restores grey images too and the
-reverse (see Restorer's policy), so each lookup falls back to the other.
+recompressed JPEGs, and pretrained/estimator_codecs the one continued on
+WebP, AVIF and HEIC files, which finds the JPEG such a file was converted
+from (it reads double JPEGs less well, so JPEGs stay with the first one).
+A colour model restores grey images too and the reverse (see Restorer's
+policy), so each lookup falls back to the other.
 """
 
 from __future__ import annotations
@@ -31,3 +34,8 @@ def default_checkpoint(channels: int = 3) -> Optional[pathlib.Path]:
 def estimator_checkpoint() -> Optional[pathlib.Path]:
     """The shipped quality estimator's export, or None."""
     return _export("estimator")
+
+
+def codec_estimator_checkpoint() -> Optional[pathlib.Path]:
+    """The shipped estimator of WebP, AVIF and HEIC files, or None."""
+    return _export("estimator_codecs")

@@ -157,6 +157,21 @@ def test_a_codec_file_is_raised_to_an_earlier_jpeg_only_by_an_estimator_that_rea
     assert told.guide(d.pixels, d.quantization) == (d.quantization, None)
 
 
+def test_the_shipped_estimate_sends_jpegs_to_the_jpeg_estimator_and_other_files_to_the_codec_one():
+    from qgac_jax import inference, quality, shipped
+    from qgac_jax.data.degrade import codec_encode
+
+    if shipped.codec_estimator_checkpoint() is None:
+        pytest.skip("this version ships no codec estimator")
+    both = inference._resolve_estimator("shipped")
+    assert isinstance(both, quality.PerCodec) and set(both.codecs) == {"jpeg", "webp", "avif", "heic"}
+    assert both.by_codec["webp"] is both.by_codec["heic"] is not both.by_codec["jpeg"]
+    for data in (jpeg_bytes(natural_image(64, 64), quality=30), codec_encode(natural_image(64, 64), "webp", 50)):
+        d = decode(data)
+        chosen = both.by_codec[d.quantization.codec]
+        assert both(d.pixels, d.quantization) == chosen(d.pixels, d.quantization)
+
+
 def test_ensemble_of_a_real_model_is_close_to_a_single_pass(restorer):
     data = jpeg_bytes(natural_image(40, 56), quality=20)
     single = restorer.restore(data).astype(float)
