@@ -1,6 +1,6 @@
 """How well the quality estimator reads the effective JPEG quality of whole photos.
 
-    python benchmarks/estimator_accuracy.py --images ../shared/data/cbsd68 [--estimator PATH]
+    python benchmarks/estimator_accuracy.py --images ../shared/data/cbsd68 [--estimator PATH|codecs]
         [--qualities 10,20,...,90] [--double 20:75,20:75:4,30:90,10:50:3] [--max-images N] [--json OUT]
 
 Each clean image is saved as evaluation saves it (docs/conventions.md) and the
@@ -29,13 +29,15 @@ from qgac_jax.quality import QualityEstimate  # noqa: E402
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", required=True)
-    parser.add_argument("--estimator", help="an estimator export (default: the shipped one)")
+    parser.add_argument("--estimator", help="an estimator export, or 'codecs': the shipped one of WebP, AVIF and "
+                                            "HEIC files (default: the shipped JPEG one)")
     parser.add_argument("--qualities", default="10,20,30,40,50,60,70,80,90")
     parser.add_argument("--double", default="20:75,20:75:4,30:90,10:50:3")
     parser.add_argument("--max-images", type=int, default=0)
     parser.add_argument("--json")
     args = parser.parse_args()
-    path = args.estimator or shipped.estimator_checkpoint()
+    path = shipped.codec_estimator_checkpoint() if args.estimator == "codecs" else \
+        args.estimator or shipped.estimator_checkpoint()
     if path is None:
         sys.exit("error: this version ships no quality estimator; pass --estimator")
     estimate = QualityEstimate.from_checkpoint(path)
