@@ -83,9 +83,14 @@ class QualityEstimate:
         return float(np.median(predictions))
 
 
+def ijg_quality(estimate: float) -> int:
+    """An estimate as the IJG quality (1..100) whose tables the network is told."""
+    return int(np.clip(round(estimate), 1, 100))
+
+
 def guide_tables(quantization: jpeg.JpegQuantization, quality: float) -> jpeg.JpegQuantization:
     """The file's tables raised, entry by entry, to at least the IJG tables of `quality` (rounded)."""
-    q = int(np.clip(round(quality), 1, 100))
+    q = ijg_quality(quality)
     luma, chroma = qz.effective_tables((quantization.luma, quantization.chroma), qz.ijg_tables(q))
     return jpeg.JpegQuantization(luma, chroma, quantization.subsampling)
 
@@ -112,7 +117,7 @@ class AfterJpeg:
 
     @classmethod
     def of(cls, quantization: codecs.Quantization, quality: float) -> "AfterJpeg":
-        q = int(np.clip(round(quality), 1, 100))
+        q = ijg_quality(quality)
         return cls(quantization, jpeg.JpegQuantization.from_quality(q, grey=quantization.is_grey), q)
 
     @property
