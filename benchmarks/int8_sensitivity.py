@@ -73,7 +73,7 @@ def main():
     import onnx
     import onnxruntime as ort
 
-    from qgac_jax import int8_graph, onnx_graph, shipped
+    from qgac_jax.restoring import int8_graph, onnx_graph, shipped
 
     rng = np.random.default_rng(0)
     photos = training_photos()
@@ -128,8 +128,8 @@ def main():
 
 def evaluate_loss(fp32, int8, images):
     """'-0.019 / -0.017': the int8 graph's PSNR gain minus float32's on the first `images` of cbsd68."""
-    from qgac_jax import eval_protocol
-    from qgac_jax.inference import Restorer
+    from qgac_jax.evaluation import protocol as eval_protocol
+    from qgac_jax.restoring.restorer import Restorer
 
     source = os.path.join(SHARED, "cbsd68")
     if not os.path.isdir(source):

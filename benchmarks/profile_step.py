@@ -2,7 +2,7 @@
 
     python benchmarks/profile_step.py [--variant small] [--batch 16] [--patch 128] [--seconds 2] [--xla-defaults]
 
-Everything is compiled as training compiles it (`qgac_jax.compiler_options`:
+Everything is compiled as training compiles it (`qgac_jax.training.compiler_options`:
 on CPU, YNNPACK off); --xla-defaults profiles XLA's default compilation.
 
 The whole step (L1 loss, Adam) is timed first. Then every Conv / ConvTranspose
@@ -31,8 +31,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from qgac_jax.models import create_model, init_params, qmap_channels  # noqa: E402
-from qgac_jax import compiler_options  # noqa: E402
+from qgac_jax.models import create_model, flops, init_params, qmap_channels  # noqa: E402
+from qgac_jax.training import compiler_options  # noqa: E402
 from qgac_jax.models.conv_transpose import ConvTranspose2x2  # noqa: E402
 
 
@@ -46,8 +46,7 @@ def seconds_per_call(fn, args, budget):
 
 
 def flops_of(fn, args):
-    cost = jax.jit(fn).lower(*args).cost_analysis()
-    return float((cost[0] if isinstance(cost, (list, tuple)) else cost).get("flops", 0.0))
+    return flops.count_flops(fn, *args)  # the project's one FLOP count (models/flops.py)
 
 
 def capture_convs(model, params, y, q):

@@ -30,7 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qgac_jax import checkpointing, flops, int8_graph, onnx_graph, shipped  # noqa: E402
+from qgac_jax.models import exports  # noqa: E402
+from qgac_jax.models import flops
+from qgac_jax.restoring import int8_graph, onnx_graph, shipped
 from timing import timed  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 GEMM = 2048
@@ -118,7 +120,7 @@ def main():
     args = parser.parse_args()
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
 
-    model, params, config = checkpointing.load_restoration_export(shipped.default_checkpoint(3))
+    model, params, config = exports.load_restoration_export(shipped.default_checkpoint(3))
     with tempfile.TemporaryDirectory() as tmp:
         backends, apply = backends_of(model, params, config, tmp)
     rng = np.random.default_rng(0)
@@ -163,11 +165,11 @@ def photo(megapixels: float) -> dict:
     """restore_profile's split for a photo of `megapixels`, float32 and int8 (ONNX Runtime)."""
     from restore_profile import photo_jpeg, profile, split_table
 
-    from qgac_jax import restore_jobs
+    from qgac_jax.restoring import jobs
 
     data, out = photo_jpeg(megapixels, 50), {}
     for precision in ("float32", "int8"):
-        figures = profile(data, restore_jobs.Settings(backend="onnxruntime", precision=precision))
+        figures = profile(data, jobs.Settings(backend="onnxruntime", precision=precision))
         figures.pop("output")
         print(f"\n{figures['megapixels']:.1f} MP JPEG of quality 50, {figures['engine']}, {figures['workers']} "
               f"tiles at once, peak RSS so far {figures['peak_rss_gib']:.2f} GiB:\n\n{split_table(figures)}")

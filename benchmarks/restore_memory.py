@@ -22,7 +22,8 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
-from qgac_jax import checkpointing, models
+from qgac_jax import models
+from qgac_jax.models import exports
 
 
 def main():
@@ -40,7 +41,7 @@ def main():
         photo.save(tmp / "big.jpg", quality=30)
         model = models.create_model(args.variant, channels=3, zero_head=False)
         params = models.init_params(model, jax.random.key(0))
-        checkpointing.export_params(tmp / "export", params, {"variant": args.variant, "channels": 3,
+        exports.export_params(tmp / "export", params, {"variant": args.variant, "channels": 3,
                                                              "dtype": "float32", "overrides": {"zero_head": False}})
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "qgac_jax.restore", str(tmp / "big.jpg"), "--output",

@@ -11,7 +11,7 @@ picks at --precision, tiles of --tile with --overlap) and times each stage in on
 network's calls are timed where they are made, so 'tiles and blending' is
 what the tiling costs beyond them; the pixels the network computes beyond the
 photo's own are the overlap recomputed. The PNG is encoded at each of
---png-levels (Pillow's zlib level; restore uses `restore_jobs.PNG_LEVEL`) to
+--png-levels (Pillow's zlib level; restore uses `outputs.PNG_LEVEL`) to
 show time against size. Also prints the peak resident memory.
 """
 
@@ -58,9 +58,9 @@ def main():
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
 
-    from qgac_jax import restore_jobs, tiling
+    from qgac_jax.restoring import jobs, tiling
 
-    settings = restore_jobs.Settings(backend=args.backend, precision=args.precision,
+    settings = jobs.Settings(backend=args.backend, precision=args.precision,
                                      tile=args.tile or tiling.DEFAULT_TILE,
                                      overlap=tiling.DEFAULT_OVERLAP if args.overlap is None else args.overlap)
     figures = profile(photo_jpeg(args.megapixels, args.quality), settings,
@@ -90,26 +90,26 @@ def split_table(figures) -> str:
 
 def profile(data: bytes, settings, png_levels=()) -> dict:
     """Restores the JPEG `data` as restore does with `settings`, timing each stage (see the module docstring)."""
-    from qgac_jax import engines, restore_jobs
-    from qgac_jax.image_io import decode, to_output
+    from qgac_jax.restoring import engines, guide, outputs
+    from qgac_jax.restoring.image_io import decode, to_output
 
     backend = engines.backend(settings)
     figures = {"backend": backend, "tile": settings.tile, "overlap": settings.overlap, "cpu_count": os.cpu_count()}
     split = {}
 
     start = time.perf_counter()
-    restorer = restore_jobs.Models(settings, backend)(False)  # loads (and on first use converts) the model
+    restorer = engines.Models(settings, backend)(False)  # loads (and on first use converts) the model
     figures["model_load_s"], figures["engine"] = time.perf_counter() - start, restorer.engine
 
     t = time.perf_counter()
-    decoded = decode(data, None, settings.max_pixels)
+    decoded = decode(data, settings.max_pixels)
     split["read and decode"] = time.perf_counter() - t
     h, w = decoded.pixels.shape[:2]
     t = time.perf_counter()
-    guide, estimate = restorer.guide(decoded.pixels, decoded.quantization, None)
+    told = guide.told(decoded, "auto", restorer.estimator)
     split["quality estimate"] = time.perf_counter() - t
     t = time.perf_counter()
-    guide.qmap(h, w)
+    told.quantization.qmap(h, w)
     split["Q-map (once)"] = time.perf_counter() - t
 
     network, computed = [0.0], [0]
@@ -127,7 +127,7 @@ def profile(data: bytes, settings, png_levels=()) -> dict:
     if restorer._worker_network is not None:
         restorer._worker_network = timed(restorer._worker_network)
     t = time.perf_counter()
-    restored = restorer._restore_float(decoded.pixels, guide, None, False)
+    restored = restorer._restore_float(decoded.pixels, told.quantization, None, False)
     total = time.perf_counter() - t
     # tiles in parallel: the network's seconds summed over threads, shared out among them
     split["network"] = network[0] / restorer.workers
@@ -145,11 +145,11 @@ def profile(data: bytes, settings, png_levels=()) -> dict:
         pngs[level] = (time.perf_counter() - t, len(buf.getvalue()))
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        restore_jobs.write_png_atomically(out, pathlib.Path(tmp) / "out.png", decoded.metadata)
-        split[f"PNG encode (level {restore_jobs.PNG_LEVEL}) and write"] = time.perf_counter() - t
+        outputs.write_png_atomically(out, pathlib.Path(tmp) / "out.png", decoded.metadata)
+        split[f"PNG encode (level {outputs.PNG_LEVEL}) and write"] = time.perf_counter() - t
     figures.update(split=split, end_to_end_s=sum(split.values()), overlap_fraction=computed[0] / (h * w) - 1,
                    png=pngs, peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                   megapixels=h * w / 1e6, width=w, height=h, estimate=estimate, output=out)
+                   megapixels=h * w / 1e6, width=w, height=h, estimate=told.estimate, output=out)
     return figures
 
 

@@ -7,7 +7,7 @@ Measured in one run, printed side by side:
 - the device's matmul rate in the step's dtype (the ceiling utilisation is quoted against);
 - the host input pipeline (config.data.pipeline), pairs/s with --workers processes or tf.data threads;
 - the jitted train step alone on one fixed batch (the device's ceiling): steps/s, pairs/s,
-  TFLOP/s and utilisation (FLOPs counted from the step's jaxpr: `qgac_jax.flops`);
+  TFLOP/s and utilisation (FLOPs counted from the step's jaxpr: `qgac_jax.models.flops`);
 - the train loop fed by the pipeline through the same device prefetcher `train.py` uses, and
   its ratio to the fixed-batch step;
 - restoring one 2048x1536 image (tiled as `restore` does), MP/s.
@@ -28,11 +28,14 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qgac_jax import data, flops, sharding, train, train_step  # noqa: E402
+from qgac_jax import data
+from qgac_jax.training import qgac  # noqa: E402
+from qgac_jax.models import flops
+from qgac_jax.training import sections, sharding, step as train_step
 from qgac_jax.codecs import jpeg  # noqa: E402
 from qgac_jax.data import on_device  # noqa: E402
-from qgac_jax.prefetch import to_devices  # noqa: E402
-from qgac_jax.inference import Restorer  # noqa: E402
+from qgac_jax.training.prefetch import to_devices  # noqa: E402
+from qgac_jax.restoring.restorer import Restorer  # noqa: E402
 
 
 def load_config(spec):
@@ -111,13 +114,13 @@ def main():
 
     mesh = sharding.make_mesh()
     repl = sharding.param_sharding(mesh)
-    parts = train_step.make_parts(config)
+    parts = train_step.make_parts(sections.training(config))
     state = jax.device_put(train_step.init_state(parts, jax.random.key(0)), repl)
-    vgg = jax.device_put(train.load_vgg_params(parts, config, jax.random.key(1)), repl)
+    vgg = jax.device_put(qgac.load_vgg_params(parts, config, jax.random.key(1)), repl)
     adversarial = args.recipe == "full"
     step = train_step.jit_step(parts, adversarial, mesh)
     prepare = jax.jit(on_device.make_prepare(data_config), out_shardings=sharding.batch_sharding(mesh))
-    fixed = prepare(sharding.global_batch({k: v for k, v in next(batches).items() if k in train.STEP_KEYS}, mesh))
+    fixed = prepare(sharding.global_batch({k: v for k, v in next(batches).items() if k in qgac.STEP_KEYS}, mesh))
     step_flops = flops.count_flops(train_step.make_step(parts, adversarial), state, fixed, vgg)
     holder = {"state": state}
 
@@ -131,7 +134,7 @@ def main():
           f"steps/s, {step_flops / 1e12:.3g} TFLOP/step, {tflops:.3g} TFLOP/s = {tflops / peak:.0%} of the matmul)",
           flush=True)
 
-    with to_devices(batches, mesh, train.STEP_KEYS, on_device.make_prepare(data_config)) as fed:
+    with to_devices(batches, mesh, qgac.STEP_KEYS, on_device.make_prepare(data_config)) as fed:
         def fed_step():
             holder["state"], metrics = step(holder["state"], next(fed), vgg)
             return metrics

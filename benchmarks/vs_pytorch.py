@@ -13,7 +13,7 @@ anything is timed. Measured in one run:
 - the machine's float32 matmul rate, and the train step's achieved GFLOP/s
   (FLOPs from XLA's cost analysis) as a fraction of it.
 The JAX train step is compiled as `qgac_jax.train` compiles it
-(`qgac_jax.compiler_options.for_training()`: on CPU, YNNPACK off); the float32
+(`qgac_jax.training.compiler_options.for_training()`: on CPU, YNNPACK off); the float32
 step is also timed under XLA's default options, for the before/after.
 """
 
@@ -30,8 +30,9 @@ import optax
 import torch
 import torch.nn.functional as F
 
-from qgac_jax import compiler_options
+from qgac_jax.training import compiler_options
 from timing import timed  # benchmarks/timing.py, beside this script
+
 from qgac_jax.models import create_model, init_params, qmap_channels
 
 

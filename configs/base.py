@@ -11,7 +11,7 @@ in docs/performance.md (GPU throughput), if the hosts feed that rate. DIV2K trai
 HR needs about 6.9 GB of host RAM over all hosts.
 """
 
-from qgac_jax.config import defaults, parse_arg
+from qgac_jax.training.config import defaults, parse_arg
 
 
 def get_config(arg: str = ""):

@@ -27,7 +27,7 @@ docs/model_cards.md.
 
 import os
 
-from qgac_jax.config import PRETRAINED, defaults, l1_only, local_data, parse_arg
+from qgac_jax.training.config import PRETRAINED, defaults, l1_only, local_data, parse_arg
 
 
 def get_config(arg: str = ""):

@@ -11,7 +11,7 @@ Cost: 5,000 steps of the 'tiny' variant (0.25 M parameters) at 16 patches of
 96x96; its measured time on 2 CPU cores: docs/training.md.
 """
 
-from qgac_jax.config import defaults, l1_only, local_data, parse_arg
+from qgac_jax.training.config import defaults, l1_only, local_data, parse_arg
 
 
 def get_config(arg: str = ""):

@@ -13,7 +13,7 @@ Validation: 8 images of cbsd68 at single qualities and a few double cases.
 as above, 20% each of WebP, AVIF and HEIC saves (encoder quality 5..95), half
 of those converted from an earlier JPEG. It learns to read such a file's
 earlier JPEG quality (100 where there was none), which restore then tells
-the network (`quality.AfterJpeg`); the export lists the codecs it read.
+the network (`guide.AfterJpeg`); the export lists the codecs it read.
 
     python -m qgac_jax.train_estimator --config=configs/estimator.py:codecs,steps=4000 --workdir=workdirs/est_codecs
 
@@ -27,7 +27,7 @@ import os
 import ml_collections
 
 from qgac_jax.codecs import CODECS
-from qgac_jax.config import PRETRAINED, defaults, local_data, parse_arg
+from qgac_jax.training.config import PRETRAINED, defaults, local_data, parse_arg
 
 
 def get_config(arg: str = ""):
@@ -42,7 +42,8 @@ def get_config(arg: str = ""):
                   max_images=8)
     c.optim = dict(lr=1e-3, warmup_steps=500, final_lr_ratio=0.01, clip=1.0, weight_decay=1e-4, ema_decay=0.999)
     c.train = dict(steps=args["steps"], log_every=100, eval_every=2_000, checkpoint_every=1_000, keep_checkpoints=2,
-                   seed=0, init_from="", p_true_shift=0.5)
+                   seed=0, init_from="")
+    c.estimator = dict(p_true_shift=0.5)
     if args["codecs"]:
         c.data.update(pipeline="pillow", workers=1, codecs=CODECS, codec_weights=(0.4, 0.2, 0.2, 0.2),
                       codec_q_min=5, codec_q_max=95, codec_p_jpeg_first=0.5)

@@ -6,7 +6,7 @@ Cost: as base.py without VGG and the discriminator, 3.7 TFLOP per step
 (1.1 EFLOP for 300k steps; docs/performance.md for measured rates).
 """
 
-from qgac_jax.config import defaults, l1_only, parse_arg
+from qgac_jax.training.config import defaults, l1_only, parse_arg
 
 
 def get_config(arg: str = ""):

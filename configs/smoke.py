@@ -10,7 +10,7 @@ adds the perceptual loss with random VGG weights and the adversarial loss
 Cost: under a minute on a CPU, most of it compiling.
 """
 
-from qgac_jax.config import defaults, l1_only, parse_arg
+from qgac_jax.training.config import defaults, l1_only, parse_arg
 
 
 def get_config(arg: str = ""):

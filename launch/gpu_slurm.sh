@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Multi-node GPU training with SLURM: one process per node drives all of that
 # node's GPUs; jax.distributed reads the coordinator, process count and rank
-# from SLURM's environment (qgac_jax.sharding.initialize_distributed).
+# from SLURM's environment (qgac_jax.training.sharding.initialize_distributed).
 #
 #   launch/gpu_slurm.sh --nodes 4 --gpus-per-node 8 --partition gpu \
 #       --workdir /shared/qgac_base -- --config.loss.vgg_weights=/shared/vgg19.npz

@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # Restorer is imported lazily: `import qgac_jax` stays cheap (no jax/flax import).
     if name == "Restorer":
-        from qgac_jax.inference import Restorer
+        from qgac_jax.restoring.restorer import Restorer
 
         return Restorer
     raise AttributeError(f"module 'qgac_jax' has no attribute {name!r}")

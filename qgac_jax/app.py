@@ -3,7 +3,7 @@
     python -m qgac_jax.app [--host 127.0.0.1] [--port 7860] [--share] [--checkpoint PATH] [--backend B]
         [--precision float32|int8]
 
-Open the printed address in a browser: upload photos, choose the strength,
+Open the printed address in a browser: upload photos, choose what the network is told,
 compare before and after, download the lossless PNGs. The page restores
 with `restore`'s engine and settings (docs/web_page.md). It listens on
 127.0.0.1 only, unless --host says otherwise; --share asks Gradio for a
@@ -16,8 +16,7 @@ import argparse
 import importlib.util
 import sys
 
-from qgac_jax import engines
-from qgac_jax.image_io import DEFAULT_MAX_PIXELS
+from qgac_jax.restoring import arguments, engines
 
 
 def _port(text: str) -> int:
@@ -38,11 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--share", action="store_true", help="also ask Gradio for a public link (off by default)")
     parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped models)")
     engines.add_arguments(parser)
-    parser.add_argument("--max-pixels", type=float, default=DEFAULT_MAX_PIXELS,
-                        help=f"refuse larger photos, read from the header (default {DEFAULT_MAX_PIXELS:.0e})")
+    arguments.add_max_pixels(parser)
     args = parser.parse_args(argv)
-    if not 1 <= args.max_pixels < float("inf"):
-        parser.error(f"--max-pixels must be a positive, finite number, got {args.max_pixels}")
     engines.check_arguments(parser, args)
     if importlib.util.find_spec("gradio") is None:
         parser.error("the web page needs the extra `app`: pip install -e '.[app]'")
@@ -54,11 +50,11 @@ def main(argv=None) -> None:
 
     args = parse_args(argv)
     quiet_third_party()
-    from qgac_jax import web_page
-    from qgac_jax.restore_jobs import Settings
+    from qgac_jax.restoring import web_page
+    from qgac_jax.restoring.jobs import Settings
 
     settings = Settings(checkpoint=args.checkpoint, backend=args.backend, precision=args.precision,
-                        max_pixels=int(args.max_pixels))
+                        max_pixels=args.max_pixels)
     try:
         _, url = web_page.serve(settings, args.host, args.port, args.share, block=False)
     except OSError as err:

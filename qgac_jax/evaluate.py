@@ -28,11 +28,9 @@ import pathlib
 import sys
 from typing import Dict, Optional, Sequence
 
-from qgac_jax import atomic_files, engines, restore_jobs, shipped
-from qgac_jax import quantization as qz
-from qgac_jax.codecs import jpeg
-from qgac_jax.data.degrade import CODECS
-from qgac_jax.eval_protocol import PSNR_CAP, Case, evaluate_images, markdown_table
+from qgac_jax.codecs import CODECS
+from qgac_jax.restoring import arguments, atomic_files, engines, jobs, shipped
+from qgac_jax.evaluation.protocol import PSNR_CAP, Case, evaluate_images, markdown_table
 
 
 def plot(result: Dict, path: str, title: str = "") -> None:
@@ -74,15 +72,6 @@ def _doubles(text: str):
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _told(text: str):
-    if text in ("auto", "file"):
-        return text
-    try:
-        return qz.validate_quality(int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--quality is auto, file or 1..100, got {text!r}") from None
-
-
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -106,11 +95,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                              "Q1:CODEC:Q (a JPEG re-saved by CODEC, e.g. 20:webp:75)")
     parser.add_argument("--grey", action="store_true", help="evaluate on grey versions of the images")
     parser.add_argument("--max-images", type=_count, default=0, help="only the first N readable images (0: all)")
-    parser.add_argument("--quality", type=_told, default="auto",
-                        help="what the model is told: the file's tables and the shipped estimate (auto), the "
-                             "file's tables alone (file), or 1..100: the IJG tables of that quality, as "
-                             "restore --quality Q; other codecs' files: their own quantizer (file), raised to an "
-                             "earlier JPEG's where the estimator reads that codec (auto)")
+    arguments.add_guide(parser, "other codecs' files: their own quantizer (file), raised to an earlier JPEG's "
+                                "where the estimator reads that codec (auto)")
     parser.add_argument("--codec", choices=CODECS, default="jpeg",
                         help="what compresses the --qualities cases: jpeg (default), or webp, avif (Pillow) or "
                              "heic (pillow-heif) at their encoders' own quality scale; --double names its own")
@@ -160,15 +146,10 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if checkpoint is None:
         parser.error("this version ships no pretrained checkpoint: pass --checkpoint")
     try:
-        settings = restore_jobs.Settings(checkpoint=checkpoint, backend=args.backend, precision=args.precision,
+        settings = jobs.Settings(checkpoint=checkpoint, backend=args.backend, precision=args.precision,
                                          quality=args.quality)
-        restorer = restore_jobs.Models(settings, engines.backend(args))(args.grey)
-        restore = functools.partial(restorer.restore_compressed, ensemble=args.ensemble)
-        if isinstance(args.quality, int):  # the IJG tables of --quality, whatever the file holds
-            told = jpeg.JpegQuantization.from_quality(args.quality, grey=args.grey)
-
-            def restore(pixels, _file_tables):
-                return restorer.restore_compressed(pixels, told, "file", args.ensemble)
+        restorer = engines.Models(settings, engines.backend(args))(args.grey)
+        restore = functools.partial(restorer.restore_compressed, quality=args.quality, ensemble=args.ensemble)
         result = evaluate_images(restore, args.images, cases, args.grey, args.max_images, progress=True)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

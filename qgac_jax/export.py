@@ -21,11 +21,11 @@ import sys
 import tempfile
 import time
 
-from qgac_jax import shipped
+from qgac_jax.restoring import shipped
 
 
 def _quality(text: str) -> int:
-    from qgac_jax import quantization as qz
+    from qgac_jax.codecs import jpeg_tables as qz
 
     try:
         return qz.validate_quality(int(text))
@@ -60,13 +60,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run(argv=None) -> int:
     args = parse_args(argv)
-    from qgac_jax import checkpointing, int8_graph, onnx_graph
+    from qgac_jax.models import exports
+    from qgac_jax.restoring import int8_graph, onnx_graph
 
     path = args.checkpoint or shipped.default_checkpoint(args.channels or 3)
     start = time.perf_counter()
     try:
-        path = checkpointing.export_dir(path)
-        model, params, config = checkpointing.load_restoration_export(path)
+        path = exports.export_dir(path)
+        model, params, config = exports.load_restoration_export(path)
         if args.channels and model.channels != args.channels:
             raise ValueError(f"{path} is a {model.channels}-channel model, not --channels {args.channels}")
         print(f"converting {path} ({config.get('variant')}, {model.channels} channels) to ONNX ...", flush=True)

@@ -1,4 +1,4 @@
-"""Restore JPEG photos with the shipped models or a trained checkpoint.
+"""Restore compressed photos (JPEG, WebP, AVIF, HEIC) with the shipped models or a trained checkpoint.
 
     python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH | --onnx FILE] [--backend B]
                                [--precision float32|int8] [--quality auto|file|Q]
@@ -21,17 +21,13 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import math
 import pathlib
 import sys
 import time
 
-from qgac_jax import atomic_files, engines
-from qgac_jax import restore_jobs as jobs
-from qgac_jax import shipped
-from qgac_jax.image_io import DEFAULT_MAX_PIXELS
-from qgac_jax.image_io import check_quality as _check_quality
-from qgac_jax.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from qgac_jax.restoring import arguments, atomic_files, engines, guide, inputs, jobs, outputs, shipped
+from qgac_jax.restoring.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+
 PROGRESS_TILES = 8  # images cut into more tiles than this show a progress bar per tile (on a terminal)
 
 
@@ -47,27 +43,11 @@ def _multiple_of_8(name: str, minimum: int):
     return parse
 
 
-def _pixels(text: str) -> int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--max-pixels must be a number such as 5e7, got {text!r}") from None
-    if not math.isfinite(value) or value < 1:
-        raise argparse.ArgumentTypeError(f"--max-pixels must be a positive, finite number such as 5e7, got {text!r}")
-    return int(value)
-
-
-def _quality(text: str):
-    try:
-        return _check_quality(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m qgac_jax.restore", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="JPEG files, directories or globs")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="photos (JPEG, WebP, AVIF, HEIC; others with --quality Q), directories or globs")
     parser.add_argument("--output", required=True, help="folder for the restored PNGs (created if missing)")
     parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped models, the "
                                              "grey one for grey files, the colour one for colour files)")
@@ -75,13 +55,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="run this ONNX export (python -m qgac_jax.export) with ONNX Runtime instead of JAX; "
                              "needs pip install -e '.[onnx]'")
     engines.add_arguments(parser)
-    parser.add_argument("--quality", type=_quality, default="auto",
-                        help="what the network is told: 'auto' (default) the file's tables raised to the quality "
-                             "the shipped estimator reads off the pixels (recompressed photos); 'file' the file's "
-                             "tables alone; 1..100 the IJG tables of that quality (needed for PNGs; a lower value "
-                             "asks for a stronger correction)")
+    arguments.add_guide(parser)
     parser.add_argument("--show-quality", action="store_true",
-                        help="print, per file, the file's quality and the quality that was assumed")
+                        help="print, per file, what it records and what the network was told")
     parser.add_argument("--ensemble", action="store_true",
                         help="average the restorations of the 8 flips and transposes: 8 times slower, slightly "
                              "better (docs/restoring.md)")
@@ -90,10 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"tile size in pixels, a multiple of 8 (default {DEFAULT_TILE})")
     parser.add_argument("--overlap", type=_multiple_of_8("--overlap", 0), default=DEFAULT_OVERLAP,
                         help=f"tile overlap in pixels, a multiple of 8 (default {DEFAULT_OVERLAP})")
-    parser.add_argument("--max-pixels", type=_pixels, default=DEFAULT_MAX_PIXELS,
-                        help=f"refuse images larger than this, read from the file's header before decoding "
-                             f"(default {DEFAULT_MAX_PIXELS:.0e}: about what a 2-core laptop with 8 GB restores "
-                             "comfortably; e.g. --max-pixels 2e8 for larger photos)")
+    arguments.add_max_pixels(parser)
     args = parser.parse_args(argv)
     if args.overlap >= args.tile // 2:
         parser.error(f"--overlap ({args.overlap}) must be below half of --tile ({args.tile})")
@@ -112,12 +85,12 @@ def run(argv=None) -> int:
     args = parse_args(argv)
     out_root = pathlib.Path(args.output)
     try:
-        jobs.check_output_folder(out_root)  # before any model is loaded
+        outputs.check_output_folder(out_root)  # before any model is loaded
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        models = jobs.Models(args, engines.backend(args, bool(args.onnx)))
+        models = engines.Models(args, engines.backend(args, bool(args.onnx)))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -127,7 +100,7 @@ def run(argv=None) -> int:
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-    found, errors = jobs.collect_inputs(args.inputs, out_root)
+    found, errors = inputs.collect_inputs(args.inputs, out_root)
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
     leftovers = atomic_files.remove_leftovers(out_root)
@@ -159,8 +132,6 @@ def restore_all(args, models, found, out_root: pathlib.Path, failed: int) -> int
     """Restores each job and prints the summary; the exit status (130 when interrupted)."""
     from tqdm import tqdm
 
-    from qgac_jax.image_io import NoQuantization
-
     tally, start, seen = Tally(failed=failed), time.perf_counter(), {}
     files = tqdm(found, desc="restoring", unit="image", disable=None)  # a bar on a terminal
     job = None
@@ -184,7 +155,7 @@ def restore_all(args, models, found, out_root: pathlib.Path, failed: int) -> int
                 if files.disable:  # logs and pipes: one line per file instead of a bar
                     print(f"restored {job.src} -> {dest} ({pixels.shape[1]}x{pixels.shape[0]}, "
                           f"{time.perf_counter() - file_start:.1f} s)", flush=True)
-            except NoQuantization as err:
+            except guide.NoQuantization as err:
                 if job.walked:  # met in a folder: listed in the summary; named on the command line: an error
                     tally.not_restored[err.format_name] += 1
                 else:
@@ -222,8 +193,8 @@ def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path):
     for note in result.notes:
         tqdm.write(f"warning: {src}: {note}", file=sys.stderr)
     if args.show_quality:
-        tqdm.write(f"{src}: {jobs.describe(result.decoded, result.guide, result.estimate, args.quality)}")
-    jobs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
+        tqdm.write(f"{src}: {result.guide.sentence}")
+    outputs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
     return result.pixels
 
 

@@ -82,10 +82,12 @@ def encoded(img: np.ndarray, image_format: str, **save_kwargs) -> bytes:
 
 
 def data_config(**kw):
-    """A small DataConfig for pipeline tests: 32x32 patches, batches of 4, qualities 5..95."""
+    """A small DataConfig for pipeline tests: built-in photos, 32x32 patches, batches of 4, single JPEGs of
+    IJG tables at qualities 5..95 (what a test adds, it names)."""
     from qgac_jax import data
 
-    return data.DataConfig(**{**dict(patch_size=32, batch_size=4, q_min=5, q_max=95), **kw})
+    return data.DataConfig(**{**dict(sources=("builtin",), patch_size=32, batch_size=4, q_min=5, q_max=95,
+                                     p_random_table=0.0, p_double=0.0), **kw})
 
 
 def take_batches(config, n_batches=1, **kw):
@@ -119,13 +121,14 @@ def _make_export(path, channels: int):
     """A real Orbax export of a small model whose head is not zero (so it changes images)."""
     import jax
 
-    from qgac_jax import checkpointing, models
+    from qgac_jax import models
+    from qgac_jax.models import exports
 
     overrides = dict(widths=(8, 16), blocks=1, bottleneck_blocks=1, qga_hidden=4, zero_head=False)
     model = models.create_model("tiny", channels=channels, **overrides)
     params = models.init_params(model, jax.random.key(channels))
     params["head"]["kernel"] = params["head"]["kernel"] * 0.05  # a gentle residual, like a trained model
-    checkpointing.export_params(path, params, {"variant": "tiny", "channels": channels, "dtype": "float32",
+    exports.export_params(path, params, {"variant": "tiny", "channels": channels, "dtype": "float32",
                                                "overrides": overrides})
     return path
 

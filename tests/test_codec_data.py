@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from qgac_jax import codecs
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax.data import degrade, on_device
 from conftest import data_config, natural_image, take_batches
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qgac_jax import compiler_options
+from qgac_jax.training import compiler_options
 from qgac_jax.models import create_model, init_params, qmap_channels
 
 

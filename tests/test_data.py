@@ -8,7 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from qgac_jax import data as ip
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax.codecs import jpeg
 from qgac_jax.data import degrade, on_device, sources, tf_pipeline
 from conftest import data_config, natural_image, shared_dataset, take_batches

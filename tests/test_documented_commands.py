@@ -12,7 +12,7 @@ from _documented import ROOT, readme_commands
 
 def _parse_with_the_cli(command):
     """The command's arguments through its CLI's own parser, in-process (no model, no data touched)."""
-    from qgac_jax import config as config_lib
+    from qgac_jax.training import config as config_lib
     from qgac_jax import evaluate as evaluate_cli
     from qgac_jax import export as export_cli
     from qgac_jax import restore as restore_cli

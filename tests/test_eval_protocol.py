@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgac_jax import eval_protocol
-from qgac_jax import quantization as qz
+from qgac_jax.evaluation import protocol as eval_protocol
+from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax.data import sources
 
 

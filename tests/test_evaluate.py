@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgac_jax import eval_protocol, metrics
+from qgac_jax.evaluation import protocol as eval_protocol, metrics
 from conftest import natural_image, shared_dataset
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -149,7 +149,8 @@ def test_other_codecs_are_measured_told_a_jpeg_quality(colour_export, tmp_path, 
 
 def test_a_jpeg_converted_to_webp_is_measured_with_the_estimate_where_the_estimator_reads_webp(colour_export,
                                                                                                 tmp_path, monkeypatch):
-    from qgac_jax import evaluate, quality
+    from qgac_jax import evaluate
+    from qgac_jax.restoring import estimate
 
     images = tmp_path / "images"
     images.mkdir()
@@ -162,9 +163,9 @@ def test_a_jpeg_converted_to_webp_is_measured_with_the_estimate_where_the_estima
         estimates.append(quantization.codec)
         return 20.0
 
-    monkeypatch.setattr(quality.QualityEstimate, "codecs", ("jpeg", "webp"), raising=False)
-    monkeypatch.setattr(quality.QualityEstimate, "__call__", reads_webp)
-    monkeypatch.setattr(quality.QualityEstimate, "__init__", lambda self, *a: None)
+    monkeypatch.setattr(estimate.QualityEstimate, "codecs", ("jpeg", "webp"), raising=False)
+    monkeypatch.setattr(estimate.QualityEstimate, "__call__", reads_webp)
+    monkeypatch.setattr(estimate.QualityEstimate, "__init__", lambda self, *a: None)
     assert evaluate.run(argv + ["--codec", "webp", "--qualities", "75"]) == 0
     told = json.loads(out.read_text())
     assert told["told"] == "the file's quantizer + estimate" and estimates == ["webp", "webp"]

@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 
-from qgac_jax.flops import count_flops
+from qgac_jax.models.flops import count_flops
 
 
 def test_matmul_and_convolution_flops_by_hand_and_through_nested_jit():

@@ -5,8 +5,9 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from qgac_jax import Restorer, metrics
-from qgac_jax.image_io import decode
+from qgac_jax import Restorer
+from qgac_jax.evaluation import metrics
+from qgac_jax.restoring.image_io import decode
 from conftest import jpeg_bytes, natural_image
 
 
@@ -39,8 +40,8 @@ def test_batched_tiles_give_the_same_image_as_one_tile_at_a_time(colour_export):
     one = Restorer.from_checkpoint(colour_export, tile=64, overlap=16, tile_batch=1)
     batched = Restorer.from_checkpoint(colour_export, tile=64, overlap=16, tile_batch=7)  # 4 full + 1 padded
     d = decode(data)
-    np.testing.assert_allclose(batched.restore_compressed(d.pixels, d.quantization, "file"),
-                               one.restore_compressed(d.pixels, d.quantization, "file"), atol=2e-6)
+    np.testing.assert_allclose(batched.restore_compressed(d.pixels, d.recorded, "file"),
+                               one.restore_compressed(d.pixels, d.recorded, "file"), atol=2e-6)
     with pytest.raises(ValueError, match="tile_batch"):
         Restorer(one.model, one.params, tile_batch=0)
 
@@ -126,14 +127,13 @@ def test_guide_raises_the_file_tables_to_the_estimate(restorer, colour_export):
     np.testing.assert_array_equal(told_20.restore(data, quality="file"), restorer.restore(data))  # file alone
     told_90 = Restorer.from_checkpoint(colour_export, estimator=Fixed(90.0))
     np.testing.assert_array_equal(told_90.restore(data), restorer.restore(data))  # finer than the file: no change
-    d = decode(data)
-    guide, estimate = told_20.guide(d.pixels, d.quantization)
-    assert estimate == 20.0 and (guide.luma >= d.quantization.luma).all()
+    pixels, told = told_20.restore_decoded(decode(data))
+    np.testing.assert_array_equal(pixels, told_20.restore(data))
+    assert told.estimate == 20.0 and (told.quantization.luma >= decode(data).recorded.luma).all()
 
 
 def test_a_codec_file_is_raised_to_an_earlier_jpeg_only_by_an_estimator_that_reads_the_codec(restorer,
                                                                                                colour_export):
-    from qgac_jax import quality, quantization as qz
     from qgac_jax.data.degrade import codec_encode
 
     class Fixed:  # an estimator that learned JPEG and WebP files and always says 20
@@ -144,32 +144,29 @@ def test_a_codec_file_is_raised_to_an_earlier_jpeg_only_by_an_estimator_that_rea
             return 20.4
 
     webp = codec_encode(natural_image(48, 56), "webp", 75)
-    d = decode(webp)
     told = Restorer.from_checkpoint(colour_export, estimator=Fixed())
-    guide, estimate = told.guide(d.pixels, d.quantization)
-    assert estimate == 20.4 and isinstance(guide, quality.AfterJpeg) and guide.quality == 20
-    np.testing.assert_array_equal(guide.qmap(48, 56), np.maximum(d.quantization.qmap(48, 56),
-                                                                  qz.qmap(*qz.ijg_tables(20), 48, 56)))
+    _, guide = told.restore_decoded(decode(webp))
+    assert guide.estimate == 20.4 and guide.quantization.quality == 20  # (the guide's own test checks the map)
     raised = told.restore(webp)
     assert not np.array_equal(raised, restorer.restore(webp))  # the network hears the JPEG
     np.testing.assert_array_equal(told.restore(webp, quality="file"), restorer.restore(webp))
     Fixed.codecs = ("jpeg",)  # the shipped estimator before it learned the codecs: the file's own map
-    assert told.guide(d.pixels, d.quantization) == (d.quantization, None)
+    np.testing.assert_array_equal(told.restore(webp), restorer.restore(webp))
 
 
 def test_the_shipped_estimate_sends_jpegs_to_the_jpeg_estimator_and_other_files_to_the_codec_one():
-    from qgac_jax import inference, quality, shipped
+    from qgac_jax.restoring import estimate, shipped
     from qgac_jax.data.degrade import codec_encode
 
     if shipped.codec_estimator_checkpoint() is None:
         pytest.skip("this version ships no codec estimator")
-    both = inference._resolve_estimator("shipped")
-    assert isinstance(both, quality.PerCodec) and set(both.codecs) == {"jpeg", "webp", "avif", "heic"}
+    both = estimate.resolve("shipped")
+    assert isinstance(both, estimate.PerCodec) and set(both.codecs) == {"jpeg", "webp", "avif", "heic"}
     assert both.by_codec["webp"] is both.by_codec["heic"] is not both.by_codec["jpeg"]
     for data in (jpeg_bytes(natural_image(64, 64), quality=30), codec_encode(natural_image(64, 64), "webp", 50)):
         d = decode(data)
-        chosen = both.by_codec[d.quantization.codec]
-        assert both(d.pixels, d.quantization) == chosen(d.pixels, d.quantization)
+        chosen = both.by_codec[d.recorded.codec]
+        assert both(d.pixels, d.recorded) == chosen(d.pixels, d.recorded)
 
 
 def test_ensemble_of_a_real_model_is_close_to_a_single_pass(restorer):

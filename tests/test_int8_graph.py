@@ -12,8 +12,9 @@ pytest.importorskip("jax2onnx", reason="the ONNX export needs the extra: pip ins
 ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime needs the extra: pip install -e '.[onnx]'")
 onnx = pytest.importorskip("onnx")
 
-from qgac_jax import (Restorer, checkpointing, evaluate, export, int8_graph, onnx_graph,  # noqa: E402
-                      restore, shipped)
+from qgac_jax import Restorer, evaluate, export, restore  # noqa: E402
+from qgac_jax.restoring import int8_graph, onnx_graph, shipped  # noqa: E402
+from qgac_jax.models import exports  # noqa: E402
 from conftest import jpeg_bytes, natural_image  # noqa: E402
 
 pytestmark = [pytest.mark.slow,
@@ -57,7 +58,7 @@ def test_convolutions_outside_the_kept_modules_are_int8_and_the_contract_is_unch
     float_convs = [c.name for c in convs if c.name not in int8_convs]
     # small: stem, 2 QGA blocks of 3 convolutions, the full-resolution fuse and the head stay float32
     assert len(convs) == 37 and len(float_convs) == 1 + 2 * 3 + 1 + 1
-    _, params, _ = checkpointing.load_restoration_export(shipped.default_checkpoint(3))
+    _, params, _ = exports.load_restoration_export(shipped.default_checkpoint(3))
     assert sorted(float_convs) == sorted(int8_graph.kept_float(onnx.load(str(fp32)), params))
     kept_weights = {np.asarray(params[m]["kernel"], np.float32).transpose(3, 2, 0, 1).tobytes()
                     for m in ("stem", "head", "fuse0")}

@@ -83,7 +83,7 @@ def test_gpu_slurm_dry_run_submits_one_process_per_node():
 
 
 def test_slurm_environment_is_detected_for_jax_distributed(monkeypatch):
-    from qgac_jax import sharding
+    from qgac_jax.training import sharding
 
     calls = []
     monkeypatch.setattr(sharding.jax.distributed, "initialize", lambda *a, **k: calls.append((a, k)))

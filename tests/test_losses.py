@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qgac_jax import losses
+from qgac_jax.training import losses
 from qgac_jax.models import vgg
 
 

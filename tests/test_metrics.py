@@ -8,7 +8,7 @@ import skimage.data
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from qgac_jax import metrics
+from qgac_jax.evaluation import metrics
 from conftest import natural_image
 
 

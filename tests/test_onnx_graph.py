@@ -11,7 +11,10 @@ from PIL import Image
 pytest.importorskip("jax2onnx", reason="the ONNX export needs the extra: pip install -e '.[onnx]'")
 ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime needs the extra: pip install -e '.[onnx]'")
 
-from qgac_jax import Restorer, checkpointing, export, onnx_graph, quantization as qz, restore, shipped  # noqa: E402
+from qgac_jax import Restorer, export, restore  # noqa: E402
+from qgac_jax.codecs import jpeg_tables as qz  # noqa: E402
+from qgac_jax.restoring import onnx_graph, shipped  # noqa: E402
+from qgac_jax.models import exports  # noqa: E402
 from conftest import jpeg_bytes, natural_image  # noqa: E402
 
 QUALITY = 30
@@ -35,7 +38,7 @@ def exported(tmp_path_factory):
 
 
 def _flax(channels):
-    model, params, _ = checkpointing.load_export(shipped.default_checkpoint(channels))
+    model, params, _ = exports.load_export(shipped.default_checkpoint(channels))
     return lambda y, q: np.clip(np.asarray(model.apply({"params": params}, y, q)), 0.0, 1.0)
 
 

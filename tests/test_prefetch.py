@@ -7,10 +7,10 @@ import jax
 import numpy as np
 import pytest
 
-from qgac_jax import sharding
+from qgac_jax.training import sharding
 from qgac_jax.data import on_device
 from qgac_jax.data.config import DataConfig
-from qgac_jax.prefetch import DevicePrefetcher, to_devices
+from qgac_jax.training.prefetch import DevicePrefetcher, to_devices
 
 T_HOST = T_DEVICE = 0.15  # seconds per batch on each side
 STEPS = 12
@@ -68,7 +68,7 @@ def test_stopping_early_leaves_no_thread_behind():
 
 
 def test_to_devices_shards_the_batch_and_finishes_it_on_the_devices():
-    config = DataConfig(patch_size=16, batch_size=2, grey=True)
+    config = DataConfig(sources=("builtin",), patch_size=16, batch_size=2, grey=True)
     mesh = sharding.make_mesh()
     host = {"compressed": np.full((2, 16, 16, 1), 255, np.uint8), "target": np.zeros((2, 16, 16, 1), np.uint8),
             "guide_tables": np.full((2, 2, 8, 8), 51, np.int32)}

@@ -10,8 +10,9 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from qgac_jax import Restorer, metrics
-from qgac_jax.shipped import default_checkpoint
+from qgac_jax import Restorer
+from qgac_jax.evaluation import metrics
+from qgac_jax.restoring.shipped import default_checkpoint
 from conftest import SHARED_DATA
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -80,8 +81,8 @@ def test_restore_picks_the_shipped_grey_model_for_grey_jpegs(tmp_path):
 
 
 def _shipped_estimator():
-    from qgac_jax.quality import QualityEstimate
-    from qgac_jax.shipped import estimator_checkpoint
+    from qgac_jax.restoring.estimate import QualityEstimate
+    from qgac_jax.restoring.shipped import estimator_checkpoint
 
     path = estimator_checkpoint()
     if path is None:
@@ -91,7 +92,7 @@ def _shipped_estimator():
 
 @pytest.mark.slow
 def test_shipped_estimator_reads_the_quality_of_single_jpegs():
-    from qgac_jax.eval_protocol import Case
+    from qgac_jax.evaluation.protocol import Case
 
     estimate = _shipped_estimator()
     errors = []
@@ -104,7 +105,7 @@ def test_shipped_estimator_reads_the_quality_of_single_jpegs():
 
 @pytest.mark.slow
 def test_recompressed_photo_restores_better_by_default_than_with_the_files_tables(tmp_path):
-    from qgac_jax.eval_protocol import Case
+    from qgac_jax.evaluation.protocol import Case
 
     _shipped_estimator()
     restorer = Restorer.pretrained()
@@ -126,7 +127,7 @@ def test_recompressed_photo_restores_better_by_default_than_with_the_files_table
 @pytest.mark.slow
 @pytest.mark.parametrize("codec", ["webp", "heic"])
 def test_a_photo_converted_from_a_jpeg_restores_better_by_default_and_one_saved_once_as_before(tmp_path, codec):
-    from qgac_jax.eval_protocol import Case
+    from qgac_jax.evaluation.protocol import Case
 
     if codec == "heic":
         pytest.importorskip("pillow_heif", reason="HEIC files are written by pillow-heif (the extra `test`)")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax.codecs import jpeg
 from conftest import jpeg_bytes, natural_image
 

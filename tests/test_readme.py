@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from qgac_jax.eval_protocol import Case
+from qgac_jax.evaluation.protocol import Case
 from _documented import README, ROOT, _argv, _run, _sandbox, _shared, python_snippets, readme_commands
 from conftest import SHARED_DATA
 SHORT_TRAINING = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",
@@ -267,7 +267,7 @@ RULES = [
     (r"^launch/train_shipped\.sh ", train_shipped_dry_run),
     (r"^python -m qgac_jax\.train --help$", covered_by("tests/test_config.py::test_help_lists_the_shipped_configs")),
     (r"^python -m qgac_jax\.app$", covered_by(
-        "tests/test_web_page.py::test_the_browser_restores_downloads_moves_the_strength_and_shows_errors")),
+        "tests/test_web_page.py::test_the_browser_restores_downloads_changes_the_guide_and_shows_errors")),
     (r"^pip install -e '\.\[[a-z,]+\]'$", extras_exist),
     (r"^bash deploy/huggingface_space/build\.sh ", covered_by(
         "tests/test_web_page.py::test_the_hugging_face_space_assembles_and_its_app_builds_the_page")),

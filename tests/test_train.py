@@ -15,8 +15,12 @@ import pytest
 
 import _train_worker
 from conftest import shared_dataset, xla_flags
-from qgac_jax import checkpointing, data, eval_protocol, train
-from qgac_jax.inference import Restorer
+from qgac_jax import data
+from qgac_jax.training import qgac
+from qgac_jax.models import exports
+from qgac_jax.training import checkpoints, sections
+from qgac_jax.evaluation import protocol as eval_protocol
+from qgac_jax.restoring.restorer import Restorer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "_train_worker.py"
@@ -51,7 +55,7 @@ def test_every_config_parses_and_builds(name, arg):
     config = _config(name, arg)
     data_config = data.DataConfig.from_config(config.data)
     assert data_config.batch_size > 0
-    parts = train.train_step.make_parts(config)
+    parts = qgac.train_step.make_parts(sections.training(config))
     assert parts.model.channels == (1 if data_config.grey else 3)
     assert "python -m qgac_jax.train --config=configs/" in importlib.import_module(f"configs.{name}").__doc__
 
@@ -79,14 +83,14 @@ def test_config_arguments_take_effect():
 def test_smoke_training_in_process_writes_checkpoints_export_tensorboard_and_a_profile(tmp_path):
     config = _config("smoke")
     config.train.profile_steps = 2
-    state, result = train.train_and_evaluate(config, str(tmp_path))
+    state, result = qgac.train_and_evaluate(config, str(tmp_path))
     assert list((tmp_path / "profile").rglob("*.xplane.pb"))  # a jax.profiler trace of steps 3-4
     assert int(state.step) == 6
     assert np.isfinite(result["loss"]) and "model_psnr" in result and "jpeg_psnr_b_q10" in result
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [2, 4, 6]
     assert [p.name for p in (tmp_path / "best").iterdir()] == ["6"]
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
-    model, params, model_config = checkpointing.load_export(tmp_path / "export")
+    model, params, model_config = exports.load_export(tmp_path / "export")
     assert model_config["overrides"]["widths"] == [8, 16]
     y = np.random.default_rng(0).random((1, 16, 16, 3), np.float32)
     q = np.full((1, 16, 16, 2), 0.1, np.float32)
@@ -96,7 +100,7 @@ def test_smoke_training_in_process_writes_checkpoints_export_tensorboard_and_a_p
 @pytest.mark.slow
 def test_gan_stage_trains_discriminator_with_perceptual_loss(tmp_path):
     config = _config("smoke", "gan")
-    _, result = train.train_and_evaluate(config, str(tmp_path))
+    _, result = qgac.train_and_evaluate(config, str(tmp_path))
     assert np.isfinite(result["d_loss"]) and np.isfinite(result["g_adv"]) and result["perceptual"] > 0
 
 
@@ -118,7 +122,7 @@ def test_one_step_on_eight_devices_equals_one_device(tmp_path):
 def test_killed_run_resumes_to_the_same_parameters_as_an_uninterrupted_one(tmp_path):
     overrides = ["train.steps=10", "train.checkpoint_every=2", "train.log_every=2", "train.eval_every=1000"]
     # The uninterrupted run, in this process: the worker's config, overrides and parameter names.
-    state, _ = train.train_and_evaluate(_train_worker.smoke_config(overrides), str(tmp_path / "straight"))
+    state, _ = qgac.train_and_evaluate(_train_worker.smoke_config(overrides), str(tmp_path / "straight"))
     straight = _train_worker.flat({"g": state.g_params, "ema": state.ema_params})
 
     work = tmp_path / "killed"
@@ -173,15 +177,16 @@ def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint
     work = tmp_path / "nan"
     good = _config("smoke")
     good.train.steps = 4
-    train.train_and_evaluate(good, str(work))  # checkpoints 2 and 4, in this process
+    qgac.train_and_evaluate(good, str(work))  # checkpoints 2 and 4, in this process
     proc = _run(["-m", "qgac_jax.train", "--config=configs/smoke.py", f"--workdir={work}",
                  "--config.train.steps=12", "--config.optim.lr=1e30", "--config.optim.clip=1e30"])
     assert proc.returncode == 1
     assert "error: non-finite loss at step" in proc.stderr and "Traceback" not in proc.stderr
     saved = sorted(int(p.name) for p in (work / "checkpoints").iterdir() if p.name.isdigit())
     assert max(saved) == 4  # nothing saved after the loss broke
-    state_like = train.train_step.init_state(train.train_step.make_parts(_config("smoke")), jax.random.key(0))
-    ckpt = checkpointing.Checkpointer(work)
+    parts = qgac.train_step.make_parts(sections.training(_config("smoke")))
+    state_like = qgac.train_step.init_state(parts, jax.random.key(0))
+    ckpt = checkpoints.Checkpointer(work)
     state, meta = ckpt.restore_latest(state_like)
     ckpt.close()
     assert meta["step"] == 4 and all(np.isfinite(x).all() for x in jax.tree.leaves(state.g_params))
@@ -229,7 +234,7 @@ def test_base_config_offline_fails_fast_naming_div2k(tmp_path, monkeypatch):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     start = time.time()
     with pytest.raises(ValueError, match="div2k.*could not be fetched.*data.sources"):
-        train.train_and_evaluate(_config("base"), str(tmp_path / "work"))
+        qgac.train_and_evaluate(_config("base"), str(tmp_path / "work"))
     assert time.time() - start < 30
 
 
@@ -237,7 +242,7 @@ def test_perceptual_loss_without_vgg_weights_is_a_start_up_error(tmp_path):
     config = _config("smoke")
     config.loss.perceptual = 1.0
     with pytest.raises(ValueError, match="convert_vgg"):
-        train.train_and_evaluate(config, str(tmp_path))
+        qgac.train_and_evaluate(config, str(tmp_path))
 
 
 @pytest.mark.slow
@@ -251,11 +256,11 @@ def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
     config.optim.lr, config.optim.warmup_steps, config.optim.ema_decay = 2e-3, 10, 0.9
     config.train.steps, config.train.log_every, config.train.eval_every = 150, 50, 150
     config.train.checkpoint_every = 150
-    parts = train.train_step.make_parts(config)
-    initial = Restorer(parts.model, train.train_step.init_state(parts, jax.random.key(0)).ema_params)
+    parts = qgac.train_step.make_parts(sections.training(config))
+    initial = Restorer(parts.model, qgac.train_step.init_state(parts, jax.random.key(0)).ema_params)
     before = eval_protocol.flat_metrics(eval_protocol.evaluate_images(initial.restore_compressed, str(root), (10,),
                                                                 max_images=3))
-    _, result = train.train_and_evaluate(config, str(tmp_path))
+    _, result = qgac.train_and_evaluate(config, str(tmp_path))
     assert before["model_psnr"] == pytest.approx(before["jpeg_psnr"], abs=1e-6)  # zero head: identity
     assert result["model_psnr"] > result["jpeg_psnr"] + 0.1, result
     assert result["model_mae"] < result["jpeg_mae"] == pytest.approx(before["model_mae"], abs=1e-6)
@@ -265,12 +270,12 @@ def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
 def test_init_from_starts_the_generator_from_an_export(tmp_path):
     first = _config("smoke")
     first.train.steps = 2
-    train.train_and_evaluate(first, str(tmp_path / "a"))
+    qgac.train_and_evaluate(first, str(tmp_path / "a"))
     second = _config("smoke")
     second.train.steps, second.train.init_from, second.optim.lr = 2, str(tmp_path / "a" / "export"), 0.0
-    train.train_and_evaluate(second, str(tmp_path / "b"))
-    _, a, _ = checkpointing.load_export(tmp_path / "a" / "export")
-    _, b, _ = checkpointing.load_export(tmp_path / "b" / "export")
+    qgac.train_and_evaluate(second, str(tmp_path / "b"))
+    _, a, _ = exports.load_export(tmp_path / "a" / "export")
+    _, b, _ = exports.load_export(tmp_path / "b" / "export")
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(x, y)  # lr 0: the generator stays exactly where it started
     assert any(float(np.abs(x).max()) > 0 for x in jax.tree.leaves(a["head"]))  # and that is not the init
@@ -284,6 +289,6 @@ def test_a_codec_mix_trains_and_evaluates_each_codec(tmp_path):
     config.data.pipeline, config.data.workers = "pillow", 1
     config.data.codecs = ("jpeg", "webp", "avif", "heic")
     config.eval.qualities = (10, "webp:30", "heic:30")
-    state, result = train.train_and_evaluate(config, str(tmp_path))
+    state, result = qgac.train_and_evaluate(config, str(tmp_path))
     assert int(state.step) == 2 and np.isfinite(result["loss"])
     assert {"model_psnr_q10", "model_psnr_qwebp 30", "model_psnr_qheic 30"} <= set(result)

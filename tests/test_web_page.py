@@ -72,7 +72,7 @@ def photo(tmp_path_factory):
     return path
 
 
-def test_the_browser_restores_downloads_moves_the_strength_and_shows_errors(app, photo, tmp_path):
+def test_the_browser_restores_downloads_changes_the_guide_and_shows_errors(app, photo, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright")
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent (CI installs Debian's chromium)")
@@ -115,7 +115,7 @@ def test_the_browser_restores_downloads_moves_the_strength_and_shows_errors(app,
         assert (tmp_path / "strong.png").read_bytes() == stronger != expected
 
         (tmp_path / "notes.jpg").write_text("just some text, not a picture\n")
-        page.get_by_label("auto: the file's tables and the estimate").check()
+        page.get_by_label("auto: the file's own and the estimate").check()
         page.locator("#photos input[type=file]").set_input_files(str(tmp_path / "notes.jpg"))
         page.locator("#restore").click()
         page.locator("#report").get_by_text("error: notes.jpg: not an image file").wait_for(timeout=60_000)

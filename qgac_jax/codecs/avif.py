@@ -28,7 +28,7 @@ import numpy as np
 
 from qgac_jax.codecs import av1_tables, heif
 from qgac_jax.codecs.bits import BitReader
-from qgac_jax.quantization import QMAP_SCALE
+from qgac_jax.codecs.jpeg_tables import QMAP_SCALE
 
 DC_STEPS = np.array(av1_tables.DC_STEPS_8BIT)
 AC_STEPS = np.array(av1_tables.AC_STEPS_8BIT)

@@ -27,7 +27,7 @@ import numpy as np
 
 from qgac_jax.codecs import heif
 from qgac_jax.codecs.bits import BitReader
-from qgac_jax.quantization import QMAP_SCALE
+from qgac_jax.codecs.jpeg_tables import QMAP_SCALE
 
 SLICE_HEADER_BYTES = 256  # more than the slice header fields up to slice_qp_delta can take
 CHROMA_QP_420 = (29, 30, 31, 32, 33, 33, 34, 34, 35, 35, 36, 36, 37, 37)  # QpC for qPi 30..43 (Table 8-10)

@@ -10,7 +10,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg_tables as qz
 
 
 def sniff(data: bytes) -> bool:

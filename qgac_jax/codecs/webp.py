@@ -26,7 +26,7 @@ from typing import Tuple
 import numpy as np
 
 from qgac_jax.codecs import vp8_tables
-from qgac_jax.quantization import QMAP_SCALE
+from qgac_jax.codecs.jpeg_tables import QMAP_SCALE
 
 # Section 14.1: quantizer index (0..127) -> dequantization step, DC and AC.
 DC_STEPS = np.array([

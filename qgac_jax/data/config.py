@@ -1,11 +1,11 @@
-"""DataConfig: what the training stream is made of (mirrors `config.data` in configs/)."""
+"""DataConfig: what the training stream is made of (`config.data` in configs/; the defaults are the full recipe)."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Optional, Tuple
 
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax.codecs import CODECS
 
 PIPELINES = ("tf.data", "pillow")
@@ -34,15 +34,15 @@ class DataConfig:
     "pillow" pipeline runs those encoders.
     """
 
-    sources: Tuple[str, ...] = ("builtin",)
+    sources: Tuple[str, ...] = ("tfds:div2k/bicubic_x2:train",)
     weights: Optional[Tuple[float, ...]] = None  # per source; None = by image count
     patch_size: int = 128
-    batch_size: int = 16  # global; each host yields batch_size // process_count
+    batch_size: int = 32  # global; each host yields batch_size // process_count
     grey: bool = False
     q_min: int = 10
     q_max: int = 95
-    p_random_table: float = 0.0
-    p_double: float = 0.0
+    p_random_table: float = 0.2
+    p_double: float = 0.5
     first_q_min: int = 10
     first_q_max: int = 95
     p_shift: float = 0.5

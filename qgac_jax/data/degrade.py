@@ -21,7 +21,7 @@ from typing import Dict, Tuple
 import numpy as np
 from PIL import Image
 
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax import codecs
 from qgac_jax.codecs import CODECS, heif  # CODECS: what `codec_encode` writes: libjpeg, libwebp, libavif, x265
 from qgac_jax.data.config import DataConfig

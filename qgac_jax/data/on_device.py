@@ -16,7 +16,7 @@ from typing import Callable, Dict
 import jax
 import jax.numpy as jnp
 
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax.data.config import DataConfig
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from qgac_jax.data.config import DataConfig
-from qgac_jax.image_io import IMAGE_SUFFIXES  # the files restore reads are the files training reads
+from qgac_jax.restoring.image_io import IMAGE_SUFFIXES  # the files restore reads are the files training reads
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 import qgac_jax.data.degrade as dg
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax.data.config import DataConfig
 from qgac_jax.data.sources import ImageBank, host_share
 

@@ -93,18 +93,15 @@ def count_params(params) -> int:
 
 
 def model_stats(model: QGAC, height: int = 256, width: int = 256) -> Dict[str, float]:
-    """Parameter count and forward GFLOPs per megapixel (XLA's cost analysis).
+    """Parameter count and forward GFLOPs per megapixel (`flops`: convolutions and matrix products).
 
-    Nothing is computed: shapes are traced and the jitted forward is only
-    lowered and compiled.
+    Nothing is computed: shapes are traced only.
     """
+    from qgac_jax.models.flops import count_flops
+
     inputs = dummy_inputs(model, height, width)
     params = jax.eval_shape(lambda: model.init(jax.random.key(0), *inputs)["params"])
-    compiled = jax.jit(lambda p, y, q: model.apply({"params": p}, y, q)).lower(params, *inputs).compile()
-    cost = compiled.cost_analysis()
-    if isinstance(cost, (list, tuple)):  # older jax returned one dict per device
-        cost = cost[0]
-    flops = float(cost.get("flops", 0.0))
+    flops = count_flops(lambda p, y, q: model.apply({"params": p}, y, q), params, *inputs)
     return {"params": count_params(params), "gflops_per_mp": flops / 1e9 / (height * width / 1e6)}
 
 

@@ -27,7 +27,7 @@ def average(base, finetuned, weight: float):
 
 
 def run(argv: Optional[Sequence[str]] = None) -> int:
-    from qgac_jax import checkpointing
+    from qgac_jax.models import exports
 
     parser = argparse.ArgumentParser(prog="python -m qgac_jax.tools.average_exports",
                                      description=__doc__.split("\n")[0])
@@ -42,8 +42,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if os.path.exists(args.out) and not args.overwrite:
         parser.error(f"--out {args.out} exists (pass --overwrite to replace it)")
     try:
-        _, base, config = checkpointing.load_restoration_export(args.base)
-        _, tuned, tuned_config = checkpointing.load_restoration_export(args.finetuned)
+        _, base, config = exports.load_restoration_export(args.base)
+        _, tuned, tuned_config = exports.load_restoration_export(args.finetuned)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -51,7 +51,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {args.base} and {args.finetuned} are different models ({config} vs {tuned_config})",
               file=sys.stderr)
         return 2
-    checkpointing.export_params(os.path.abspath(args.out), average(base, tuned, args.weight), config)
+    exports.export_params(os.path.abspath(args.out), average(base, tuned, args.weight), config)
     print(f"wrote {args.out}: {1 - args.weight:g} x {args.base} + {args.weight:g} x {args.finetuned}")
     return 0
 

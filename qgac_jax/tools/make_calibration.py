@@ -18,6 +18,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from qgac_jax.restoring import int8_graph
+
 PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
 SIDE = 128
 PER_PHOTO = 8
@@ -35,8 +37,7 @@ def main(argv=None):
     import skimage.data
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretrained",
-                                                      "calibration"))
+    parser.add_argument("--out", default=str(int8_graph.CALIBRATION))
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     root = os.path.dirname(skimage.data.__file__)

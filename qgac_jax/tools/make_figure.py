@@ -42,8 +42,9 @@ def main(argv):
     import matplotlib.pyplot as plt
     import skimage.data
 
-    from qgac_jax import Restorer, metrics
-    from qgac_jax.shipped import default_checkpoint
+    from qgac_jax import Restorer
+    from qgac_jax.evaluation import metrics
+    from qgac_jax.restoring.shipped import default_checkpoint
 
     checkpoint = FLAGS.checkpoint or default_checkpoint()
     if checkpoint is None:
@@ -76,7 +77,7 @@ def main(argv):
 
 
 def _jpeg_row(restorer, clean):
-    from qgac_jax.eval_protocol import Case
+    from qgac_jax.evaluation.protocol import Case
 
     jpeg, clean, _, data = Case(FLAGS.quality, FLAGS.first, FLAGS.shift).apply(clean)
     panels = [("JPEG", jpeg)]
@@ -87,7 +88,7 @@ def _jpeg_row(restorer, clean):
 
 
 def _codec_row(restorer, clean, codec):
-    from qgac_jax.eval_protocol import Case
+    from qgac_jax.evaluation.protocol import Case
 
     decoded, clean, _, data = Case(FLAGS.quality, codec=codec.strip().lower()).apply(clean)
     name = codec.strip().upper()

@@ -1,4 +1,4 @@
-"""The restoring web page: upload photos, choose the strength, compare before / after, download the PNGs.
+"""The restoring web page: upload photos, choose what the network is told, compare before / after, download.
 
 The page is a face on `restore`'s engine (`restore_jobs`): the same model per
 colour, backend, tiling, quality estimate, size limit and PNG writing (with
@@ -26,21 +26,18 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qgac_jax import engines, restore_jobs  # noqa: E402
-from qgac_jax.restore_jobs import Settings  # noqa: E402
+from qgac_jax.restoring import engines, guide, jobs, outputs  # noqa: E402
+from qgac_jax.restoring.jobs import Settings  # noqa: E402
 
-STRENGTHS = ("auto: the file's tables and the estimate", "the file's own tables", "the quality below")
+# The guide's modes (`guide`) as the page offers them: auto, file, and the slider's quality.
+MODES = ("auto: the file's own and the estimate", "the file's own", "the quality below")
 DELETE_AFTER_S = 120  # Gradio's copies of uploads and results: checked every minute, deleted at this age
 KEEP_OURS_S = 10.0  # a request's own folder outlives the response by this much (Gradio copies it at once)
 PREVIEW_SIDE = 4096  # the before / after comparison shows photos up to this side at 1:1 (larger ones halved, ...)
 
 
-def _quality(strength: str, quality: float):
-    if strength == STRENGTHS[1]:
-        return "file"
-    if strength == STRENGTHS[2]:
-        return int(quality)
-    return "auto"
+def _mode(choice: str, quality: float) -> guide.Mode:
+    return guide.parse_mode({MODES[1]: "file", MODES[2]: int(quality)}.get(choice, "auto"))
 
 
 def _preview(pixels: np.ndarray) -> np.ndarray:
@@ -56,17 +53,17 @@ class Page:
 
     def __init__(self, settings: Settings, workdir: Optional[str] = None):
         self.settings = settings
-        self.models = restore_jobs.Models(settings, engines.backend(settings))
+        self.models = jobs.Models(settings, engines.backend(settings))
         self.workdir = workdir  # parent of each request's temporary folder (None: the system's)
 
-    def restore(self, files: Optional[Sequence[str]], strength: str = STRENGTHS[0], quality: float = 50,
+    def restore(self, files: Optional[Sequence[str]], told: str = MODES[0], quality: float = 50,
                 progress=gr.Progress()) -> Tuple[List[str], Optional[tuple], str]:
         """(PNG paths to download, (before, after) of the first restored photo, a line per file)."""
         files = [files] if isinstance(files, str) else list(files or [])
         if not files:
             raise gr.Error("Choose one or more photos first.")
         out_dir = tempfile.mkdtemp(prefix="qgac-page-", dir=self.workdir)
-        outputs, lines, comparison = [], [], None
+        pngs, lines, comparison = [], [], None
         for number, path in enumerate(files):
             name = pathlib.Path(path).name
             total = [1]
@@ -79,27 +76,26 @@ class Page:
                 progress((number + done[0] / total[0]) / len(files), desc=f"restoring {name}")
 
             try:
-                result = restore_jobs.restore_file(self.models, path, self.settings, _quality(strength, quality),
+                result = jobs.restore_file(self.models, path, self.settings, _mode(told, quality),
                                                    progress=step, on_decoded=started)
             except Exception as err:  # noqa: BLE001 - one line per file, as restore prints them; the page goes on
-                lines.append(f"error: {name}: {restore_jobs.reason(err)}")
+                lines.append(f"error: {name}: {jobs.reason(err)}")
                 continue
             dest = pathlib.Path(out_dir) / (pathlib.Path(name).stem + ".png")
-            restore_jobs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
-            outputs.append(str(dest))
+            outputs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
+            pngs.append(str(dest))
             lines += [f"warning: {name}: {note}" for note in result.notes]
-            told = restore_jobs.describe(result.decoded, result.guide, result.estimate, _quality(strength, quality))
-            lines.append(f"{name}: {told}")
+            lines.append(f"{name}: {result.guide.sentence}")
             if comparison is None:
                 comparison = (_preview(_upright_input(result.decoded)), _preview(result.pixels))
         # Gradio copies the results into its own cache once this returns (milliseconds); ours go soon after.
-        threading.Timer(0.0 if not outputs else KEEP_OURS_S, shutil.rmtree, (out_dir,), {"ignore_errors": True}).start()
-        return outputs, comparison, "\n\n".join(lines)
+        threading.Timer(0.0 if not pngs else KEEP_OURS_S, shutil.rmtree, (out_dir,), {"ignore_errors": True}).start()
+        return pngs, comparison, "\n\n".join(lines)
 
 
 def _upright_input(decoded) -> np.ndarray:
     """The decoded input as the output is written (8 or 16 bits, upright, alpha kept): the 'before' side."""
-    from qgac_jax.image_io import to_output
+    from qgac_jax.restoring.image_io import to_output
 
     return to_output(decoded.pixels, decoded)
 
@@ -113,7 +109,7 @@ def build(page: Page) -> gr.Blocks:
         with gr.Row():
             with gr.Column():
                 files = gr.File(label="Photos", file_count="multiple", type="filepath", elem_id="photos")
-                strength = gr.Radio(list(STRENGTHS), value=STRENGTHS[0], label="Strength", elem_id="strength")
+                told = gr.Radio(list(MODES), value=MODES[0], label="What the network is told", elem_id="guide")
                 quality = gr.Slider(1, 100, value=50, step=1, label="Quality (lower asks for a stronger correction)",
                                     elem_id="quality")
                 button = gr.Button("Restore", variant="primary", elem_id="restore")
@@ -121,7 +117,7 @@ def build(page: Page) -> gr.Blocks:
                 slider = gr.ImageSlider(label="Before / after", elem_id="comparison", type="numpy")
                 downloads = gr.File(label="Restored PNGs", file_count="multiple", elem_id="downloads")
                 report = gr.Markdown(elem_id="report")
-        button.click(page.restore, [files, strength, quality], [downloads, slider, report], api_name="restore",
+        button.click(page.restore, [files, told, quality], [downloads, slider, report], api_name="restore",
                      concurrency_limit=1)
     return demo
 

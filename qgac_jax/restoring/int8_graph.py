@@ -27,11 +27,11 @@ from typing import Callable, Dict, Iterator, List
 
 import numpy as np
 
-from qgac_jax import onnx_graph
 from qgac_jax.codecs import jpeg
+from qgac_jax.restoring import onnx_graph, shipped
 
 RECIPE = "qdq/conv/per-channel/u8s8/moving-average/float-stem-qga-fuse0-head-v1"  # a new recipe gets new cached graphs
-CALIBRATION = pathlib.Path(__file__).parent / "pretrained" / "calibration"
+CALIBRATION = shipped.ROOT / "calibration"
 KEEP_FLOAT = ("stem", "qga", "fuse0", "head")  # prefixes of QGAC's module names (models/qgac.py)
 
 
@@ -135,12 +135,12 @@ def _recipe_digest() -> str:
 def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
     """The int8 graph of an export, quantized from its cached float32 graph on first use and kept beside it
     under the same rules (`onnx_graph.cached`: a hash sidecar, a damaged graph rebuilt, CacheNotWritable)."""
-    from qgac_jax import checkpointing
+    from qgac_jax.models import exports
 
     float_path = onnx_graph.cached(export_path, log)
     out = float_path.with_name(f"{float_path.stem}.int8-{_recipe_digest()}.onnx")
 
     def build(path):
-        quantize(float_path, path, checkpointing.load_restoration_export(export_path)[1])
+        quantize(float_path, path, exports.load_restoration_export(export_path)[1])
 
     return onnx_graph.build_cached(out, build, "quantizing the ONNX graph to int8", log)

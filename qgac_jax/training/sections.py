@@ -1,11 +1,13 @@
-"""Training configs as frozen dataclasses: read once at the entry point, checked in one place.
+"""Training configs as frozen dataclasses: every field's one default, read once at the entry point.
 
-Config files are ml_collections ConfigDicts (easy to write and to override
-from the command line); `training(c)` and `estimator(c)` turn one into
-frozen, typed sections that the trainers, the step and the model read. A key
-a section does not have, or a value of the wrong type, is a ValueError
-naming it; `validate_training` adds the checks that need the whole config
-(data sources exist, VGG weights are there, the model matches the data).
+The dataclasses' defaults are the full recipe (`configs/base.py`); config
+files start from them (`config.defaults()` is built from these classes)
+and change what their experiment needs. `training(c)` turns a config file's
+ConfigDict into frozen, typed sections once, at the entry point, and the
+trainers, the step and the model read those. A key a section does not have,
+or a value of the wrong type, is a ValueError naming it;
+`validate_training` adds the checks that need the whole config (data
+sources exist, VGG weights are there, the model matches the data).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ T = TypeVar("T")
 
 @dataclasses.dataclass(frozen=True)
 class ModelSection:
-    variant: str = "small"
+    variant: str = "base"
     channels: int = 3
-    dtype: str = "float32"
+    dtype: str = "bfloat16"
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -33,16 +35,16 @@ class EvalSection:
     source: str = "builtin"  # a folder, "builtin", or "" for no evaluation (estimator)
     qualities: Tuple[Union[int, str], ...] = (10, 20, 30, 40)  # eval_protocol cases: Q, or CODEC:Q (webp:10)
     max_images: int = 0
-    double: Tuple[str, ...] = ()  # double-JPEG cases "Q1:Q2[:S]" (the estimator's evaluation)
+    double: Tuple[str, ...] = ()  # cases of photos saved twice, "Q1:Q2[:S]" or "Q1:CODEC:Q", beside `qualities`
 
 
 @dataclasses.dataclass(frozen=True)
 class LossSection:
-    l1: float = 1.0
-    perceptual: float = 0.0
-    adversarial: float = 0.0
+    l1: float = 0.01
+    perceptual: float = 1.0
+    adversarial: float = 0.005
     gan: str = "nonsaturating"
-    gan_start_step: int = 10**12
+    gan_start_step: int = 100_000
     vgg: str = "vgg19"
     vgg_weights: str = ""
     vgg_layers: Tuple[str, ...] = ("block5_conv4",)
@@ -71,15 +73,21 @@ class OptimSection:
 
 @dataclasses.dataclass(frozen=True)
 class TrainSection:
-    steps: int = 1000
+    steps: int = 300_000
     log_every: int = 100
-    eval_every: int = 1000
-    checkpoint_every: int = 1000
+    eval_every: int = 5000
+    checkpoint_every: int = 5000
     keep_checkpoints: int = 3
     seed: int = 0
     init_from: str = ""
     profile_steps: int = 0
-    p_true_shift: float = 0.5  # the estimator's share of patches aligned to their true grid
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimatorSection:
+    """What only the quality estimator's training reads."""
+
+    p_true_shift: float = 0.5  # share of each batch aligned to its true grid (the rest to the detected one)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,10 +99,17 @@ class TrainingConfig:
     discriminator: DiscriminatorSection
     optim: OptimSection
     train: TrainSection
+    estimator: EstimatorSection
     source: Any = dataclasses.field(default=None, compare=False, repr=False)  # the ConfigDict it was read from
 
     def to_json_best_effort(self) -> str:
         return self.source.to_json_best_effort() if hasattr(self.source, "to_json_best_effort") else repr(self)
+
+
+# Each section of a config, by its key: `config.defaults()` is built from these.
+SECTIONS = {"model": ModelSection, "data": DataConfig, "eval": EvalSection, "loss": LossSection,
+            "discriminator": DiscriminatorSection, "optim": OptimSection, "train": TrainSection,
+            "estimator": EstimatorSection}
 
 
 def _coerce(value, hint, where: str):
@@ -148,9 +163,12 @@ def _to_dict(node) -> Dict:
 
 
 def training(c) -> TrainingConfig:
-    """A restoration model's training config (a ConfigDict or a TrainingConfig) as typed sections."""
+    """A config file's ConfigDict as typed sections (a TrainingConfig is returned as it is: converted once)."""
     if isinstance(c, TrainingConfig):
         return c
+    unknown = sorted(set(c) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"unknown config section {unknown[0]} (a config has: {', '.join(SECTIONS)})")
     return TrainingConfig(
         model=section(ModelSection, _to_dict(c.model), "model"),
         data=DataConfig.from_config(c.data),
@@ -159,18 +177,28 @@ def training(c) -> TrainingConfig:
         discriminator=section(DiscriminatorSection, _to_dict(c.get("discriminator")), "discriminator"),
         optim=section(OptimSection, _to_dict(c.optim), "optim"),
         train=section(TrainSection, _to_dict(c.train), "train"),
+        estimator=section(EstimatorSection, _to_dict(c.get("estimator")), "estimator"),
         source=c)
 
 
-def validate_training(c: TrainingConfig) -> None:
-    """Start-up checks that would otherwise fail hours into a run (data first: it is the usual culprit)."""
+def validate_training(c: TrainingConfig, losses: bool = True) -> None:
+    """Start-up checks that would otherwise fail hours into a run (data first: it is the usual culprit).
+
+    `losses`: check the restorer's loss section too (the estimator's training reads none of it).
+    """
     from qgac_jax import data
-    from qgac_jax.train_loop import Schedule
 
     for source in c.data.sources:
         data.check_source(source)
-    Schedule.of(c.train)
-    loss = c.loss
+    if losses:
+        _validate_loss(c.loss)
+    if c.eval.source:
+        data.source_files(c.eval.source, False)  # raises when missing or empty
+    if c.model.channels != (1 if c.data.grey else 3):
+        raise ValueError(f"model.channels={c.model.channels} does not match data.grey={c.data.grey}")
+
+
+def _validate_loss(loss: LossSection) -> None:
     if loss.perceptual > 0 and not loss.vgg_weights and not loss.allow_random_vgg:
         raise ValueError(
             "loss.perceptual > 0 needs VGG weights: make them with "
@@ -182,7 +210,3 @@ def validate_training(c: TrainingConfig) -> None:
         raise ValueError("loss.vgg_layers and loss.vgg_layer_weights must have the same length")
     if loss.gan not in ("nonsaturating", "hinge"):
         raise ValueError(f"loss.gan must be 'nonsaturating' or 'hinge', got {loss.gan!r}")
-    if c.eval.source:
-        data.source_files(c.eval.source, False)  # raises when missing or empty
-    if c.model.channels != (1 if c.data.grey else 3):
-        raise ValueError(f"model.channels={c.model.channels} does not match data.grey={c.data.grey}")

@@ -18,7 +18,7 @@ from typing import Callable, Dict, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax import codecs
 from qgac_jax.codecs import jpeg
 from qgac_jax.data import sources
@@ -150,7 +150,7 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
     """
     import jax.numpy as jnp
 
-    from qgac_jax import metrics
+    from qgac_jax.evaluation import metrics
 
     cases = [c if isinstance(c, Case) else Case.parse(c) for c in cases]
     key = {c: (c.quality if c.first is None and c.codec == "jpeg" else c.name) for c in cases}

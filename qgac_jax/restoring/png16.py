@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from qgac_jax.metadata import Metadata
+from qgac_jax.restoring.metadata import Metadata
 
 
 def is_16_bit_colour(img) -> bool:

@@ -1,11 +1,11 @@
 """Reading photos for restoration: pixels, quantization, orientation, and the size limit.
 
 `decode` turns a path, bytes, a PIL image or an array into `Decoded`: float
-pixels in the *stored* orientation (where the JPEG's 8x8 grid lies), the
-file's quantization (or the IJG tables of a quality the caller names), the
-EXIF orientation to apply to the result, and the output bit depth. Every
-user-facing problem (not an image, truncated, a header claiming a huge size)
-is a ValueError with a one-line reason.
+pixels in the *stored* orientation (where the JPEG's 8x8 grid lies), what
+the file records of its quantization (or why nothing), the EXIF orientation
+to apply to the result, and the output bit depth. What the network is told
+of it is `guide`'s. Every user-facing problem (not an image, truncated, a
+header claiming a huge size) is a ValueError with a one-line reason.
 """
 
 from __future__ import annotations
@@ -21,33 +21,16 @@ from typing import Optional, Tuple, Union
 import numpy as np
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
-from qgac_jax import metadata, png16
-from qgac_jax import quantization as qz
-from qgac_jax.codecs import jpeg
 from qgac_jax import codecs
-from qgac_jax.codecs import heif
-from qgac_jax.metadata import Metadata
+from qgac_jax.codecs import heif, jpeg
+from qgac_jax.restoring import metadata, png16
+from qgac_jax.restoring.metadata import Metadata
 
 # A 2-core laptop with 8 GB restores 50 MP (a 45-MP camera's photos) in a few GB; larger needs max_pixels=.
 DEFAULT_MAX_PIXELS = 50_000_000
 # The files `restore` looks for in folders, and training in `folder:` sources.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".heic", ".heif")
-QUALITY_MODES = ("auto", "file")
 ImageSource = Union[str, os.PathLike, bytes, bytearray, np.ndarray, Image.Image]
-Quality = Union[None, int, str]  # None or "auto": file + estimate; "file": the file's tables; 1..100: IJG tables
-
-
-def check_quality(quality: Quality) -> Quality:
-    """`quality` itself if valid (None, 'auto', 'file' or 1..100); a ValueError naming the choices otherwise."""
-    if quality is None or quality in QUALITY_MODES:
-        return quality
-    if isinstance(quality, str):
-        try:
-            quality = int(quality)
-        except ValueError:
-            raise ValueError(f"quality must be 1..100, 'auto' or 'file', got {quality!r}") from None
-    qz.ijg_scale(quality)  # validates 1..100
-    return int(quality)
 
 
 @dataclasses.dataclass
@@ -55,14 +38,14 @@ class Decoded:
     """An input image ready for the network."""
 
     pixels: np.ndarray  # [H, W, C] float32 in [0, 1], stored orientation
-    quantization: codecs.Quantization  # JpegQuantization for a JPEG (or a told quality)
+    recorded: Optional[codecs.Quantization]  # what the file records of its quantization (None: nothing read)
     bit_depth: int  # 8 or 16: the depth of the output
     orientation: int  # EXIF orientation, 1 = none
     is_grey: bool
-    from_file: bool = True  # the tables are the file's (not a user's quality)
+    format: str = "JPEG"  # what the file is, for messages: "JPEG", "WEBP (lossy)", "lossless PNG", "array"
+    unread: Optional[str] = None  # why a lossy file's quantization could not be read (recorded is None)
     alpha: Optional[np.ndarray] = None  # [H, W] uint8 / uint16, stored orientation: passed through untouched
     metadata: Optional[Metadata] = None  # ICC profile, EXIF, XMP: written on the output
-    recorded: Optional[str] = None  # what a file without JPEG tables records ("WEBP (lossy): VP8 quantizer ...")
 
 
 _PILLOW_LIMIT = threading.Lock()
@@ -121,26 +104,21 @@ def _open(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[Image.Image, Op
     return img, data
 
 
-def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
-    """Reads pixels and quantization of a path, bytes, PIL image or array; ValueError on bad input.
+def decode(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS, full: bool = True) -> Decoded:
+    """Reads pixels and what the file records of a path, bytes, PIL image or array; ValueError on bad input.
 
-    `quality` 1..100 gives the IJG tables of that quality; otherwise a JPEG's own tables are read.
+    `full`: the quantization itself (a WebP's macroblocks walked); otherwise only what describes it, read more
+    cheaply where the codec allows (`guide.needs_file` says which a mode needs).
     """
-    quality = check_quality(quality)
-    if not isinstance(quality, int):
-        quality = None
     if isinstance(source, np.ndarray):
         arr = source
         if arr.ndim == 2:
             arr = arr[..., None]
         if arr.ndim != 3 or arr.shape[-1] not in (1, 3) or arr.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"arrays must be uint8/uint16 [H, W], [H, W, 1] or [H, W, 3], got {arr.dtype} {arr.shape}")
-        if quality is None:
-            raise ValueError("an array carries no quantization tables; pass quality=")
-        grey = arr.shape[-1] == 1
-        return Decoded(arr.astype(np.float32) / (65535.0 if arr.dtype == np.uint16 else 255.0),
-                       jpeg.JpegQuantization.from_quality(quality, grey=grey), 16 if arr.dtype == np.uint16 else 8,
-                       1, grey, from_file=False)
+        return Decoded(arr.astype(np.float32) / (65535.0 if arr.dtype == np.uint16 else 255.0), None,
+                       16 if arr.dtype == np.uint16 else 8, 1, arr.shape[-1] == 1, format="array",
+                       unread="an array carries no quantization tables; pass quality=")
 
     img, data = _open(source, max_pixels)
     with img:
@@ -150,35 +128,15 @@ def decode(source: ImageSource, quality: Quality = None, max_pixels: int = DEFAU
         is_jpeg = isinstance(img, JpegImagePlugin.JpegImageFile)
         if is_jpeg and img.mode not in ("L", "RGB"):
             raise ValueError(f"{img.mode} JPEGs are not supported (grey and YCbCr colour are)")
-        recorded = None
-        if not is_jpeg:
-            recorded, reason = read_recorded(data, full=quality is None)
-            if quality is None and recorded is None:
-                kind = describe_format(img, data)
-                if reason and not kind.startswith("lossless"):  # a lossy file our reader cannot follow: a failure
-                    raise ValueError(f"{kind}: {reason}; --quality Q restores it as a JPEG of quality Q")
-                raise NoQuantization(kind)
+        if is_jpeg:
+            recorded, unread = (jpeg.read_quantization(data) if data is not None else None), None
+        else:
+            recorded, unread = read_recorded(data, full)
+        kind = "JPEG" if is_jpeg else describe_format(img, data)
         orientation = int(img.getexif().get(0x0112, 1) or 1)
         meta = metadata.read(img, orientation_applied=orientation in range(2, 9))
         arr, alpha, bit_depth, grey = _pixels(img, data if deep else None, max_pixels)
-    if quality is not None:
-        subsampling = "4:2:0"
-        if is_jpeg and data is not None and not grey:
-            subsampling = jpeg.read_quantization(data).subsampling
-        told = jpeg.JpegQuantization.from_quality(quality, grey=grey, subsampling=subsampling)
-    else:
-        told = jpeg.read_quantization(data) if is_jpeg else recorded
-    return Decoded(arr, told, bit_depth, orientation, grey, quality is None, alpha, meta,
-                   None if recorded is None else f"{describe_format(img, data)}: {recorded.describe()}")
-
-
-class NoQuantization(ValueError):
-    """A file with nothing quantized to read (PNG, lossless WebP...), given no quality. (A lossy file our readers
-    cannot follow is a plain ValueError with their reason: a failure, not a lossless file to list.)"""
-
-    def __init__(self, format_name: str):
-        super().__init__(f"no quantization to read ({format_name}); --quality Q restores it as a JPEG of quality Q")
-        self.format_name = format_name
+    return Decoded(arr, recorded, bit_depth, orientation, grey, kind, unread, alpha, meta)
 
 
 LOSSLESS_FORMATS = ("PNG", "BMP", "TIFF", "GIF", "PPM", "TGA")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pathlib
 from typing import Optional
 
-ROOT = pathlib.Path(__file__).parent / "pretrained"
+ROOT = pathlib.Path(__file__).parents[1] / "pretrained"  # qgac_jax/pretrained
 
 
 def _export(name: str) -> Optional[pathlib.Path]:

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from qgac_jax import compiler_options, losses, sharding, typed_config
+from qgac_jax.training import compiler_options, losses, sharding, sections
 from qgac_jax.models import create_model_from_config, dummy_inputs
 from qgac_jax.models.discriminator import PatchDiscriminator
 from qgac_jax.models import vgg as vgg_lib
@@ -43,7 +43,7 @@ class TrainParts:
     g_tx: optax.GradientTransformation
     d_tx: optax.GradientTransformation
     vgg: Optional[vgg_lib.VGG]
-    loss: typed_config.LossSection
+    loss: sections.LossSection
     ema_decay: float
 
 
@@ -54,15 +54,14 @@ def schedule(optim, total_steps: int) -> optax.Schedule:
         0.0, optim.lr, warmup, max(total_steps, warmup + 1), end_value=optim.lr * optim.final_lr_ratio)
 
 
-def model_config(config) -> Dict:
+def model_config(config: sections.TrainingConfig) -> Dict:
     """The model part of a training config as the plain dict exports store (and inference reads)."""
-    model = typed_config.training(config).model
+    model = config.model
     return {"variant": model.variant, "channels": model.channels, "dtype": model.dtype,
             "overrides": dict(model.overrides)}
 
 
-def make_parts(config) -> TrainParts:
-    config = typed_config.training(config)
+def make_parts(config: sections.TrainingConfig) -> TrainParts:
     model = create_model_from_config(model_config(config))
     discriminator = PatchDiscriminator(widths=config.discriminator.widths,
                                        spectral_norm=config.discriminator.spectral_norm,

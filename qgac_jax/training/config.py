@@ -1,8 +1,8 @@
 """Training configs: the defaults every config file starts from, loading a file, and overrides.
 
 A config file (`configs/*.py`) has `get_config(arg="")`, which starts from
-`defaults()` and changes what its experiment needs: one level, readable on
-its own. `load("configs/cpu.py:grey")` runs it by path (no `sys.path`
+`defaults()` (the typed sections' own defaults, `sections`) and changes
+what its experiment needs: one level, readable on its own. `load("configs/cpu.py:grey")` runs it by path (no `sys.path`
 edits); `override(config, "optim.lr", "3e-4")` sets one field from the
 command line, refusing a key the config does not have and a value of the
 wrong type with one line that names it.
@@ -11,6 +11,7 @@ wrong type with one line that names it.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import importlib.util
 import os
@@ -19,31 +20,21 @@ from typing import Any, Sequence
 
 import ml_collections
 
-ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-PRETRAINED = os.path.join(ROOT, "qgac_jax", "pretrained")
+from qgac_jax.restoring import shipped
+from qgac_jax.training import sections
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the checkout
+PRETRAINED = str(shipped.ROOT)  # where configs that continue a shipped model find it
 # $QGAC_DATA, else ../shared/data beside the checkout.
 SHARED = os.environ.get("QGAC_DATA") or os.path.join(os.path.dirname(ROOT), "shared", "data")
 COLOUR_SETS = ("t91", "bsds500_train", "wiki49", "urban100_20", "mcmaster18")
 
 
 def defaults() -> ml_collections.ConfigDict:
-    """Every field a training config has: the full recipe (`configs/base.py` is these values)."""
+    """Every field a training config has, at its one default (`sections`): the full recipe, `configs/base.py`."""
     c = ml_collections.ConfigDict()
-    c.model = dict(variant="base", channels=3, dtype="bfloat16", overrides={})
-    c.data = dict(sources=("tfds:div2k/bicubic_x2:train",), weights=None, patch_size=128, batch_size=32,
-                  grey=False, q_min=10, q_max=95, p_random_table=0.2, p_double=0.5, first_q_min=10,
-                  first_q_max=95, p_shift=0.5, subsampling="4:2:0", codecs=("jpeg",), codec_weights=None,
-                  codec_q_min=10, codec_q_max=90, seed=0,
-                  max_pixels=64_000_000, pipeline="tf.data", workers=0)
-    c.eval = dict(source="builtin", qualities=(10, 20, 30, 40), max_images=0)
-    c.loss = dict(l1=0.01, perceptual=1.0, adversarial=0.005, gan="nonsaturating", gan_start_step=100_000,
-                  vgg="vgg19", vgg_weights="", vgg_layers=("block5_conv4",), vgg_layer_weights=(1.0,),
-                  allow_random_vgg=False)
-    c.discriminator = dict(widths=(64, 128, 256, 512), spectral_norm=False)
-    c.optim = dict(lr=1e-4, d_lr=1e-4, warmup_steps=2000, final_lr_ratio=0.01, clip=1.0, b1=0.9, b2=0.999,
-                   ema_decay=0.999)
-    c.train = dict(steps=300_000, log_every=100, eval_every=5000, checkpoint_every=5000, keep_checkpoints=3,
-                   seed=0, init_from="", profile_steps=0)
+    for name, cls in sections.SECTIONS.items():
+        c[name] = dataclasses.asdict(cls())
     return c
 
 
@@ -100,9 +91,9 @@ def load(spec: str) -> ml_collections.ConfigDict:
     """`path/to/config.py[:arg]` -> its `get_config(arg)`; a ValueError with one line when it cannot."""
     path, _, arg = spec.partition(":")
     if not os.path.isfile(path):
-        shipped = sorted(f"configs/{n}" for n in os.listdir(os.path.join(ROOT, "configs")) if n.endswith(".py")
+        names = sorted(f"configs/{n}" for n in os.listdir(os.path.join(ROOT, "configs")) if n.endswith(".py")
                          and not n.startswith("_")) if os.path.isdir(os.path.join(ROOT, "configs")) else []
-        raise ValueError(f"config file {path} does not exist (shipped configs: {', '.join(shipped) or 'none'})")
+        raise ValueError(f"config file {path} does not exist (shipped configs: {', '.join(names) or 'none'})")
     name = "qgac_config_" + hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:12]
     module_spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(module_spec)
@@ -177,7 +168,7 @@ def shipped_configs() -> list:
 
 
 def command_line(argv: Sequence[str], prog: str, description: str):
-    """(config, workdir) of `--config=FILE[:ARG] --workdir=DIR [--config.KEY=VALUE ...]`; argparse exits 2
+    """(typed config, workdir) of `--config=FILE[:ARG] --workdir=DIR [--config.KEY=VALUE ...]`; argparse exits 2
     with one line on a mistake (an unknown key, a bad value, a missing file)."""
     import argparse
 
@@ -191,12 +182,10 @@ def command_line(argv: Sequence[str], prog: str, description: str):
     parser.add_argument("--config", required=True, metavar="FILE[:ARG]", help="a config file, e.g. configs/smoke.py")
     parser.add_argument("--workdir", help="checkpoints, TensorBoard and the export go here (required)")
     args, rest = parser.parse_known_args(argv)
-    from qgac_jax import typed_config
-
     try:
         config = load(args.config)
         apply_overrides(config, rest)
-        typed_config.training(config)  # every key known and typed; the data is checked when training starts
+        config = sections.training(config)  # every key known and typed; the data is checked when training starts
     except ValueError as err:
         parser.error(str(err))
     if not args.workdir:  # after the config: a mistake in it is named first

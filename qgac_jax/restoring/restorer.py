@@ -6,14 +6,12 @@
     out = r.restore("photo.jpg")                           # uint8 [H, W, 3] (or [H, W] for grey)
     out = r.restore(array_or_bytes_or_path, quality=30)    # IJG tables of quality 30 instead
 
-What a JPEG tells us is used: its quantization tables and chroma subsampling
-become the Q-map. With a quality estimator (`Restorer.pretrained()` has the
-shipped one), `quality="auto"` (the default) raises those tables to the
-effective quality the estimator reads off the pixels, so a photo saved at 20
-and re-saved at 75 is restored as the quality-20 image it looks like;
-`quality="file"` uses the file's tables alone. Reading the file is
-`image_io`'s, cutting large images into tiles `tiling`'s, the 8-pass
-self-ensemble `ensemble`'s.
+What the file records of its quantization (a JPEG's tables and subsampling,
+a WebP's segments, an HEIC's QP, an AVIF's quantizer) becomes the Q-map,
+raised by the quality estimator where `quality="auto"` (the default) finds
+the photo was saved before: what the network is told is `guide`'s. Reading
+the file is `image_io`'s, cutting large images into tiles `tiling`'s, the
+8-pass self-ensemble `ensemble`'s.
 
 Policy when image and model disagree in colour:
 - grey image, colour model: the grey channel is replicated to RGB, the chroma
@@ -25,19 +23,17 @@ Policy when image and model disagree in colour:
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qgac_jax import ensemble as ensemble_lib
-from qgac_jax import quality as quality_lib
 from qgac_jax import codecs
-from qgac_jax import shipped, tiling
-from qgac_jax.image_io import DEFAULT_MAX_PIXELS, Decoded, ImageSource, Quality, decode, to_output
+from qgac_jax.restoring import ensemble as ensemble_lib
+from qgac_jax.restoring import estimate, guide, shipped, tiling
+from qgac_jax.restoring.image_io import DEFAULT_MAX_PIXELS, Decoded, ImageSource, decode, to_output
 
-Estimator = Union[None, str, os.PathLike, quality_lib.QualityEstimate]
 Progress = Optional[Callable[[int], None]]
 
 
@@ -46,7 +42,7 @@ class Restorer:
 
     def __init__(self, model, params, tile: int = tiling.DEFAULT_TILE, overlap: int = tiling.DEFAULT_OVERLAP,
                  max_pixels: int = DEFAULT_MAX_PIXELS, tile_batch: Optional[int] = None,
-                 estimator: Optional[quality_lib.QualityEstimate] = None):
+                 estimator: Optional[guide.Estimator] = None):
         tiling.check(tile, overlap)
         if tile_batch is None:  # an accelerator wants many tiles per call; a CPU gains nothing and pays memory
             tile_batch = 1 if jax.default_backend() == "cpu" else 4
@@ -62,23 +58,23 @@ class Restorer:
         self._network: tiling.Apply = lambda y, q: jitted(self.params, y, q)
 
     @classmethod
-    def from_checkpoint(cls, path, estimator: Estimator = "shipped", **kwargs) -> "Restorer":
+    def from_checkpoint(cls, path, estimator: estimate.Choice = "shipped", **kwargs) -> "Restorer":
         """From an export folder (or a training workdir that holds export/).
 
         `estimator`: "shipped" (the package's quality estimator, when it ships one), an estimator
         export's path, a QualityEstimate (any callable (pixels, quantization) -> quality), or None
         (the file's tables only).
         """
-        from qgac_jax import checkpointing
+        from qgac_jax.models import exports
 
         path = os.fspath(path)
         if "://" not in path and not os.path.exists(path):
             raise ValueError(f"checkpoint {path} does not exist")
-        model, params, _ = checkpointing.load_restoration_export(path)
-        return cls(model, params, estimator=_resolve_estimator(estimator), **kwargs)
+        model, params, _ = exports.load_restoration_export(path)
+        return cls(model, params, estimator=estimate.resolve(estimator), **kwargs)
 
     @classmethod
-    def from_onnx(cls, path, estimator: Estimator = "shipped", threads: Optional[int] = None,
+    def from_onnx(cls, path, estimator: estimate.Choice = "shipped", threads: Optional[int] = None,
                   workers: Optional[int] = None, **kwargs) -> "Restorer":
         """From an ONNX export (`python -m qgac_jax.export`), run by ONNX Runtime on the CPU.
 
@@ -86,11 +82,11 @@ class Restorer:
         Runtime's intra-op threads (default: all cores); `workers`: tiles restored at once, each on
         threads / workers cores (default `onnx_graph.default_workers`).
         """
-        from qgac_jax.onnx_graph import OnnxModel, default_workers
+        from qgac_jax.restoring.onnx_graph import OnnxModel, default_workers
 
         onnx_model = OnnxModel(path, threads, default_workers(threads) if workers is None else workers)
         kwargs.setdefault("tile_batch", 1)
-        restorer = cls(onnx_model, None, estimator=_resolve_estimator(estimator), **kwargs)
+        restorer = cls(onnx_model, None, estimator=estimate.resolve(estimator), **kwargs)
         restorer._network = lambda y, q: onnx_model(np.asarray(y), np.asarray(q))
         restorer.engine = f"ONNX Runtime {onnx_model.precision}"
         restorer.workers = onnx_model.workers
@@ -113,51 +109,31 @@ class Restorer:
         """How many tiles an image of this size is restored in (a progress bar's total)."""
         return tiling.tile_count(height, width, self.tile, self.overlap)
 
-    def guide(self, pixels: np.ndarray, quantization: codecs.Quantization, quality: Quality = None
-              ) -> Tuple[codecs.Quantization, Optional[float]]:
-        """(the quantization the network is told, the estimated quality or None) for the file's `quantization`.
-
-        "auto" (None) with an estimator: a JPEG's tables raised to the estimate's IJG tables; another
-        codec's map raised to the JPEG it was converted from (`quality.AfterJpeg`), where the estimator
-        learned that codec (it returns about 100 for a file saved once); otherwise, and for "file", the
-        file's own.
-        """
-        if quality not in (None, "auto") or self.estimator is None:
-            return quantization, None
-        if quantization.codec == "jpeg":
-            estimate = self.estimator(pixels, quantization)
-            return quality_lib.guide_tables(quantization, estimate), estimate
-        if quantization.codec in getattr(self.estimator, "codecs", ("jpeg",)):
-            estimate = self.estimator(pixels, quantization)
-            return quality_lib.AfterJpeg.of(quantization, estimate), estimate
-        return quantization, None
-
-    def restore(self, source: ImageSource, quality: Quality = None, ensemble: bool = False) -> np.ndarray:
+    def restore(self, source: ImageSource, quality: guide.Mode = "auto", ensemble: bool = False) -> np.ndarray:
         """Restores an image: uint8 (uint16 for 16-bit input) [H, W, 3] colour or [H, W] grey.
 
-        `quality`: None / "auto" (the file's tables and the estimate), "file", or 1..100 (IJG tables).
-        `ensemble`: average the 8 flips and transposes (8 times slower, slightly better).
+        `quality`: what the network is told (`guide`): "auto" (the file's quantization and the estimate),
+        "file", or 1..100 (IJG tables). `ensemble`: average the 8 flips and transposes (8 times slower,
+        slightly better).
         """
-        return self.restore_decoded(decode(source, quality, self.max_pixels), quality, ensemble=ensemble)
+        mode = guide.parse_mode(quality)
+        decoded = decode(source, self.max_pixels, full=guide.needs_file(mode))
+        return self.restore_decoded(decoded, mode, ensemble=ensemble)[0]
 
-    def restore_decoded(self, d: Decoded, quality: Quality = None, progress: Progress = None,
-                        details: bool = False, ensemble: bool = False):
-        """`restore` for an image `image_io.decode` already read.
+    def restore_decoded(self, d: Decoded, mode: guide.Mode = "auto", progress: Progress = None,
+                        ensemble: bool = False) -> Tuple[np.ndarray, guide.Guide]:
+        """(the restored image, what the network was told) of an image `image_io.decode` already read."""
+        told = guide.told(d, mode, self.estimator)
+        return to_output(self._restore_float(d.pixels, told.quantization, progress, ensemble), d), told
 
-        `details`: (image, the quantization the network was told, the estimated quality or None).
-        """
-        guide, estimate = self.guide(d.pixels, d.quantization, quality) if d.from_file else (d.quantization, None)
-        out = to_output(self._restore_float(d.pixels, guide, progress, ensemble), d)
-        return (out, guide, estimate) if details else out
-
-    def restore_compressed(self, pixels: np.ndarray, quantization: codecs.Quantization, quality: Quality = None,
+    def restore_compressed(self, pixels: np.ndarray, quantization: codecs.Quantization, quality: guide.Mode = "auto",
                            ensemble: bool = False) -> np.ndarray:
         """Decoded [H, W, C] float in [0, 1] + the file's quantization -> restored [H, W, C] float.
 
         The evaluation interface: no file, no orientation, no rounding.
         """
-        guide, _ = self.guide(pixels, quantization, quality)
-        return self._restore_float(pixels, guide, None, ensemble)
+        told = guide.of_file(pixels, quantization, guide.parse_mode(quality), self.estimator)
+        return self._restore_float(pixels, told.quantization, None, ensemble)
 
     def _restore_float(self, pixels: np.ndarray, guide: codecs.Quantization, progress: Progress,
                        ensemble: bool) -> np.ndarray:
@@ -181,25 +157,6 @@ class Restorer:
     def _tiled(self, pixels: np.ndarray, qmap: np.ndarray, progress: Progress) -> np.ndarray:
         return tiling.restore_tiled(self._network, pixels, qmap, self.tile, self.overlap, self.tile_batch, progress,
                                     self.workers, self._worker_network)
-
-
-def _resolve_estimator(estimator: Estimator):
-    """"shipped", a path, a QualityEstimate (any callable) or None -> a callable or None.
-
-    "shipped": the JPEG estimator for JPEGs and, where the package ships it, the codec one for the codecs
-    it read (`quality.PerCodec`).
-    """
-    if isinstance(estimator, str) and estimator == "shipped":
-        jpeg_path, codec_path = shipped.estimator_checkpoint(), shipped.codec_estimator_checkpoint()
-        if jpeg_path is None or codec_path is None:
-            return _resolve_estimator(jpeg_path)
-        jpeg_estimate = quality_lib.QualityEstimate.from_checkpoint(jpeg_path)
-        codec_estimate = quality_lib.QualityEstimate.from_checkpoint(codec_path)
-        return quality_lib.PerCodec({"jpeg": jpeg_estimate, **{c: codec_estimate for c in codec_estimate.codecs
-                                                                 if c != "jpeg"}})
-    if isinstance(estimator, (str, os.PathLike)):
-        estimator = quality_lib.QualityEstimate.from_checkpoint(estimator)
-    return estimator
 
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:

@@ -156,7 +156,7 @@ class Hooks:
 
 def initial_state(fresh, ckpt, init_from: str, start_from: Callable[[Any, Any], Any], workdir: str):
     """The latest checkpoint's state; else `start_from(fresh, params)` of the export `init_from`; else `fresh`."""
-    from qgac_jax import checkpointing
+    from qgac_jax.models import exports
 
     restored = ckpt.restore_latest(fresh)
     if restored is not None:
@@ -164,7 +164,7 @@ def initial_state(fresh, ckpt, init_from: str, start_from: Callable[[Any, Any], 
         log.info("resumed from step %d in %s", int(jax.device_get(state.step)), workdir)
         return state
     if init_from:  # e.g. the GAN stage starting from a PSNR model's export, or a fine-tune
-        _, params, _ = checkpointing.load_export(init_from)
+        _, params, _ = exports.load_export(init_from)
         log.info("initialised from %s", init_from)
         return start_from(fresh, params)
     return fresh

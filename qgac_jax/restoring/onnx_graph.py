@@ -35,8 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qgac_jax import atomic_files
-from qgac_jax import quantization as qz
+from qgac_jax.restoring import atomic_files
+from qgac_jax.codecs import jpeg_tables as qz
 
 OPSET = 17  # ONNX Runtime >= 1.11, OpenVINO, TensorRT 8.5+ and vs-mlrt all read it
 QMAP_CONVENTION = ("orthonormal-equivalent steps / 255 (qgac_jax.codecs: JPEG, WebP, AVIF, HEIC); a JPEG's channel 0 "
@@ -214,12 +214,12 @@ def build_cached(out: pathlib.Path, build: Callable[[pathlib.Path], None], what:
 def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
     """The two-input ONNX graph of an export (or training workdir), converted on first use and kept in
     `cache_dir()` beside a hash of its bytes (`build_cached`)."""
-    from qgac_jax import checkpointing
+    from qgac_jax.models import exports
 
-    export_path = checkpointing.export_dir(export_path)
+    export_path = exports.export_dir(export_path)
 
     def build(out):
-        model, params, config = checkpointing.load_restoration_export(export_path)
+        model, params, config = exports.load_restoration_export(export_path)
         with _quiet_logger():
             save(convert(model, params, None, config), out)
 

@@ -1,32 +1,25 @@
-"""What quantization to tell the network: the file's tables, a user's quality, or the file's and an estimate.
+"""The quality estimate: the effective IJG quality a trained estimator reads off a photo's pixels.
 
-`QualityEstimate` runs the quality estimator (models/estimator.py) on a few
-crops of an image and returns the effective IJG quality it predicts;
-`guide_tables` combines it with the file's tables the way training combined
-the two saves of a double JPEG: the elementwise max. For a photo saved once
-the estimate lands near the file's own quality and the guide stays the
-file's tables; for a recompressed one it is the coarser, earlier save's.
-
-A WebP, AVIF or HEIC converted from an earlier JPEG holds that JPEG's
-8x8 blocking under its own, finer quantizer. An estimator trained on such
-files (its export lists the codecs it read in training) predicts the
-earlier JPEG's quality, or 100 where there was none, and `AfterJpeg`
-guides the network with the elementwise max of the file's map and that
-JPEG's.
+`QualityEstimate` runs the estimator (models/estimator.py) on a few crops of
+an image, each shown the file's luma table (another codec's map folded on
+8x8), and returns the median of its predictions. For a photo saved once it
+lands near the file's own quality; for a recompressed one near the coarser,
+earlier save's; for a WebP, AVIF or HEIC converted from a JPEG (where the
+estimator learned that codec: its export lists the codecs) near that JPEG's,
+or 100 where there was none. What the network is then told is `guide`'s.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import List, Optional, Tuple
+import os
+from typing import List, Tuple, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qgac_jax import quantization as qz
+from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax import codecs
-from qgac_jax.codecs import jpeg
 from qgac_jax.models.estimator import MARGIN, MULTIPLE, grid_phase, luma
 
 CROP = 136  # the estimator's training patch (128 after its grid alignment)
@@ -60,9 +53,9 @@ class QualityEstimate:
 
     @classmethod
     def from_checkpoint(cls, path) -> "QualityEstimate":
-        from qgac_jax import checkpointing
+        from qgac_jax.models import exports
 
-        model, params, config = checkpointing.load_export(path)
+        model, params, config = exports.load_export(path)
         if config.get("kind") != "estimator":
             raise ValueError(f"{path} holds a restoration model, not a quality estimator")
         return cls(model, params, tuple(config.get("codecs", ("jpeg",))))
@@ -83,65 +76,11 @@ class QualityEstimate:
         return float(np.median(predictions))
 
 
-def ijg_quality(estimate: float) -> int:
-    """An estimate as the IJG quality (1..100) whose tables the network is told."""
-    return int(np.clip(round(estimate), 1, 100))
-
-
-def guide_tables(quantization: jpeg.JpegQuantization, quality: float) -> jpeg.JpegQuantization:
-    """The file's tables raised, entry by entry, to at least the IJG tables of `quality` (rounded)."""
-    q = ijg_quality(quality)
-    luma, chroma = qz.effective_tables((quantization.luma, quantization.chroma), qz.ijg_tables(q))
-    return jpeg.JpegQuantization(luma, chroma, quantization.subsampling)
-
-
 def luma_table(quantization: codecs.Quantization, height: int, width: int) -> qz.Table:
     """The [8, 8] luma table the estimator is shown: a JPEG's own, another codec's map folded on 8x8."""
     if quantization.codec == "jpeg":
         return quantization.luma
     return qz.fold_luma(quantization.qmap(max(height, 8), max(width, 8))[..., 0])
-
-
-@dataclasses.dataclass(frozen=True)
-class AfterJpeg:
-    """A WebP, AVIF or HEIC file's quantization raised to that of the JPEG it was converted from.
-
-    The Q-map is the elementwise max of the file's and the JPEG's (IJG tables of `quality`, 4:2:0, on the
-    file's grid), as a double JPEG's guide is the max of its two saves' tables; the rest of the contract
-    (`codecs.Quantization`) follows the file.
-    """
-
-    file: codecs.Quantization
-    earlier: jpeg.JpegQuantization
-    quality: int
-
-    @classmethod
-    def of(cls, quantization: codecs.Quantization, quality: float) -> "AfterJpeg":
-        q = ijg_quality(quality)
-        return cls(quantization, jpeg.JpegQuantization.from_quality(q, grey=quantization.is_grey), q)
-
-    @property
-    def codec(self) -> str:
-        return self.file.codec
-
-    @property
-    def is_grey(self) -> bool:
-        return self.file.is_grey
-
-    @property
-    def block(self) -> int:
-        return int(np.lcm(self.file.block, self.earlier.block))
-
-    def qmap(self, height: int, width: int) -> np.ndarray:
-        own = self.file.qmap(height, width)  # [H, W, K]
-        return np.maximum(own, self.earlier.qmap(height, width)[..., :own.shape[-1]])
-
-    def transformed(self, transpose: bool, flip_v: bool, flip_h: bool) -> Optional["AfterJpeg"]:
-        moved = (self.file.transformed(transpose, flip_v, flip_h), self.earlier.transformed(transpose, flip_v, flip_h))
-        return None if None in moved else AfterJpeg(*moved, self.quality)
-
-    def describe(self) -> str:
-        return f"{self.file.describe()}, after a JPEG of about quality {self.quality}"
 
 
 class PerCodec:
@@ -157,3 +96,26 @@ class PerCodec:
 
     def __call__(self, pixels: np.ndarray, quantization: codecs.Quantization) -> float:
         return self.by_codec[quantization.codec](pixels, quantization)
+
+
+Choice = Union[None, str, os.PathLike, "QualityEstimate"]  # what Restorer's estimator= accepts
+
+
+def resolve(choice: Choice):
+    """"shipped", an export's path, a QualityEstimate (any callable) or None -> a callable or None.
+
+    "shipped": the JPEG estimator for JPEGs and, where the package ships it, the codec one for the codecs
+    it read (`PerCodec`).
+    """
+    from qgac_jax.restoring import shipped
+
+    if isinstance(choice, str) and choice == "shipped":
+        jpeg_path, codec_path = shipped.estimator_checkpoint(), shipped.codec_estimator_checkpoint()
+        if jpeg_path is None or codec_path is None:
+            return resolve(jpeg_path)
+        jpeg_estimate, codec_estimate = QualityEstimate.from_checkpoint(jpeg_path), QualityEstimate.from_checkpoint(
+            codec_path)
+        return PerCodec({"jpeg": jpeg_estimate, **{c: codec_estimate for c in codec_estimate.codecs if c != "jpeg"}})
+    if isinstance(choice, (str, os.PathLike)):
+        return QualityEstimate.from_checkpoint(choice)
+    return choice

@@ -1,11 +1,15 @@
 """What runs the network: JAX, or ONNX Runtime in float32 or int8. One set of flags and rules for the CLIs
-that restore (restore, evaluate, the web page)."""
+that restore (restore, evaluate, the web page), and `Models`, which loads each model a run needs once."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-from typing import Optional
+import sys
+from typing import Dict, Optional
+
+from qgac_jax.restoring import shipped
 
 BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
 PRECISIONS = ("float32", "int8")  # what --precision accepts; int8 runs `int8_graph` in ONNX Runtime
@@ -30,7 +34,7 @@ def choose_backend(requested: str, onnx_file: bool) -> str:
         return "jax"
     import jax
 
-    from qgac_jax import onnx_graph
+    from qgac_jax.restoring import onnx_graph
 
     return "onnxruntime" if jax.default_backend() == "cpu" and onnx_graph.available() else "jax"
 
@@ -66,10 +70,47 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, o
 
 def backend(args: argparse.Namespace, onnx_file: bool = False) -> str:
     """The backend that will run (choose_backend), or a ValueError saying which extra is missing."""
-    from qgac_jax import onnx_graph
+    from qgac_jax.restoring import onnx_graph
 
     chosen = choose_backend(args.backend, onnx_file)
     if (chosen == "onnxruntime" or args.precision == "int8") and not onnx_graph.available():
         flag = "--precision int8" if args.precision == "int8" else "--backend onnxruntime"
         raise ValueError(f"{flag} needs the extra: pip install -e '.[onnx]'")
     return "onnxruntime" if args.precision == "int8" else chosen
+
+
+class Models:
+    """Each model a folder needs, loaded once: --checkpoint / --onnx for every image, else the shipped grey
+    model for grey files and the colour one for colour files."""
+
+    def __init__(self, settings, backend: str):  # a jobs.Settings, or restore's parsed arguments
+        self.settings, self.backend = settings, backend
+        self._loaded: Dict[str, object] = {}
+
+    def __call__(self, grey: bool):
+        from qgac_jax.restoring import int8_graph, onnx_graph
+        from qgac_jax.restoring.restorer import Restorer
+
+        args = self.settings
+        path = args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3)
+        if path in self._loaded:
+            return self._loaded[path]
+        kwargs = dict(tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels,
+                      estimator="shipped" if args.quality == "auto" else None)
+        if args.onnx:
+            restorer = Restorer.from_onnx(path, **kwargs)
+        elif self.backend == "onnxruntime":
+            to_stderr = functools.partial(print, file=sys.stderr)
+            try:
+                graph = (int8_graph if args.precision == "int8" else onnx_graph).cached(path, log=to_stderr)
+                restorer = Restorer.from_onnx(graph, **kwargs)
+            except Exception as err:  # noqa: BLE001 - the JAX path still works; an explicit request fails below
+                if args.backend != "auto" or args.precision == "int8":
+                    raise ValueError(f"cannot run {path} with ONNX Runtime: {err}") from None
+                print(f"warning: {err}; using JAX" if isinstance(err, onnx_graph.CacheNotWritable) else
+                      f"warning: ONNX Runtime unavailable for {path} ({err}); using JAX", file=sys.stderr)
+                restorer = Restorer.from_checkpoint(path, **kwargs)
+        else:
+            restorer = Restorer.from_checkpoint(path, **kwargs)
+        self._loaded[path] = restorer
+        return restorer

@@ -94,7 +94,7 @@ def to_devices(batches: Iterator[Dict[str, np.ndarray]], mesh, keys: Sequence[st
     `keys` are the host fields that travel; `prepare` (jitted here, e.g. `data.on_device.make_prepare`)
     turns them into what the step reads, on the devices.
     """
-    from qgac_jax import sharding
+    from qgac_jax.training import sharding
 
     finish = jax.jit(prepare, out_shardings=sharding.batch_sharding(mesh))
     return DevicePrefetcher(batches, lambda host: finish(sharding.global_batch(host, mesh)), keys, depth)

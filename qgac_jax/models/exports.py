@@ -1,0 +1,85 @@
+"""A trained model on disk: its parameters and the config that rebuilds it (Orbax), written whole or not at all.
+
+Training writes one at each evaluation (the EMA parameters); restore, the
+ONNX export and the quality estimate read them. The config names what the
+export holds ('kind': a restoration model, or 'estimator'), so nothing else
+has to be known to load one.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict
+
+import jax
+import orbax.checkpoint as ocp
+from etils import epath
+
+
+def orbax_path(path) -> epath.Path:
+    """gs:// paths stay as they are; local ones become absolute (Orbax needs that)."""
+    path = os.fspath(path)
+    return epath.Path(path if "://" in path else os.path.abspath(path))
+
+
+def export_params(path, params, model_config: Dict[str, Any]) -> None:
+    """Writes EMA params + model config to `path`, replacing an older export atomically."""
+    path = orbax_path(path)
+    tmp = path.parent / (path.name + ".tmp")
+    if tmp.exists():
+        tmp.rmtree()
+    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckpt:
+        ckpt.save(tmp, args=ocp.args.Composite(params=ocp.args.StandardSave(params),
+                                               model=ocp.args.JsonSave(dict(model_config))))
+    if jax.process_index() == 0:
+        old = path.parent / (path.name + ".old")
+        if path.exists():
+            if old.exists():
+                old.rmtree()
+            path.rename(old)
+        tmp.rename(path)
+        if old.exists():
+            old.rmtree()
+    if jax.process_count() > 1:  # no host reads the export before process 0 has moved it in place
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"qgac_export:{path}")
+
+
+def read_model_config(path) -> Dict[str, Any]:
+    path = orbax_path(path)
+    if not (path / "model").exists():
+        raise ValueError(f"{path} is not a qgac_jax export (no 'model' item); export with models.exports.export_params")
+    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckpt:
+        return dict(ckpt.restore(path, args=ocp.args.Composite(model=ocp.args.JsonRestore())).model)
+
+
+def export_dir(path) -> str:
+    """A training workdir's export/ folder; any other path as it is."""
+    path = os.fspath(path)
+    return os.path.join(path, "export") if os.path.isdir(os.path.join(path, "export")) else path
+
+
+def load_restoration_export(path):
+    """(model, params, model_config) of a restoration model's export folder or training workdir.
+
+    Raises ValueError for a quality estimator's export, which has no restoration model.
+    """
+    path = export_dir(path)
+    model, params, config = load_export(path)
+    if config.get("kind") == "estimator":
+        raise ValueError(f"{path} holds a quality estimator, not a restoration model")
+    return model, params, config
+
+
+def load_export(path):
+    """(model, params, model_config) of an export, built from the stored config."""
+    from qgac_jax.models import create_model_from_config, dummy_inputs
+
+    config = read_model_config(path)
+    model = create_model_from_config(config)
+    like = jax.eval_shape(lambda: model.init(jax.random.key(0), *dummy_inputs(model, 32, 32))["params"])
+    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckpt:
+        params = ckpt.restore(orbax_path(path), args=ocp.args.Composite(params=ocp.args.StandardRestore(like))).params
+    return model, params, config
+

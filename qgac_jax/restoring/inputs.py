@@ -1,0 +1,70 @@
+"""Which files a restore reads and where each one's PNG goes below the output folder."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import glob
+import pathlib
+from typing import List, Optional, Tuple
+
+from qgac_jax.restoring.image_io import IMAGE_SUFFIXES
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    src: pathlib.Path
+    rel: pathlib.Path  # the output's path below --output
+    walked: bool  # found in a folder or by a glob, not named: a lossless file there is listed, not an error
+
+
+def _inside(path: pathlib.Path, folder: pathlib.Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def collect_inputs(patterns: List[str], out_root: Optional[pathlib.Path] = None) -> Tuple[List[Job], List[str]]:
+    """The jobs and the one-line errors of files, directories and globs; each file once however often named.
+
+    Walking never enters the output tree: an output folder inside an input folder is not searched, and
+    where input and output are the same folder its PNGs are earlier outputs, not inputs.
+    """
+    out = out_root.resolve() if out_root is not None else None
+    jobs: List[Job] = []
+    errors: List[str] = []
+    seen = set()
+
+    def add(f: pathlib.Path, rel: pathlib.Path, walked: bool):
+        key = f.resolve()
+        if walked and out is not None and _inside(key, out) and key.suffix.lower() == ".png":
+            return  # an earlier output (input and output the same folder, or a glob reaching into --output)
+        if key not in seen:
+            seen.add(key)
+            jobs.append(Job(f, rel, walked))
+
+    for pattern in patterns:
+        path = pathlib.Path(pattern)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                           and not (out is not None and out != path.resolve() and _inside(p.resolve(), out)))
+            before = len(jobs)
+            for f in files:
+                add(f, f.relative_to(path).with_suffix(".png"), True)
+            if not files and len(jobs) == before:
+                errors.append(f"{pattern}: no images in this directory")
+        elif path.is_file():
+            add(path, pathlib.Path(path.name).with_suffix(".png"), False)
+        else:
+            files = [m for m in sorted(pathlib.Path(m) for m in glob.glob(pattern, recursive=True)) if m.is_file()]
+            if not files:
+                errors.append(f"{pattern}: no such file, directory or matching glob")
+            for f in files:
+                add(f, pathlib.Path(f.name).with_suffix(".png"), True)
+    return _distinct_outputs(jobs), errors
+
+
+def _distinct_outputs(jobs: List[Job]) -> List[Job]:
+    """Inputs whose outputs would share a name (a.jpg and a.webp -> a.png) keep their whole names instead:
+    a.jpg.png and a.webp.png. (Compared without case: a.JPG and a.jpg collide on some file systems.)"""
+    counts = collections.Counter(str(j.rel).lower() for j in jobs)
+    return [dataclasses.replace(j, rel=j.rel.with_name(j.src.name + ".png")) if counts[str(j.rel).lower()] > 1 else j
+            for j in jobs]

@@ -1,0 +1,68 @@
+"""One file restored as `restore` restores it, for every face of the engine (the command line, the web page).
+
+`restore_file` decodes a file, has `engines.Models` pick the model of its
+colour, restores it as `guide` says and returns the PNG's pixels with what
+the network was told; each problem with one file is a ValueError whose text
+(`reason`) is the one line the user sees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Callable, List, Optional
+
+import numpy as np
+
+from qgac_jax.restoring import guide
+from qgac_jax.restoring.image_io import DEFAULT_MAX_PIXELS, Decoded, decode
+from qgac_jax.restoring.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What `Models` and `restore_file` need of restore's arguments (the web page builds one of its own)."""
+
+    checkpoint: Optional[str] = None
+    onnx: Optional[str] = None
+    backend: str = "auto"
+    precision: str = "float32"
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    quality: guide.Mode = "auto"
+    ensemble: bool = False
+
+
+@dataclasses.dataclass
+class Restored:
+    pixels: np.ndarray  # what the PNG holds, upright
+    decoded: Decoded
+    guide: guide.Guide  # what the network was told
+    notes: List[str]  # Pillow's warnings about the file
+
+
+def restore_file(models, src, settings: Settings, quality: Optional[guide.Mode] = None,
+                 progress: Optional[Callable[[int], None]] = None, on_decoded=None) -> Restored:
+    """Decodes and restores one file as `restore` does; `quality` overrides the settings' (the page's slider).
+
+    `on_decoded(decoded, restorer)` runs between decoding and restoring (a progress bar's total, say).
+    """
+    quality = settings.quality if quality is None else quality
+    with warnings.catch_warnings(record=True) as caught:  # Pillow's notes on odd EXIF, named by the caller
+        warnings.simplefilter("always")
+        decoded = decode(src, settings.max_pixels, full=guide.needs_file(quality))
+    restorer = models(decoded.is_grey)
+    if on_decoded is not None:
+        on_decoded(decoded, restorer)
+    pixels, told = restorer.restore_decoded(decoded, quality, progress=progress, ensemble=settings.ensemble)
+    return Restored(pixels, decoded, told, list(dict.fromkeys(str(w.message) for w in caught)))
+
+
+def reason(err: BaseException) -> str:
+    """The one line a user sees for what went wrong with one file."""
+    if isinstance(err, MemoryError):
+        return "out of memory (lower --max-pixels or --tile)"
+    if isinstance(err, OSError) and err.strerror:
+        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    return str(err).strip() or type(err).__name__

@@ -1,0 +1,124 @@
+"""Training the restoration model: a config -> train_and_evaluate(config, workdir) (`python -m qgac_jax.train`).
+
+Restarting with the same workdir resumes from the latest checkpoint with the
+same data stream. SIGTERM (TPU preemption) saves and exits 0. A non-finite
+loss stops the run with a message and leaves the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Dict, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from qgac_jax.data import on_device, tf_pipeline
+from qgac_jax.evaluation import protocol as eval_protocol
+from qgac_jax.models import exports
+from qgac_jax.models import vgg as vgg_lib
+from qgac_jax.restoring.restorer import Restorer
+from qgac_jax.training import checkpoints, sections, sharding
+from qgac_jax.training import loop as train_loop
+from qgac_jax.training import step as train_step
+from qgac_jax.training.prefetch import to_devices
+
+log = logging.getLogger("qgac_jax.train")  # the name users filter on: the command's
+# What travels to the devices (compact: uint8 images, guide tables); on_device.make_prepare makes the
+# step's 'compressed', 'target' (float) and 'qmap' of them there. Nothing else is transferred.
+STEP_KEYS = ("compressed", "target", "guide_tables")
+CODEC_MIX_KEYS = ("compressed", "target", "qmap")  # a codec mix's examples carry their own Q-maps
+
+
+
+def warn_if_accelerator_job_on_cpu(config) -> None:
+    """A config sized for accelerators (bf16, or a large variant) that landed on CPU is most likely a set-up slip."""
+    if jax.default_backend() == "cpu" and (config.model.dtype == "bfloat16" or config.model.variant == "base"):
+        log.warning("training %s (%s) on CPU: this config is sized for a GPU/TPU, where JAX found none "
+                    "(install jax for your accelerator: docs/development.md lists the extras)",
+                    config.model.variant, config.model.dtype)
+
+
+def load_vgg_params(parts, config, key):
+    if parts.vgg is None:
+        return {}
+    if config.loss.vgg_weights:
+        return vgg_lib.load_params(config.loss.vgg_weights, config.loss.vgg)
+    log.warning("perceptual loss with RANDOM VGG weights (loss.allow_random_vgg): for tests only")
+    return parts.vgg.init(key, jnp.zeros((1, 32, 32, 3)))["params"]
+
+
+def _start_from(parts, repl):
+    def start_from(state, params):
+        """The generator (and its EMA) from an export's parameters, with a fresh optimiser."""
+        params = jax.device_put(params, repl)
+        return state.replace(g_params=params, ema_params=jax.tree.map(jnp.copy, params),
+                             g_opt=jax.device_put(parts.g_tx.init(params), repl))
+    return start_from
+
+
+def _evaluator(config, restorer: Restorer):
+    def evaluate(state, done: int):
+        # The EMA parameters go to one device once per evaluation, not once per tile.
+        restorer.params = jax.device_put(jax.device_get(state.ema_params), jax.local_devices()[0])
+        result = eval_protocol.evaluate_images(restorer.restore_compressed, config.eval.source or "builtin",
+                                               config.eval.qualities + config.eval.double, config.data.grey,
+                                               config.eval.max_images)
+        metrics, triplet = eval_protocol.flat_metrics(result), result["example"]
+        if jax.process_index() == 0:
+            log.info("eval step %d: JPEG %.3f dB -> model %.3f dB (PSNR-B %.3f -> %.3f)", done, metrics["jpeg_psnr"],
+                     metrics["model_psnr"], metrics["jpeg_psnr_b"], metrics["model_psnr_b"])
+        images = dict(zip(("eval/compressed", "eval/restored", "eval/clean"), triplet)) if triplet else {}
+        return metrics, images
+    return evaluate
+
+
+def _describe(total: int):
+    def describe(done: int, m: Dict[str, float], rate: float) -> str:
+        eta = time.strftime("%H:%M:%S", time.gmtime((total - done) / max(rate, 1e-9)))
+        return (f"step {done}/{total}  loss {m['loss']:.5f}  l1 {m['l1']:.5f}  psnr {m['psnr']:.2f} "
+                f"(jpeg {m['jpeg_psnr']:.2f})  {rate:.2f} steps/s  ETA {eta}")
+    return describe
+
+
+def train_and_evaluate(config, workdir: str, batches: train_loop.BatchSource = train_loop.default_batches
+                       ) -> Tuple[train_step.TrainState, Dict[str, float]]:
+    """Trains (or resumes) in `workdir`; returns the final state and the last logged and evaluated metrics.
+
+    `batches(data_config, start_step)` gives the host batches (tests hand in their own).
+    """
+    config = sections.training(config)  # typed once (the command line already did: then it is returned as is)
+    sections.validate_training(config)
+    schedule = train_loop.Schedule.of(config.train)
+    warn_if_accelerator_job_on_cpu(config)
+    data_config = config.data
+    if data_config.pipeline == "tf.data":
+        tf_pipeline.import_tf()  # TF sees no accelerator, before anything else touches it
+    mesh = sharding.make_mesh()
+    sharding.check_batch(data_config.batch_size, mesh)
+    parts = train_step.make_parts(config)
+    repl = sharding.param_sharding(mesh)
+    ckpt = checkpoints.Checkpointer(workdir, keep=config.train.keep_checkpoints)
+    fresh = jax.device_put(train_step.init_state(parts, jax.random.key(config.train.seed)), repl)
+    state = train_loop.initial_state(fresh, ckpt, config.train.init_from, _start_from(parts, repl), workdir)
+    vgg_params = jax.device_put(load_vgg_params(parts, config, jax.random.key(config.train.seed + 1)), repl)
+    steps = {adversarial: train_step.jit_step(parts, adversarial, mesh) for adversarial in (False, True)}
+    gan_start = config.loss.gan_start_step
+    hooks = train_loop.Hooks(
+        step=lambda i, state, batch: steps[i >= gan_start](state, batch, vgg_params),
+        describe=_describe(schedule.steps),
+        evaluate=_evaluator(config, Restorer(parts.model, None)),  # tiled like inference
+        export=lambda state: exports.export_params(os.path.join(workdir, "export"),
+                                                         jax.device_get(state.ema_params),
+                                                         train_step.model_config(config)),
+        best="model_psnr")
+    start = int(jax.device_get(state.step))
+    keys = CODEC_MIX_KEYS if data_config.mixes_codecs else STEP_KEYS
+    device_batches = to_devices(batches(data_config, start), mesh, keys, on_device.make_prepare(data_config))
+    return train_loop.run(state, device_batches, hooks, schedule, ckpt, workdir, _meta(config))
+
+
+def _meta(config) -> Dict:
+    return {"config": config.to_json_best_effort()}
