@@ -35,15 +35,16 @@ def get_config(arg: str = ""):
     colour = defaults()
     local_data(colour, grey=False)
     c = ml_collections.ConfigDict()
-    c.model = dict(dtype="float32", overrides={})
+    c.model = dict(dtype="float32", overrides={})  # the estimator's own network (models/estimator.py): no variant
     c.data = dict(colour.data)
     c.data.update(patch_size=136, batch_size=32, p_double=0.5, p_shift=0.5, p_random_table=0.2)
-    c.eval = dict(source=colour.eval.source, qualities=(10, 30, 50, 70, 90), double=("20:75", "20:75:4", "30:90"),
-                  max_images=8)
-    c.optim = dict(lr=1e-3, warmup_steps=500, final_lr_ratio=0.01, clip=1.0, weight_decay=1e-4, ema_decay=0.999)
-    c.train = dict(steps=args["steps"], log_every=100, eval_every=2_000, checkpoint_every=1_000, keep_checkpoints=2,
-                   seed=0, init_from="")
-    c.estimator = dict(p_true_shift=0.5)
+    c.eval = dict(colour.eval)
+    c.eval.update(qualities=(10, 30, 50, 70, 90), double=("20:75", "20:75:4", "30:90"), max_images=8)
+    c.optim = dict(colour.optim)
+    c.optim.update(lr=1e-3, warmup_steps=500, final_lr_ratio=0.01, clip=1.0, weight_decay=1e-4, ema_decay=0.999)
+    c.train = dict(colour.train)
+    c.train.update(steps=args["steps"], log_every=100, eval_every=2_000, checkpoint_every=1_000, keep_checkpoints=2)
+    c.estimator = dict(colour.estimator)
     if args["codecs"]:
         c.data.update(pipeline="pillow", workers=1, codecs=CODECS, codec_weights=(0.4, 0.2, 0.2, 0.2),
                       codec_q_min=5, codec_q_max=95, codec_p_jpeg_first=0.5)

@@ -20,6 +20,8 @@
 # Arguments after `--` go to `python -m qgac_jax.train` unchanged. Submitting the
 # same command again resumes from the workdir's latest checkpoint.
 set -euo pipefail
+# shellcheck source=launch/common.sh
+source "$(dirname "$0")/common.sh"
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 nodes=${QGAC_NODES:-1}
@@ -32,8 +34,6 @@ venv=${QGAC_VENV:-$here/.venv}
 dry_run=0
 train_args=()
 
-usage() { sed -n '2,/^set /p' "$0" | sed -n 's/^# \{0,1\}//p'; exit "${1:-0}"; }
-need() { [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -47,12 +47,12 @@ while [ $# -gt 0 ]; do
     --dry-run) dry_run=1; shift ;;
     -h|--help) usage 0 ;;
     --) shift; train_args=("$@"); break ;;
-    *) echo "error: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    *) die "unknown argument $1 (see --help)" ;;
   esac
 done
 
-[ -n "$workdir" ] || { echo "error: --workdir is required (a folder all nodes share, or gs://)" >&2; exit 2; }
-case "$nodes$gpus" in *[!0-9]*) echo "error: --nodes and --gpus-per-node must be whole numbers" >&2; exit 2 ;; esac
+[ -n "$workdir" ] || die "--workdir is required (a folder all nodes share, or gs://)"
+case "$nodes$gpus" in *[!0-9]*) die "--nodes and --gpus-per-node must be whole numbers" ;; esac
 
 train=(python -m qgac_jax.train "--config=$config" "--workdir=$workdir")
 train+=("${train_args[@]+"${train_args[@]}"}")
@@ -69,5 +69,5 @@ sbatch=(sbatch --job-name=qgac --nodes="$nodes" --ntasks-per-node=1 --gpus-per-n
         --output="slurm-%j.out")
 [ -z "$partition" ] || sbatch+=(--partition="$partition")
 
-printf '+'; printf ' %q' "${sbatch[@]}"; printf ' <<JOB\n%sJOB\n' "$script"
+show "${sbatch[@]}" | tr -d '\n'; printf ' <<JOB\n%sJOB\n' "$script"
 [ "$dry_run" = 1 ] || printf '%s' "$script" | "${sbatch[@]}"

@@ -23,6 +23,8 @@
 # Arguments after `--` go to `python -m qgac_jax.train` unchanged.
 # Re-running with the same --workdir resumes from its latest checkpoint.
 set -euo pipefail
+# shellcheck source=launch/common.sh
+source "$(dirname "$0")/common.sh"
 
 name=${QGAC_TPU_NAME:-qgac-${USER:-user}}
 project=${QGAC_PROJECT:-}
@@ -37,8 +39,6 @@ keep=0
 dry_run=0
 train_args=()
 
-usage() { sed -n '2,/^set /p' "$0" | sed -n 's/^# \{0,1\}//p'; exit "${1:-0}"; }
-need() { [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -55,13 +55,13 @@ while [ $# -gt 0 ]; do
     --dry-run) dry_run=1; shift ;;
     -h|--help) usage 0 ;;
     --) shift; train_args=("$@"); break ;;
-    *) echo "error: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    *) die "unknown argument $1 (see --help)" ;;
   esac
 done
 
-[ -n "$workdir" ] || { echo "error: --workdir gs://BUCKET/PATH is required (a TPU VM's disk is lost when it is deleted)" >&2; exit 2; }
-case "$workdir" in gs://*) ;; *) echo "error: --workdir must be a gs:// path reachable from every worker, got $workdir" >&2; exit 2 ;; esac
-[ -n "$repo" ] || { echo "error: --repo URL is required (no git origin found)" >&2; exit 2; }
+[ -n "$workdir" ] || die "--workdir gs://BUCKET/PATH is required (a TPU VM's disk is lost when it is deleted)"
+case "$workdir" in gs://*) ;; *) die "--workdir must be a gs:// path reachable from every worker, got $workdir" ;; esac
+[ -n "$repo" ] || die "--repo URL is required (no git origin found)"
 case "$repo" in
   *://*|*@*:*) ;;  # https://, ssh://, git@host:path
   *) msg="--repo $repo is a local path: the TPU workers clone the repository and cannot reach this machine's disk; push it and pass its URL"
@@ -69,13 +69,13 @@ case "$repo" in
 esac
 if [ -z "$project" ] && [ "$dry_run" = 0 ]; then
   project=$(gcloud config get-value project 2>/dev/null || true)
-  [ -n "$project" ] || { echo "error: --project is required (gcloud has no default project)" >&2; exit 2; }
+  [ -n "$project" ] || die "--project is required (gcloud has no default project)"
 fi
 project=${project:-PROJECT}
 
-# Print a command exactly as it runs (shell-quoted); run it unless --dry-run.
+# Print a command exactly as it runs; run it unless --dry-run.
 run() {
-  printf '+'; printf ' %q' "$@"; printf '\n'
+  show "$@"
   [ "$dry_run" = 1 ] || "$@"
 }
 

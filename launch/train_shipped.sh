@@ -5,44 +5,42 @@
 # JPEG, WebP, AVIF and HEIC (configs/codecs.py:gpu, configs/estimator.py:codecs). Each run gets SIGTERM at
 # the deadline, which saves a checkpoint and an export; running the script again resumes all three.
 # Without TensorFlow: the pillow pipeline.
+#
+#   launch/train_shipped.sh --workdir DIR [--recipe jpeg|codecs] [--minutes M] [--steps N]
+#                           [--estimator-steps N] [--workers C,G,E] [--dry-run]
+#
+#   --workdir DIR          DIR/colour, DIR/grey, DIR/estimator (resumed when present)
+#   --recipe R             jpeg (default): single + double JPEG; codecs: JPEG, WebP, AVIF and HEIC
+#   --minutes M            SIGTERM every run after M minutes (default 10; decimals work)
+#   --steps N              restorer fine-tuning steps (default 8000)
+#   --estimator-steps N    estimator steps (default 8000)
+#   --workers C,G,E        pillow workers per run (default: 6,4,4 for 16 cores; codecs 6,6,3: their
+#                          encoders, not the GPU, set the pace)
+#   --dry-run              print the commands only
+# Data: $QGAC_DATA, else ../shared/data (see configs/cpu.py).
 set -euo pipefail
-
-usage() {
-  cat <<'TXT'
-usage: launch/train_shipped.sh --workdir DIR [--recipe jpeg|codecs] [--minutes M] [--steps N]
-                               [--estimator-steps N] [--workers C,G,E] [--dry-run]
-
-  --workdir DIR          DIR/colour, DIR/grey, DIR/estimator (resumed when present)
-  --recipe R             jpeg (default): single + double JPEG; codecs: JPEG, WebP, AVIF and HEIC
-  --minutes M            SIGTERM every run after M minutes (default 10; decimals work)
-  --steps N              restorer fine-tuning steps (default 8000)
-  --estimator-steps N    estimator steps (default 8000)
-  --workers C,G,E        pillow workers per run (default: 6,4,4 for 16 cores; codecs 6,6,3: their
-                         encoders, not the GPU, set the pace)
-  --dry-run              print the commands only
-Data: $QGAC_DATA, else ../shared/data (see configs/cpu.py).
-TXT
-}
+# shellcheck source=launch/common.sh
+source "$(dirname "$0")/common.sh"
 
 workdir="" recipe=jpeg minutes=10 steps=8000 estimator_steps=8000 workers="" dry=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --workdir) workdir="$2"; shift 2 ;;
-    --recipe) recipe="$2"; shift 2 ;;
-    --minutes) minutes="$2"; shift 2 ;;
-    --steps) steps="$2"; shift 2 ;;
-    --estimator-steps) estimator_steps="$2"; shift 2 ;;
-    --workers) workers="$2"; shift 2 ;;
+    --workdir) need "$@"; workdir="$2"; shift 2 ;;
+    --recipe) need "$@"; recipe="$2"; shift 2 ;;
+    --minutes) need "$@"; minutes="$2"; shift 2 ;;
+    --steps) need "$@"; steps="$2"; shift 2 ;;
+    --estimator-steps) need "$@"; estimator_steps="$2"; shift 2 ;;
+    --workers) need "$@"; workers="$2"; shift 2 ;;
     --dry-run) dry=1; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    -h|--help) usage 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
   esac
 done
-[ -n "$workdir" ] || { echo "--workdir is required" >&2; usage >&2; exit 2; }
+[ -n "$workdir" ] || die "--workdir is required (see --help)"
 case "$recipe" in
   jpeg) workers=${workers:-6,4,4} ;;
   codecs) workers=${workers:-6,6,3} ;;
-  *) echo "--recipe is jpeg or codecs, not $recipe" >&2; exit 2 ;;
+  *) die "--recipe is jpeg or codecs, not $recipe" ;;
 esac
 IFS=, read -r w_colour w_grey w_estimator <<<"$workers"
 python=${PYTHON:-python3}

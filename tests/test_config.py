@@ -1,5 +1,6 @@
 """Configs: loaded by path, overridden from the command line, every mistake one line that names it."""
 
+import dataclasses
 import os
 import pathlib
 import subprocess
@@ -84,3 +85,38 @@ def test_help_lists_the_shipped_configs():
     assert proc.returncode == 0
     for name in ("base", "cpu", "gpu", "psnr", "smoke", "estimator"):
         assert f"configs/{name}.py: " in proc.stdout
+
+
+def _documented_keys():
+    """Every `section.field` the README, docs, configs and launch scripts name as a setting (`--config.KEY`, or
+    in backticks), but module paths such as `data.on_device`."""
+    import re
+
+    from qgac_jax.training import sections
+
+    texts = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "configs").glob("*.py"),
+             *(ROOT / "launch").glob("*.sh")]
+    pattern = re.compile(rf"(?:--config\.|`)((?:{'|'.join(sections.SECTIONS)})\.[a-z_0-9]+)(?![.\w(])")
+    keys = {k for path in texts for k in pattern.findall(path.read_text())}
+    return sorted(k for k in keys if not k.endswith(".py")
+                  and not (ROOT / "qgac_jax" / (k.replace(".", "/") + ".py")).exists())
+
+
+def test_every_documented_config_key_is_a_field_every_shipped_config_it_applies_to_accepts():
+    from qgac_jax.training import sections
+
+    keys = _documented_keys()
+    assert {"data.codec_p_jpeg_first", "loss.vgg_weights", "train.steps", "data.pipeline"} <= set(keys)
+    configs = {p.name: config_lib.load(str(p)) for p in sorted((ROOT / "configs").glob("*.py"))
+               if not p.name.startswith("_")}
+    for key in keys:
+        name, field = key.split(".")
+        assert field in {f.name for f in dataclasses.fields(sections.SECTIONS[name])}, f"{key} is no config field"
+        having = [c for c in configs if name in configs[c]]
+        assert having, key
+        for config_name in having:  # the section is there: the key must be (set here to its own value)
+            c = configs[config_name]
+            assert field in c[name], f"--config.{key} is refused by configs/{config_name}"
+            config_lib.override(c, key, repr(c[name][field]))
+    for config_name, c in configs.items():
+        sections.training(c)  # still valid after every override

@@ -106,3 +106,12 @@ def test_train_shipped_codecs_recipe_continues_all_three_on_every_codec():
     assert "--config.data.workers=3" in estimator
     bad = _run("train_shipped.sh", "--dry-run", "--workdir", "w", "--recipe", "webp")
     assert bad.returncode == 2 and "--recipe is jpeg or codecs" in bad.stderr
+
+
+@pytest.mark.parametrize("script, flag", [("tpu_vm.sh", "--zone"), ("gpu_slurm.sh", "--nodes"),
+                                          ("train_shipped.sh", "--workdir")])
+def test_every_script_refuses_a_flag_without_its_value_in_one_line(script, flag):
+    proc = _run(script, "--dry-run", flag)
+    assert proc.returncode == 2 and proc.stderr == f"error: {flag} needs a value\n" and proc.stdout == ""
+    unknown = _run(script, "--dry-run", "--no-such-flag")
+    assert unknown.returncode == 2 and unknown.stderr == "error: unknown argument --no-such-flag (see --help)\n"

@@ -108,8 +108,8 @@ def train_and_evaluate(config, workdir: str, batches: train_loop.BatchSource = t
     repl = sharding.param_sharding(mesh)
     model = create_model_from_config(model_config(config))
     tx = optax.chain(optax.clip_by_global_norm(config.optim.clip),
-                     optax.adamw(train_step.schedule(config.optim, schedule.steps),
-                                 weight_decay=config.optim.weight_decay))
+                     optax.adamw(train_step.schedule(config.optim, schedule.steps), b1=config.optim.b1,
+                                 b2=config.optim.b2, weight_decay=config.optim.weight_decay))
     params = init_params(model, jax.random.key(config.train.seed), 32, 32)
     fresh = jax.device_put(EstimatorState(jnp.zeros((), jnp.int32), params, tx.init(params),
                                           jax.tree.map(jnp.copy, params)), repl)

@@ -69,8 +69,10 @@ def make_parts(config: sections.TrainingConfig) -> TrainParts:
     optim = config.optim
     total = config.train.steps
 
-    def tx(lr):
-        return optax.chain(optax.clip_by_global_norm(optim.clip), optax.adam(lr, b1=optim.b1, b2=optim.b2))
+    def tx(lr):  # plain Adam without weight decay: the optimiser state of earlier checkpoints keeps its shape
+        adam = (optax.adamw(lr, b1=optim.b1, b2=optim.b2, weight_decay=optim.weight_decay) if optim.weight_decay
+                else optax.adam(lr, b1=optim.b1, b2=optim.b2))
+        return optax.chain(optax.clip_by_global_norm(optim.clip), adam)
 
     vgg = None
     if config.loss.perceptual > 0:
