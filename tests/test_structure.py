@@ -107,3 +107,34 @@ def test_modules_and_functions_stay_small():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
                 too_long.append(f"{path.relative_to(ROOT)}: {node.name}() {node.end_lineno - node.lineno + 1} lines")
     assert too_long == []
+
+
+def _sources():
+    return {path: path.read_text() for path in [*PACKAGE.rglob("*.py"), *(ROOT / "benchmarks").glob("*.py"),
+                                                *(ROOT / "configs").glob("*.py")]}
+
+
+def test_the_top_level_holds_the_command_lines_and_little_else():
+    top = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert top == ["__init__", "app", "evaluate", "export", "logs", "restore", "train", "train_estimator"]
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == {
+        "codecs", "data", "evaluation", "models", "restoring", "training", "tools"}
+
+
+def test_one_definition_each_of_the_shared_ideas():
+    """The mode parser and its help, the --max-pixels check, the trainers' entry, the FLOP count and the
+    shipped models' folder are each written once; everything else calls them."""
+    sources = _sources()
+
+    def where(pattern):
+        return sorted(str(p.relative_to(ROOT)) for p, text in sources.items() if re.search(pattern, text))
+
+    assert where(r"def parse_mode\b|'auto', 'file'\)|\"auto\", \"file\"\)") == ["qgac_jax/restoring/guide.py"]
+    assert where(r"what the network is told about the file's quantization") == ["qgac_jax/restoring/guide.py"]
+    assert where(r"add_argument\(\s*\"--max-pixels\"") == ["qgac_jax/restoring/arguments.py"]
+    # (export's --quality bakes one quality's tables into the graph: no file, no mode; the benchmark's saves its photo)
+    assert where(r"add_argument\(\s*\"--quality\", type=") == [
+        "benchmarks/restore_profile.py", "qgac_jax/export.py", "qgac_jax/restoring/arguments.py"]
+    assert where(r"command_line\(") == ["qgac_jax/training/config.py", "qgac_jax/training/entry.py"]
+    assert where(r"cost_analysis\(|def count_flops|def jaxpr_flops") == ["qgac_jax/models/flops.py"]
+    assert where(r"[\"']pretrained[\"']") == ["qgac_jax/restoring/shipped.py"]
