@@ -1,4 +1,4 @@
-"""A colour model that trains in about an hour on 2 CPU cores, from local photos.
+"""A colour (or grey) model trained on 2 CPU cores, from local photos.
 
     python -m qgac_jax.train --config=configs/cpu.py --workdir=workdirs/cpu
     python -m qgac_jax.train --config=configs/cpu.py:grey --workdir=workdirs/cpu_grey

@@ -1,10 +1,13 @@
-"""qgac_jax: quantization-guided JPEG artifact correction in JAX/Flax.
+"""qgac_jax: quantization-guided artifact correction of compressed photos in JAX/Flax.
 
-Modules, one concept each:
-  quantization  JPEG tables, IJG scaling, reading tables from files, the Q-map
-  models        the QGA block, the QGAC encoder-decoder and named variants
-  metrics       PSNR, SSIM, PSNR-B in jax.numpy
-  inference     Restorer: a trained export applied to real photos (image_io reads them, tiling cuts them)
+Packages by job (the README's map has each module):
+  restoring   Restorer, what the network is told (guide), reading and writing photos, engines, the web page
+  training    configs, the jitted step, the loop, checkpoints, sharding, the trainers
+  evaluation  the protocol's cases, PSNR / SSIM / PSNR-B
+  codecs      each codec's quantization read from its files (JPEG and its tables, WebP, HEIC, AVIF)
+  models      the QGA U-Net and its variants, the quality estimator, VGG, the discriminator, exports
+  data        training pairs and their pipelines
+The modules beside them are the command lines (`python -m qgac_jax.restore`, ...).
 """
 
 __version__ = "0.1.0"

@@ -138,3 +138,30 @@ def test_one_definition_each_of_the_shared_ideas():
     assert where(r"command_line\(") == ["qgac_jax/training/config.py", "qgac_jax/training/entry.py"]
     assert where(r"cost_analysis\(|def count_flops|def jaxpr_flops") == ["qgac_jax/models/flops.py"]
     assert where(r"[\"']pretrained[\"']") == ["qgac_jax/restoring/shipped.py"]
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_to_a_docs_section_finds_its_heading():
+    docs = {p.name: p.read_text() for p in (ROOT / "docs").glob("*.md")}
+    anchors = {name: {_slug(h) for h in re.findall(r"^#+ (.+)$", text, re.M)} for name, text in docs.items()}
+    broken = []
+    for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for target, anchor in re.findall(r"\]\(([\w/.]*\.md)?#([\w-]+)\)", path.read_text()):
+            name = pathlib.Path(target).name if target else path.name
+            if anchor not in anchors.get(name, set()):
+                broken.append(f"{path.name}: {target}#{anchor}")
+    assert _slug("What made the CPU train step 2.5x faster") == "what-made-the-cpu-train-step-25x-faster"
+    assert broken == []
+
+
+def test_the_readmes_gains_are_the_shipped_models_numbers_in_their_model_card():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| the photo | gain, dB |"):].split("\n\n")[0]
+    gains = re.findall(r"[+-]\d+\.\d\d\b", table)
+    card = (ROOT / "docs" / "model_cards.md").read_text()
+    shipped = card[card.index("## The shipped models' numbers"):]
+    assert len(gains) >= 10 and [g for g in gains if g not in shipped] == []

@@ -135,11 +135,11 @@ class Restorer:
         told = guide.of_file(pixels, quantization, guide.parse_mode(quality), self.estimator)
         return self._restore_float(pixels, told.quantization, None, ensemble)
 
-    def _restore_float(self, pixels: np.ndarray, guide: codecs.Quantization, progress: Progress,
+    def _restore_float(self, pixels: np.ndarray, told: codecs.Quantization, progress: Progress,
                        ensemble: bool) -> np.ndarray:
         if ensemble:
-            return ensemble_lib.restore_ensemble(lambda x, q: self._colour_policy(x, q, progress), pixels, guide)
-        return self._colour_policy(pixels, guide.qmap(*pixels.shape[:2]), progress)
+            return ensemble_lib.restore_ensemble(lambda x, q: self._colour_policy(x, q, progress), pixels, told)
+        return self._colour_policy(pixels, told.qmap(*pixels.shape[:2]), progress)
 
     def _colour_policy(self, pixels: np.ndarray, qmap: np.ndarray, progress: Progress) -> np.ndarray:
         """[H, W, C] + [H, W, K] Q-map -> [H, W, C] through a model of either colour."""

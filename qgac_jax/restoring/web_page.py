@@ -53,7 +53,7 @@ class Page:
 
     def __init__(self, settings: Settings, workdir: Optional[str] = None):
         self.settings = settings
-        self.models = jobs.Models(settings, engines.backend(settings))
+        self.models = engines.Models(settings, engines.backend(settings))
         self.workdir = workdir  # parent of each request's temporary folder (None: the system's)
 
     def restore(self, files: Optional[Sequence[str]], told: str = MODES[0], quality: float = 50,
