@@ -97,11 +97,11 @@ def _box(kind: bytes, body: bytes, full: bool = False) -> bytes:
 
 
 def _grid_heic(tiles, rows: int, cols: int, width: int, height: int) -> bytes:
-    """An HEIF file whose primary item is a grid of `tiles` (single-image HEIC files, row by row), built box by
-    box as ISO/IEC 23008-12 lays it out (the way phones store their photos)."""
+    """An HEIF file whose primary item is a grid of `tiles` (single-image HEIC files, or their items, row by row),
+    built box by box as ISO/IEC 23008-12 lays it out (the way phones store their photos)."""
     from qgac_jax.codecs import heif
 
-    items = [heif.primary_item(t) for t in tiles]
+    items = [t if isinstance(t, heif.PrimaryItem) else heif.primary_item(t) for t in tiles]
     grid_id, ids = 1, list(range(2, 2 + len(items)))
     infe = [_box(b"infe", struct.pack(">HH4s", i, 0, kind) + b"\0", full=False)
             for i, kind in [(grid_id, b"grid")] + [(i, b"hvc1") for i in ids]]

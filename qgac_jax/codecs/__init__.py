@@ -10,7 +10,9 @@ with
   transformed(transpose, flip_v, flip_h)
                  the quantization of the image so moved (the self-ensemble's), or None when it has none
   describe()     one line for people: "VP8 quantizer index 52 (segments 52, 45, 37, 28)"
-(`Quantization` below) and raises ValueError (with the reason) for a file it cannot read. A module may also
+(`Quantization` below) and raises ValueError (with the reason) for a file it cannot read, `Damaged` for one
+whose recorded quantization is impossible (a quantizer outside its standard's range, a size its own headers
+contradict): such a file is refused whatever the network is to be told. A module may also
 have `read_header(data)`, a cheaper read whose result only describes itself (WebP: the frame header without
 walking the macroblocks), for when the quantization is not used. A fifth codec is one more such module,
 named in `CODECS`.
@@ -33,6 +35,10 @@ from typing import Optional, Protocol
 import numpy as np
 
 CODECS = ("jpeg", "webp", "avif", "heic")
+
+
+class Damaged(ValueError):
+    """A file whose recorded quantization cannot be right: refused, never averaged into a map or restored."""
 
 
 class Quantization(Protocol):

@@ -5,18 +5,15 @@ OBUs (AV1 specification section 5.3) with a sequence header (5.5) and a frame
 (5.9, 5.10). The frame header's quantization_params (5.9.12) hold base_q_idx
 (0..255) and the DC and AC deltas of each plane; the dequantization steps of
 an index come from the specification's tables (7.12.2). To reach them the
-header is followed through the fields before: frame size, render size,
-screen-content tools and tile_info (5.9.15), with the sequence header's
-flags. Segment and superblock deltas of the index live in the tile data and
-are not read: `segment_q` and `delta_q` say whether the picture departs from
-base_q_idx.
+header is followed through the fields before (frame size, render size,
+screen-content tools, tile_info 5.9.15). Segment and superblock deltas of the
+index live in the tile data and are not read: `segment_q` and `delta_q` say
+whether the picture departs from base_q_idx.
 
-Read: the first frame of a still or an animation, whether its sequence header
-is the reduced still-picture one libavif writes for a single image or the
-full one (timing, decoder model, operating points: what libaom writes through
-ffmpeg, and animated AVIF). Frames that are not key frames, super-resolution
-and a stream that starts by showing an existing frame raise UnsupportedAvif
-with the reason.
+Read: the first frame of a still or an animation, with libavif's reduced
+still-picture sequence header or the full one (libaom through ffmpeg,
+animations). Frames that are not key frames, super-resolution and a stream
+that starts by showing an existing frame raise UnsupportedAvif.
 """
 
 from __future__ import annotations
@@ -122,11 +119,22 @@ def sniff(data: bytes) -> bool:
 def read_quantization(data: bytes) -> AvifQuantization:
     """The quantizer of an AVIF file's primary image; for a grid image, the tile with the median base_q_idx
     (see the module docstring for what is read)."""
-    tiles = [_image(item.data) for item in heif.coded_images(data, b"av01", "AVIF", NotAvif, UnsupportedAvif)]
+    items = heif.coded_images(data, b"av01", "AVIF", NotAvif, UnsupportedAvif)
+    distinct = {item.item: item for item in items}  # a tile a grid names often is read once
+    read = {key: _sized(item) for key, item in distinct.items()}
+    tiles = [read[item.item] for item in items]
     if len(tiles) == 1:
         return tiles[0]
     median = sorted(tiles, key=lambda t: t.base_q_idx)[len(tiles) // 2]
     return dataclasses.replace(median, tiles=len(tiles))
+
+
+def _sized(item: heif.PrimaryItem) -> AvifQuantization:
+    """An image item's quantization, its frame's size checked against the item's (libavif stretches a frame to
+    the size the item claims: a tiny file would restore as a huge picture)."""
+    q = _image(item.data)
+    heif.check_coded_size(item, q.width, q.height, "AVIF", "AV1 frame")
+    return q
 
 
 def _image(data: bytes) -> AvifQuantization:
@@ -284,7 +292,7 @@ def _frame_header(b: BitReader, seq: dict) -> AvifQuantization:
         qm_levels += (b.f(4),) if seq["separate_uv"] else qm_levels[1:]
     segment_q = _segmentation(b)
     delta_q = bool(base > 0 and b.f(1))
-    return AvifQuantization(seq["width"], seq["height"], base, (y_dc, u_dc, u_ac, v_dc, v_ac), seq["bit_depth"],
+    return AvifQuantization(width, height, base, (y_dc, u_dc, u_ac, v_dc, v_ac), seq["bit_depth"],
                             bool(seq["mono"]), seq["subsampling"], segment_q, delta_q, qm_levels)
 
 

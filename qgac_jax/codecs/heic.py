@@ -25,11 +25,13 @@ from typing import List, Tuple
 
 import numpy as np
 
-from qgac_jax.codecs import heif
+from qgac_jax.codecs import Damaged, heif
 from qgac_jax.codecs.bits import BitReader
 from qgac_jax.codecs.jpeg_tables import QMAP_SCALE
 
 SLICE_HEADER_BYTES = 256  # more than the slice header fields up to slice_qp_delta can take
+PARAMETER_SET_BYTES = 4096  # more than an SPS or PPS up to the fields read can take (they are tens of bytes)
+VPS, SPS, PPS = 32, 33, 34  # NAL unit types (Table 7-1); the other non-VCL units (SEI, filler...) are not read
 CHROMA_QP_420 = (29, 30, 31, 32, 33, 33, 34, 34, 35, 35, 36, 36, 37, 37)  # QpC for qPi 30..43 (Table 8-10)
 
 
@@ -42,7 +44,17 @@ class UnsupportedHeic(ValueError):
 
 
 def qp_step(qp: float) -> float:
+    """The step of a QP (any QP `check_qp` admits: no overflow)."""
     return float(2.0 ** ((qp - 4) / 6))
+
+
+def check_qp(qp: int, bit_depth: int, what: str = "slice QP") -> int:
+    """`qp` when H.265 allows it (-QpBdOffsetY..51, 7.4.7.1); a ValueError calling the file damaged otherwise:
+    an impossible quantizer is never averaged into a map."""
+    low = -6 * (bit_depth - 8)
+    if not low <= qp <= 51:
+        raise Damaged(f"a damaged HEIC: its {what} {qp} lies outside HEVC's {low}..51")
+    return qp
 
 
 def chroma_qp(luma_qp: int, offset: int) -> int:
@@ -108,7 +120,10 @@ def sniff(data: bytes) -> bool:
 def read_quantization(data: bytes) -> HeicQuantization:
     """The slice QPs of an HEIC file's primary image, or of every tile of a grid image (see the module
     docstring for what is read)."""
-    pictures = [_picture(_nals(item)) for item in heif.coded_images(data, b"hvc1", "HEIC", NotHeic, UnsupportedHeic)]
+    items = heif.coded_images(data, b"hvc1", "HEIC", NotHeic, UnsupportedHeic)
+    distinct = {item.item: item for item in items}  # a tile a grid names often is read once
+    read = {key: _picture(_nals(item)) for key, item in distinct.items()}
+    pictures = [read[item.item] for item in items]
     if len(pictures) == 1:
         return pictures[0]
     first = pictures[0]
@@ -121,8 +136,8 @@ def _nals(item: heif.PrimaryItem) -> List[bytes]:
     if b"hvcC" not in item.properties:
         raise NotHeic("an HEVC image without its parameter sets (no hvcC)")
     config = item.properties[b"hvcC"]
-    length_size = (config[21] & 3) + 1
     nals = _config_nals(config)
+    length_size = (config[21] & 3) + 1
     pos = 0
     while pos + length_size <= len(item.data):
         n = int.from_bytes(item.data[pos:pos + length_size], "big")
@@ -134,15 +149,21 @@ def _nals(item: heif.PrimaryItem) -> List[bytes]:
 
 
 def _config_nals(config: bytes) -> List[bytes]:
+    """The parameter sets of an hvcC box, each bounded by the box (ISO/IEC 14496-15 8.3.3)."""
     if len(config) < 23:
         raise ValueError("a damaged hvcC box")
     nals, pos = [], 23
-    for _ in range(config[22]):
-        count, pos = heif.uint(config, pos + 1, 2)
-        for _ in range(count):
-            n, pos = heif.uint(config, pos, 2)
-            nals.append(config[pos:pos + n])
-            pos += n
+    try:
+        for _ in range(config[22]):
+            count, pos = heif.uint(config, pos + 1, 2)
+            for _ in range(count):
+                n, pos = heif.uint(config, pos, 2)
+                if pos + n > len(config):
+                    raise heif.NotHeif("cut")
+                nals.append(config[pos:pos + n])
+                pos += n
+    except heif.NotHeif:
+        raise ValueError("a damaged hvcC box (its parameter sets run past its end)") from None
     return nals
 
 
@@ -153,8 +174,11 @@ def _picture(nals: List[bytes]) -> HeicQuantization:
         if len(nal) < 3:
             continue
         kind = (nal[0] >> 1) & 63
-        # the fields read lie in a slice's first bytes: its coefficients are not copied
-        bits = BitReader(rbsp(nal[:SLICE_HEADER_BYTES] if kind < 32 else nal), "HEVC parameter set or slice header")
+        if kind >= VPS and kind not in (SPS, PPS):
+            continue  # SEI, filler data, delimiters: nothing read, nothing copied
+        # the fields read lie in the first bytes of a slice or parameter set: the rest is not copied
+        bits = BitReader(rbsp(nal[:SLICE_HEADER_BYTES if kind < VPS else PARAMETER_SET_BYTES]),
+                         "HEVC parameter set or slice header")
         if kind == 33:
             sps = _sps(bits)
         elif kind == 34:
@@ -166,7 +190,7 @@ def _picture(nals: List[bytes]) -> HeicQuantization:
                 raise ValueError("HEVC slices without parameter sets")
             qp, offset = _slice_qp(bits, sps, pps)
             if qp is not None:
-                qps.append(qp)
+                qps.append(check_qp(qp, sps["bit_depth"]))
                 chroma_offset = offset if chroma_offset is None else chroma_offset
     if not qps:
         raise ValueError("an HEIC image without slices (truncated?)")
@@ -221,6 +245,8 @@ def _pps(r: BitReader) -> dict:
     if pps["cu_qp_delta"]:
         r.ue()
     pps["cb_offset"] = r.se()
+    if not -12 <= pps["cb_offset"] <= 12:
+        raise Damaged(f"a damaged HEIC: its PPS chroma QP offset {pps['cb_offset']} lies outside HEVC's -12..12")
     r.se()
     pps["slice_chroma_offsets"] = r.u(1)
     return pps
@@ -248,5 +274,7 @@ def _slice_qp(r: BitReader, sps: dict, pps: dict):
         if sps["chroma_format"] and not sps["separate_planes"]:
             r.u(1)
     qp = pps["init_qp"] + r.se()
-    offset = pps["cb_offset"] + (r.se() if pps["slice_chroma_offsets"] else 0)
-    return qp, offset
+    slice_offset = r.se() if pps["slice_chroma_offsets"] else 0
+    if not -12 <= slice_offset <= 12 or not -12 <= pps["cb_offset"] + slice_offset <= 12:
+        raise Damaged(f"a damaged HEIC: its slice chroma QP offset {slice_offset} lies outside HEVC's -12..12")
+    return qp, pps["cb_offset"] + slice_offset

@@ -1,5 +1,11 @@
 """HEIF, the ISO base media file format HEIC and AVIF photos come in: the primary image item's data and
-properties (ISO/IEC 23008-12), read from the boxes `meta` holds."""
+properties (ISO/IEC 23008-12), read from the boxes `meta` holds.
+
+Every read is bounded by the box that holds it (a count or field past its end is NotHeif, never zeros), a
+count is checked against the bytes that could hold its entries before it is looped over, and an item's
+data is at most the file's size: the work and memory of reading a file grow with the file, not with what
+its boxes claim.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +59,7 @@ class PrimaryItem:
     kind: bytes  # item type: b"hvc1" (HEVC), b"av01" (AV1), b"grid" (tiles), ...
     data: bytes  # the item's bytes, extents joined
     properties: Dict[bytes, bytes]  # property type -> body (the first of each type associated with the item)
+    item: int = 0  # its item id: a grid may name one tile many times, and a reader reads it once
 
 
 def coded_images(data: bytes, kind: bytes, codec: str, not_this: type, unsupported: type) -> List[PrimaryItem]:
@@ -77,7 +84,10 @@ def primary_items(data: bytes) -> List[PrimaryItem]:
     if types.get(primary) == b"grid":
         if not tiles.get(primary):
             raise NotHeif("a grid image without tiles (no dimg references)")
-        return [_item(data, t, types, locations, properties, idat) for t in tiles[primary]]
+        read = {t: _item(data, t, types, locations, properties, idat) for t in dict.fromkeys(tiles[primary])}
+        if sum(len(item.data) for item in read.values()) > len(data) + len(idat):
+            raise NotHeif("damaged HEIF boxes (the tiles' data overlap)")
+        return [read[t] for t in tiles[primary]]  # one object per distinct tile, however often it is named
     return [_item(data, primary, types, locations, properties, idat)]
 
 
@@ -85,10 +95,24 @@ def image_size(data: bytes) -> Optional[Tuple[int, int]]:
     """(width, height) the primary item's ispe property claims, read before any decoder sees the file (a
     header claiming 60000x60000 is refused on that), or None when unreadable."""
     try:
-        body = primary_item(data).properties.get(b"ispe", b"")
+        primary, _, _, properties, _, _ = _parsed(data)  # (the item's data is not joined)
     except NotHeif:
         return None
+    return _ispe(next((b for kind, b in properties.get(primary, []) if kind == b"ispe"), b""))
+
+
+def _ispe(body: bytes) -> Optional[Tuple[int, int]]:
     return struct.unpack(">II", body[4:12]) if len(body) >= 12 else None
+
+
+def check_coded_size(item: PrimaryItem, width: int, height: int, container: str, coded: str) -> None:
+    """codecs.Damaged when the item's ispe size is not that of its coded picture (`width` x `height`)."""
+    from qgac_jax.codecs import Damaged
+
+    claimed = _ispe(item.properties.get(b"ispe", b""))
+    if claimed is not None and claimed != (width, height):
+        raise Damaged(f"a damaged {container}: its header says {claimed[0]}x{claimed[1]} pixels, its {coded} "
+                      f"{width}x{height}")
 
 
 def primary_item(data: bytes) -> PrimaryItem:
@@ -106,16 +130,19 @@ def _parsed(data: bytes):
 
 
 def _item(data: bytes, item: int, types, locations, properties, idat) -> PrimaryItem:
-    parts = []
+    parts, total = [], 0
     for method, offset, length in locations.get(item, []):
         source = idat if method == 1 else data
         if offset + length > len(source):
             raise NotHeif("truncated HEIF file (the image data is cut)")
+        total += length
+        if total > len(source):  # extents that overlap: more bytes than the file holds
+            raise NotHeif("damaged HEIF boxes (an item's extents overlap)")
         parts.append(source[offset:offset + length])
     props = {}
     for kind, body in properties.get(item, []):
         props.setdefault(kind, body)
-    return PrimaryItem(types.get(item, b""), b"".join(parts), props)
+    return PrimaryItem(types.get(item, b""), b"".join(parts), props, item)
 
 
 def boxes(data: bytes, start: int, end: int) -> Iterator[Tuple[bytes, int, int]]:
@@ -134,8 +161,19 @@ def boxes(data: bytes, start: int, end: int) -> Iterator[Tuple[bytes, int, int]]
         pos += size
 
 
-def uint(data: bytes, pos: int, size: int) -> Tuple[int, int]:
+def uint(data: bytes, pos: int, size: int, end: Optional[int] = None) -> Tuple[int, int]:
+    """(the big-endian unsigned `size`-byte number at `pos`, the position after it); NotHeif when it would end
+    past `end` (default: the data's end) instead of reading zeros."""
+    if pos + size > (len(data) if end is None else end):
+        raise NotHeif("damaged HEIF boxes (a field runs past its box)")
     return (int.from_bytes(data[pos:pos + size], "big") if size else 0), pos + size
+
+
+def _count(count: int, pos: int, end: int, entry_bytes: int) -> int:
+    """`count` when `count` entries of at least `entry_bytes` each fit in data[pos:end]; NotHeif otherwise."""
+    if count * max(entry_bytes, 1) > end - pos:
+        raise NotHeif("damaged HEIF boxes (a count larger than its box can hold)")
+    return count
 
 
 def _items(data: bytes) -> Tuple[int, Dict[int, bytes], Dict[int, List[Tuple[int, int, int]]], Dict[int, list],
@@ -149,15 +187,16 @@ def _items(data: bytes) -> Tuple[int, Dict[int, bytes], Dict[int, List[Tuple[int
     meta = {kind: (bs, be) for kind, bs, be in boxes(data, s + 4, e)}  # a full box: 4 bytes of version and flags
     primary = None
     if b"pitm" in meta:
-        bs, _ = meta[b"pitm"]
-        primary = uint(data, bs + 4, 2 if data[bs] == 0 else 4)[0]
+        bs, be = meta[b"pitm"]
+        primary = uint(data, bs + 4, 2 if uint(data, bs, 1, be)[0] == 0 else 4, be)[0]
     types, locations, properties = {}, {}, {}
     if b"iinf" in meta:
         bs, be = meta[b"iinf"]
-        for kind, is_, ie in boxes(data, bs + 4 + (2 if data[bs] == 0 else 4), be):
-            if kind == b"infe" and data[is_] >= 2:
-                item, p = uint(data, is_ + 4, 2 if data[is_] == 2 else 4)
-                types[item] = data[p + 2:p + 6]
+        for kind, is_, ie in boxes(data, bs + 4 + (2 if uint(data, bs, 1, be)[0] == 0 else 4), be):
+            version = uint(data, is_, 1, ie)[0] if kind == b"infe" else 0
+            if version >= 2:
+                item, p = uint(data, is_ + 4, 2 if version == 2 else 4, ie)
+                types[item] = uint(data, p + 2, 4, ie)[0].to_bytes(4, "big")
     if b"iloc" in meta:
         locations = _locations(data, *meta[b"iloc"])
     idat = data[slice(*meta[b"idat"])] if b"idat" in meta else b""
@@ -175,14 +214,15 @@ def _items(data: bytes) -> Tuple[int, Dict[int, bytes], Dict[int, List[Tuple[int
 
 def _references(data: bytes, start: int, end: int, kind: bytes) -> Dict[int, List[int]]:
     """{from item: [to items]} of the iref box's references of type `kind`."""
-    size = 2 if data[start] == 0 else 4
+    version, _ = uint(data, start, 1, end)
+    size = 2 if version == 0 else 4
     out: Dict[int, List[int]] = {}
-    for ref, rs, _ in boxes(data, start + 4, end):
-        from_item, pos = uint(data, rs, size)
-        count, pos = uint(data, pos, 2)
+    for ref, rs, re_ in boxes(data, start + 4, end):
+        from_item, pos = uint(data, rs, size, re_)
+        count, pos = uint(data, pos, 2, re_)
         targets = []
-        for _ in range(count):
-            target, pos = uint(data, pos, size)
+        for _ in range(_count(count, pos, re_, size)):
+            target, pos = uint(data, pos, size, re_)
             targets.append(target)
         if ref == kind:
             out[from_item] = targets
@@ -190,42 +230,54 @@ def _references(data: bytes, start: int, end: int, kind: bytes) -> Dict[int, Lis
 
 
 def _locations(data: bytes, start: int, end: int) -> Dict[int, List[Tuple[int, int, int]]]:
-    version = data[start]
-    offset_size, length_size = data[start + 4] >> 4, data[start + 4] & 15
-    base_size, index_size = data[start + 5] >> 4, (data[start + 5] & 15) if version in (1, 2) else 0
-    count, pos = uint(data, start + 6, 2 if version < 2 else 4)
-    out = {}
-    for _ in range(count):
-        item, pos = uint(data, pos, 2 if version < 2 else 4)
+    """{item: [(construction method, offset, length)]} of the iloc box data[start:end] (ISO/IEC 14496-12 8.11.3)."""
+    version, _ = uint(data, start, 1, end)
+    if version > 2:
+        raise NotHeif(f"an HEIF iloc box of unknown version {version}")
+    (sizes, _), (more, _) = uint(data, start + 4, 1, end), uint(data, start + 5, 1, end)
+    offset_size, length_size, base_size = sizes >> 4, sizes & 15, more >> 4
+    index_size = (more & 15) if version in (1, 2) else 0
+    if any(s not in (0, 4, 8) for s in (offset_size, length_size, base_size, index_size)):
+        raise NotHeif("damaged HEIF iloc box (a field size other than 0, 4 or 8 bytes)")
+    id_size = 2 if version < 2 else 4
+    count, pos = uint(data, start + 6, id_size, end)
+    entry = id_size + (2 if version in (1, 2) else 0) + 2 + base_size + 2  # an item with no extents
+    extent_bytes = index_size + offset_size + length_size
+    out: Dict[int, List[Tuple[int, int, int]]] = {}
+    extents_left = end - start  # all items together: at most one extent per byte of the box
+    for _ in range(_count(count, pos, end, entry)):
+        item, pos = uint(data, pos, id_size, end)
         method = 0
         if version in (1, 2):
-            method, pos = uint(data, pos, 2)
+            method, pos = uint(data, pos, 2, end)
             method &= 15
         pos += 2  # data reference index
-        base, pos = uint(data, pos, base_size)
-        extents, pos = uint(data, pos, 2)
+        base, pos = uint(data, pos, base_size, end)
+        extents, pos = uint(data, pos, 2, end)
+        extents_left -= _count(extents, pos, end, extent_bytes)
+        if extents_left < 0:
+            raise NotHeif("damaged HEIF iloc box (more extents than it has bytes)")
         out[item] = []
         for _ in range(extents):
             pos += index_size
-            offset, pos = uint(data, pos, offset_size)
-            length, pos = uint(data, pos, length_size)
+            offset, pos = uint(data, pos, offset_size, end)
+            length, pos = uint(data, pos, length_size, end)
             out[item].append((method, base + offset, length))
     return out
 
 
 def _associations(data: bytes, start: int, end: int) -> Dict[int, List[int]]:
-    version, flags = data[start], data[start + 3]
-    count, pos = uint(data, start + 4, 4)
+    """{item: [property indices]} of the ipma box data[start:end]."""
+    (version, _), (flags, _) = uint(data, start, 1, end), uint(data, start + 3, 1, end)
+    id_size, wide = (2 if version < 1 else 4), flags & 1
+    count, pos = uint(data, start + 4, 4, end)
     out = {}
-    for _ in range(count):
-        item, pos = uint(data, pos, 2 if version < 1 else 4)
-        n, pos = data[pos], pos + 1
-        wide = flags & 1
+    for _ in range(_count(count, pos, end, id_size + 1)):
+        item, pos = uint(data, pos, id_size, end)
+        n, pos = uint(data, pos, 1, end)
         indices = []
-        for _ in range(n):
-            value, pos = uint(data, pos, 2 if wide else 1)
+        for _ in range(_count(n, pos, end, 2 if wide else 1)):
+            value, pos = uint(data, pos, 2 if wide else 1, end)
             indices.append(value & (0x7FFF if wide else 0x7F))
         out[item] = indices
     return out
-
-

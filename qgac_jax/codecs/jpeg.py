@@ -81,6 +81,8 @@ class JpegQuantization:
 def _subsampling_name(layers) -> str:
     """Names the subsampling from Pillow's per-component (id, h, v, table) layer list."""
     (_, h0, v0, _), (_, h1, v1, _) = layers[0], layers[1]
+    if 0 in (h0, v0, h1, v1):
+        raise ValueError(f"a damaged JPEG: sampling factors of 0 {[layer[1:3] for layer in layers]}")
     if h0 % h1 or v0 % v1:
         raise ValueError(f"unsupported JPEG sampling factors {[layer[1:3] for layer in layers]}")
     factors = (v0 // v1, h0 // h1)
@@ -109,6 +111,9 @@ def read_quantization(source: Source) -> JpegQuantization:
             img = Image.open(io.BytesIO(bytes(source)))
         else:
             img = Image.open(source)
+    except Image.DecompressionBombError:  # the tables are read whatever size the header claims (no pixels are)
+        img = JpegImagePlugin.JpegImageFile(io.BytesIO(bytes(source)) if isinstance(
+            source, (bytes, bytearray, memoryview)) else source)
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"{name}: not a readable JPEG ({err})") from err
     with img:

@@ -175,21 +175,26 @@ class WebpQuantization:
 
 
 def vp8_frame(data: bytes) -> Tuple[bytes, bool]:
-    """(the VP8 frame of a WebP file, whether the file is animated: then the first frame's)."""
+    """(the VP8 frame of a WebP file, whether the file is animated: then the first frame's).
+
+    Chunks are walked in place, each bounded by the one that holds it: an animation frame (ANMF) is entered
+    once, and a frame inside a frame, which the container does not allow, is refused as damaged.
+    """
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         raise NotLossyWebp("not a WebP file")
-    pos, animated = 12, False
-    while pos + 8 <= len(data):
+    pos, end, animated = 12, len(data), False
+    while pos + 8 <= end:
         fourcc, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
-        body = data[pos + 8:pos + 8 + size]
+        body_end = min(pos + 8 + size, end)
         if fourcc == b"VP8 ":
-            return body, animated
+            return data[pos + 8:body_end], animated
         if fourcc == b"VP8L":
             raise NotLossyWebp("a lossless WebP (VP8L): nothing was quantized, nothing to restore")
         if fourcc == b"ANMF":  # a frame: 16 bytes of placement, then its own chunks
-            animated = True
-            inner, _ = vp8_frame(b"RIFF\0\0\0\0WEBP" + body[16:])
-            return inner, True
+            if animated:
+                raise ValueError("a damaged animated WebP (an animation frame inside a frame)")
+            animated, pos, end = True, pos + 8 + 16, body_end
+            continue
         pos += 8 + size + (size & 1)
     raise NotLossyWebp("a WebP file without a VP8 frame (truncated?)")
 
@@ -297,6 +302,8 @@ def _macroblock_headers(d: BoolDecoder, width: int, height: int, update_map: boo
     above = [B_DC] * (4 * cols)  # the sub-block modes along the bottom of the row above
     bool_ = d.bool
     for r in range(rows):
+        if d.overran:  # a cut partition: stop at the row it ran out, not after every macroblock of the frame
+            raise ValueError("truncated VP8 frame (its macroblock headers are cut)")
         left = [B_DC] * 4
         for c in range(cols):
             if update_map:
