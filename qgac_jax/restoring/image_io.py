@@ -105,11 +105,29 @@ def _open(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[Image.Image, Op
 
 
 def decode(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS, full: bool = True) -> Decoded:
-    """Reads pixels and what the file records of a path, bytes, PIL image or array; ValueError on bad input.
+    """Reads pixels and what the file records of a path, bytes, PIL image or array.
 
     `full`: the quantization itself (a WebP's macroblocks walked); otherwise only what describes it, read more
-    cheaply where the codec allows (`guide.needs_file` says which a mode needs).
+    cheaply where the codec allows (`guide.needs_file` says which a mode needs). Whatever a file does to the
+    readers and decoders below, only a ValueError with a one-line reason comes out.
     """
+    try:
+        return _decode(source, max_pixels, full)
+    except ValueError:
+        raise
+    except MemoryError:
+        raise ValueError("out of memory decoding it (lower --max-pixels)") from None
+    except Exception as err:  # noqa: BLE001 - a decoder's own failure on a damaged file (libheif, libavif, Pillow)
+        raise ValueError(f"a damaged or unsupported file ({_plain(err)})") from None
+
+
+def _plain(err: BaseException) -> str:
+    """A decoder's exception as a few words: its message, else its kind."""
+    text = " ".join(str(err).split())
+    return (text[:200] if text else type(err).__name__)
+
+
+def _decode(source: ImageSource, max_pixels: int, full: bool) -> Decoded:
     if isinstance(source, np.ndarray):
         arr = source
         if arr.ndim == 2:
@@ -133,10 +151,24 @@ def decode(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS, full: bool
         else:
             recorded, unread = read_recorded(data, full)
         kind = "JPEG" if is_jpeg else describe_format(img, data)
-        orientation = int(img.getexif().get(0x0112, 1) or 1)
+        orientation = _orientation(img)
         meta = metadata.read(img, orientation_applied=orientation in range(2, 9))
         arr, alpha, bit_depth, grey = _pixels(img, data if deep else None, max_pixels)
     return Decoded(arr, recorded, bit_depth, orientation, grey, kind, unread, alpha, meta)
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation 1..8; one that is no such number (text, a negative SSHORT) is ignored with a warning,
+    and the pixels are restored as stored."""
+    value = img.getexif().get(0x0112, 1)
+    try:
+        orientation = int(value if not isinstance(value, (tuple, list)) else value[0])
+    except (TypeError, ValueError, IndexError):
+        orientation = -1
+    if orientation in range(1, 9):
+        return orientation
+    warnings.warn(f"its EXIF orientation {value!r} is not one of 1..8: ignored (the photo is written as stored)")
+    return 1
 
 
 LOSSLESS_FORMATS = ("PNG", "BMP", "TIFF", "GIF", "PPM", "TGA")
@@ -164,6 +196,8 @@ def read_recorded(data: Optional[bytes], full: bool = True):
     try:
         return (reader.read_quantization if full else getattr(reader, "read_header", reader.read_quantization))(
             data), None
+    except codecs.Damaged:
+        raise  # an impossible quantizer: the file is refused, whatever the network would be told
     except ValueError as err:
         return None, str(err)
 
@@ -183,7 +217,8 @@ def _pixels(img: Image.Image, deep_png: Optional[bytes], max_pixels: int):
     """(float [H, W, C] in [0, 1], alpha [H, W] or None, bit depth, grey) of an opened image; `deep_png`: the
     bytes of a 16-bit colour PNG, which Pillow would read at 8 bits."""
     if deep_png is not None:
-        raw = png16.read(deep_png)  # [H, W, 3 or 4] uint16
+        with _pillow_pixel_limit(max_pixels):
+            raw = png16.read(deep_png)  # [H, W, 3 or 4] uint16
         alpha = raw[..., 3].copy() if raw.shape[-1] == 4 else None
         return raw[..., :3].astype(np.float32) / 65535.0, alpha, 16, False
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 from typing import Any, Dict, Optional
 
 from PIL import Image, PngImagePlugin
@@ -28,10 +29,21 @@ class Metadata:
 
 
 def read(img: Image.Image, orientation_applied: bool) -> Metadata:
-    """The ICC profile, EXIF and XMP of an opened image (any format Pillow reads)."""
+    """The ICC profile, EXIF and XMP of an opened image (any format Pillow reads).
+
+    EXIF that cannot be written back (an orientation of -3 as a signed short, a value out of its type's range)
+    is dropped with a warning: odd metadata never costs a photo its restoration.
+    """
     exif = img.getexif()
     if orientation_applied and exif.get(ORIENTATION, 1) != 1:
         exif[ORIENTATION] = 1
+    if exif.get(ORIENTATION, 1) not in range(1, 9):  # (image_io warned and restored it as stored)
+        del exif[ORIENTATION]
+    try:
+        exif.tobytes()
+    except Exception as err:  # noqa: BLE001 - Pillow's writer on whatever a file's EXIF holds
+        warnings.warn(f"its EXIF cannot be written back ({type(err).__name__}: {err}): left off the output")
+        exif = Image.Exif()
     xmp = img.info.get("xmp") or img.info.get("XML:com.adobe.xmp")
     if isinstance(xmp, str):
         xmp = xmp.encode("utf-8")
