@@ -22,6 +22,7 @@ pytest.importorskip("gradio", reason="the web page needs the extra `app`")
 pytestmark = pytest.mark.slow
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
+MAX_PIXELS = 2_000_000  # the app's --max-pixels: uploads above 3 bytes a pixel and 1 MB (7 MB) are turned away
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -39,7 +40,8 @@ def app(tmp_path_factory):
     err = open(logs / "stderr.txt", "w")
     env = dict(os.environ, PYTHONPATH=str(ROOT), GRADIO_TEMP_DIR=str(logs / "gradio"), TMPDIR=str(logs))
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "qgac_jax.app", "--port", str(port)], cwd=ROOT, env=env,
+    command = [sys.executable, "-m", "qgac_jax.app", "--port", str(port), "--max-pixels", str(MAX_PIXELS)]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=err, text=True)
     url = f"http://127.0.0.1:{port}/"
     while True:
@@ -148,6 +150,42 @@ def test_gradio_client_gets_restores_png_and_hostile_uploads_get_a_line_each(app
     again, _, _ = client.predict([handle_file(str(photo))], api_name="/restore")  # still serving
     assert np.asarray(Image.open(again[0])).shape == (96, 128, 3)
     print(f"app answered {started_s:.1f} s after it was started")
+
+
+def test_each_upload_of_a_request_succeeds_or_fails_alone_under_a_distinct_name(app, photo, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from test_hostile_files import _exif_jpeg
+
+    url, _, logs = app
+    client = Client(url, verbose=False)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "a.jpg").write_bytes(photo.read_bytes())
+    (tmp_path / "x" / "a.webp").write_bytes(_webp(natural_image(48, 64)))
+    (tmp_path / "odd.jpg").write_bytes(_exif_jpeg(b"\x01\x12\x00\x08\x00\x00\x00\x01\xff\xfd\x00\x00"))  # SSHORT -3
+    (tmp_path / "text.jpg").write_bytes(b"no picture here\n")
+    uploads = [tmp_path / "a.jpg", tmp_path / "odd.jpg", tmp_path / "text.jpg", tmp_path / "x" / "a.webp"]
+    downloads, comparison, report = client.predict([handle_file(str(p)) for p in uploads], api_name="/restore")
+    assert sorted(pathlib.Path(d).name for d in downloads) == ["a.jpg.png", "a.webp.png", "odd.png"], report
+    assert comparison is not None and "error: text.jpg: not an image" in report
+    assert "warning: odd.jpg: its EXIF orientation -3 is not one of 1..8" in report
+    assert "(saved as a.jpg.png)" in report and "(saved as a.webp.png)" in report
+    _, _, nothing = client.predict([], api_name="/restore")
+    assert nothing == "Choose one or more photos first."
+    (tmp_path / "big.jpg").write_bytes(photo.read_bytes() + b"\0" * (8 * 2**20))  # over the 7 MB upload limit
+    with pytest.raises(Exception, match="(?i)size|large|limit"):
+        client.predict([handle_file(str(tmp_path / "big.jpg"))], api_name="/restore")
+    again, _, _ = client.predict([handle_file(str(photo))], api_name="/restore")  # still serving
+    assert len(again) == 1
+    assert "Traceback" not in (logs / "stderr.txt").read_text()  # nothing for a user mistake in the server's log
+
+
+def _webp(pixels) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "WEBP", quality=40)
+    return buf.getvalue()
 
 
 def test_the_hugging_face_space_assembles_and_its_app_builds_the_page(tmp_path):

@@ -68,3 +68,18 @@ def _distinct_outputs(jobs: List[Job]) -> List[Job]:
     counts = collections.Counter(str(j.rel).lower() for j in jobs)
     return [dataclasses.replace(j, rel=j.rel.with_name(j.src.name + ".png")) if counts[str(j.rel).lower()] > 1 else j
             for j in jobs]
+
+
+def output_names(names: List[str]) -> List[str]:
+    """The PNG names of files given by name alone (a web page's uploads), by the rule above; the same whole
+    name twice (two folders' a.jpg) is numbered: a.jpg.png, a.jpg (2).png."""
+    rels = [pathlib.Path(n).with_suffix(".png") for n in names]
+    counts = collections.Counter(str(r).lower() for r in rels)
+    out, seen = [], collections.Counter()
+    for name, rel in zip(names, rels):
+        chosen = str(rel) if counts[str(rel).lower()] == 1 else name + ".png"
+        seen[chosen.lower()] += 1
+        if seen[chosen.lower()] > 1:
+            chosen = f"{chosen[:-4]} ({seen[chosen.lower()]}).png"
+        out.append(chosen)
+    return out

@@ -26,7 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qgac_jax.restoring import engines, guide, jobs, outputs  # noqa: E402
+from qgac_jax.restoring import engines, guide, inputs, jobs, outputs  # noqa: E402
 from qgac_jax.restoring.jobs import Settings  # noqa: E402
 
 # The guide's modes (`guide`) as the page offers them: auto, file, and the slider's quality.
@@ -34,6 +34,13 @@ MODES = ("auto: the file's own and the estimate", "the file's own", "the quality
 DELETE_AFTER_S = 120  # Gradio's copies of uploads and results: checked every minute, deleted at this age
 KEEP_OURS_S = 10.0  # a request's own folder outlives the response by this much (Gradio copies it at once)
 PREVIEW_SIDE = 4096  # the before / after comparison shows photos up to this side at 1:1 (larger ones halved, ...)
+MAX_QUEUE = 16  # requests waiting at once; more are turned away (the network takes every core for one)
+
+
+def upload_limit(max_pixels: int) -> int:
+    """Bytes one upload may have: an uncompressed 8-bit RGB photo of --max-pixels and 1 MB of metadata. Gradio
+    refuses larger ones before reading them, so an upload cannot fill memory or disk past what restoring takes."""
+    return 3 * int(max_pixels) + 2**20
 
 
 def _mode(choice: str, quality: float) -> guide.Mode:
@@ -60,12 +67,12 @@ class Page:
                 progress=gr.Progress()) -> Tuple[List[str], Optional[tuple], str]:
         """(PNG paths to download, (before, after) of the first restored photo, a line per file)."""
         files = [files] if isinstance(files, str) else list(files or [])
-        if not files:
-            raise gr.Error("Choose one or more photos first.")
+        if not files:  # (an answer, not an exception: nothing for the server's log)
+            return [], None, "Choose one or more photos first."
         out_dir = tempfile.mkdtemp(prefix="qgac-page-", dir=self.workdir)
         pngs, lines, comparison = [], [], None
-        for number, path in enumerate(files):
-            name = pathlib.Path(path).name
+        names = [pathlib.Path(path).name for path in files]
+        for number, (path, name, png_name) in enumerate(zip(files, names, inputs.output_names(names))):
             total = [1]
 
             def started(decoded, restorer, total=total):
@@ -75,19 +82,20 @@ class Page:
                 done[0] += n
                 progress((number + done[0] / total[0]) / len(files), desc=f"restoring {name}")
 
-            try:
+            try:  # each file succeeds or fails alone: decoding, restoring, writing and the preview
                 result = jobs.restore_file(self.models, path, self.settings, _mode(told, quality),
-                                                   progress=step, on_decoded=started)
+                                           progress=step, on_decoded=started)
+                dest = pathlib.Path(out_dir) / png_name
+                outputs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
+                if comparison is None:
+                    comparison = (_preview(_upright_input(result.decoded)), _preview(result.pixels))
             except Exception as err:  # noqa: BLE001 - one line per file, as restore prints them; the page goes on
                 lines.append(f"error: {name}: {jobs.reason(err)}")
                 continue
-            dest = pathlib.Path(out_dir) / (pathlib.Path(name).stem + ".png")
-            outputs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
             pngs.append(str(dest))
             lines += [f"warning: {name}: {note}" for note in result.notes]
-            lines.append(f"{name}: {result.guide.sentence}")
-            if comparison is None:
-                comparison = (_preview(_upright_input(result.decoded)), _preview(result.pixels))
+            renamed = png_name != pathlib.Path(name).stem + ".png"  # its stem is another upload's too
+            lines.append(f"{name}: {result.guide.sentence}" + (f" (saved as {png_name})" if renamed else ""))
         # Gradio copies the results into its own cache once this returns (milliseconds); ours go soon after.
         threading.Timer(0.0 if not pngs else KEEP_OURS_S, shutil.rmtree, (out_dir,), {"ignore_errors": True}).start()
         return pngs, comparison, "\n\n".join(lines)
@@ -104,7 +112,9 @@ def build(page: Page) -> gr.Blocks:
     """The page's layout and events; `demo.launch` serves it."""
     with gr.Blocks(title="qgac_jax: restore compressed photos", analytics_enabled=False,
                    delete_cache=(60, DELETE_AFTER_S)) as demo:
-        gr.Markdown("# Restore compressed photos\nUpload JPEG, WebP, AVIF or HEIC photos (others with a quality). "
+        gr.Markdown("# Restore compressed photos\nUpload JPEG, WebP, AVIF or HEIC photos (others with a quality), "
+                    f"up to {upload_limit(page.settings.max_pixels) / 2**20:,.0f} MB and "
+                    f"{page.settings.max_pixels / 1e6:,.0f} megapixels each. "
                     "The result is a lossless PNG with the photo's colour profile and EXIF.")
         with gr.Row():
             with gr.Column():
@@ -130,7 +140,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: Optional[int] = Non
           block: bool = True):
     """Builds and launches the page; returns (demo, local URL)."""
     demo = build(Page(settings))
-    demo.queue(default_concurrency_limit=1)
+    demo.queue(default_concurrency_limit=1, max_size=MAX_QUEUE)
     _, url, _ = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
-                            quiet=True, ssr_mode=False, show_error=False, theme=THEME)
+                            quiet=True, ssr_mode=False, show_error=False, theme=THEME,
+                            max_file_size=upload_limit(settings.max_pixels))
     return demo, url
