@@ -1,5 +1,6 @@
 """AVIF's quantizer read from files written by libavif (through Pillow), checked against ffmpeg's header trace."""
 
+import io
 import re
 import shutil
 import subprocess
@@ -92,3 +93,22 @@ def test_av1_steps_divided_by_the_gain_meet_hevcs_at_both_ends():
 
     assert avif.AC_STEPS[255] / avif.ORTHONORMAL_GAIN == pytest.approx(heic.qp_step(51), rel=0.01)
     assert avif.AC_STEPS[0] / avif.ORTHONORMAL_GAIN == pytest.approx(heic.qp_step(-2), rel=0.01)
+
+
+def test_an_image_sequence_without_a_primary_item_is_read_at_its_first_frame():
+    from qgac_jax.restoring.image_io import decode
+
+    frames = [Image.fromarray(natural_image(64, 48, seed=k)) for k in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "AVIF", save_all=True, append_images=frames[1:], quality=50)
+    with_item = buf.getvalue()
+    at = with_item.index(b"pitm")
+    sequence = with_item[:at] + b"free" + with_item[at + 4:]  # as libavif's Chimera test file: no primary item
+    first = avif.read_quantization(sequence)
+    assert first.sequence and first.base_q_idx == avif.read_quantization(with_item).base_q_idx
+    assert (first.width, first.height) == (48, 64) and first.describe().endswith("(the first frame of a sequence)")
+    d = decode(sequence)
+    assert d.recorded.sequence and d.pixels.shape == (64, 48, 3)
+    cut = sequence[:len(sequence) - 3000]  # the frames' data cut short
+    with pytest.raises(ValueError):
+        avif.read_quantization(cut)

@@ -23,14 +23,13 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from qgac_jax.codecs import av1_tables, heif
+from qgac_jax.codecs import av1_tables, heif, obu
 from qgac_jax.codecs.bits import BitReader
 from qgac_jax.codecs.jpeg_tables import QMAP_SCALE
 
 DC_STEPS = np.array(av1_tables.DC_STEPS_8BIT)
 AC_STEPS = np.array(av1_tables.AC_STEPS_8BIT)
 ORTHONORMAL_GAIN = 8  # 8-bit AV1 coefficients are 8 times an orthonormal transform's (see `codecs`)
-OBU_SEQUENCE_HEADER, OBU_FRAME_HEADER, OBU_FRAME = 1, 3, 6
 
 
 class NotAvif(heif.NotHeif):
@@ -54,6 +53,7 @@ class AvifQuantization:
     delta_q: bool  # superblocks may move it (delta_q_present)
     qm_levels: Optional[Tuple[int, int, int]] = None  # quantizer matrix levels of Y, U, V (15: flat), when used
     tiles: int = 1  # the coded images of a grid (this is the one with the median base_q_idx); 1: a single image
+    sequence: bool = False  # the first frame of an image sequence without a primary item
 
     def steps(self) -> Dict[str, int]:
         """8-bit dequantization steps (the tables of higher bit depths are 4 and 16 times larger)."""
@@ -83,33 +83,7 @@ class AvifQuantization:
         return self
 
     def describe(self) -> str:
-        return f"AV1 base_q_idx {self.base_q_idx}"
-
-
-def _obus(data: bytes):
-    """(type, payload) of each OBU of an AV1 stream with size fields (5.3)."""
-    pos = 0
-    while pos < len(data):
-        header = data[pos]
-        kind, extension, has_size = (header >> 3) & 15, (header >> 2) & 1, (header >> 1) & 1
-        pos += 1 + extension
-        if not has_size:
-            yield kind, data[pos:]
-            return
-        size, shift = 0, 0
-        while True:
-            if pos >= len(data):
-                raise ValueError("truncated AV1 stream")
-            byte = data[pos]
-            pos += 1
-            size |= (byte & 127) << shift
-            shift += 7
-            if not byte & 128:
-                break
-        if pos + size > len(data):
-            raise ValueError("truncated AV1 stream")
-        yield kind, data[pos:pos + size]
-        pos += size
+        return f"AV1 base_q_idx {self.base_q_idx}" + (" (the first frame of a sequence)" if self.sequence else "")
 
 
 def sniff(data: bytes) -> bool:
@@ -117,9 +91,15 @@ def sniff(data: bytes) -> bool:
 
 
 def read_quantization(data: bytes) -> AvifQuantization:
-    """The quantizer of an AVIF file's primary image; for a grid image, the tile with the median base_q_idx
-    (see the module docstring for what is read)."""
-    items = heif.coded_images(data, b"av01", "AVIF", NotAvif, UnsupportedAvif)
+    """The quantizer of an AVIF file's primary image; for a grid image, the tile with the median base_q_idx; for
+    an image sequence without a primary item, its first frame (see the module docstring for what is read)."""
+    try:
+        items = heif.coded_images(data, b"av01", "AVIF", NotAvif, UnsupportedAvif)
+    except NotAvif:
+        first = heif.first_sample(bytes(data), b"av01")
+        if first is None:
+            raise
+        return dataclasses.replace(_image(first.properties.get(b"av1C", b"")[4:] + first.data), sequence=True)
     distinct = {item.item: item for item in items}  # a tile a grid names often is read once
     read = {key: _sized(item) for key, item in distinct.items()}
     tiles = [read[item.item] for item in items]
@@ -139,10 +119,10 @@ def _sized(item: heif.PrimaryItem) -> AvifQuantization:
 
 def _image(data: bytes) -> AvifQuantization:
     seq = None
-    for kind, payload in _obus(data):
-        if kind == OBU_SEQUENCE_HEADER:
+    for kind, payload in obu.units(data):
+        if kind == obu.SEQUENCE_HEADER:
             seq = _sequence_header(BitReader(payload, "AV1 header"))
-        elif kind in (OBU_FRAME_HEADER, OBU_FRAME):
+        elif kind in (obu.FRAME_HEADER, obu.FRAME):
             if seq is None:
                 raise ValueError("an AV1 frame before its sequence header")
             return _frame_header(BitReader(payload, "AV1 header"), seq)

@@ -91,6 +91,51 @@ def primary_items(data: bytes) -> List[PrimaryItem]:
     return [_item(data, primary, types, locations, properties, idat)]
 
 
+def first_sample(data: bytes, kind: bytes) -> Optional[PrimaryItem]:
+    """The first sample of an image sequence's track whose sample entry is `kind` (b"av01"), as an item whose
+    properties hold the entry's boxes (av1C: the sequence header), or None when the file has no such track:
+    an animated AVIF without a primary item (ISO/IEC 14496-12 8.5-8.7), whose first frame is restored."""
+    top = {k: (s, e) for k, s, e in boxes(data, 0, len(data))}
+    if b"moov" not in top:
+        return None
+    for trak_kind, ts, te in boxes(data, *top[b"moov"]):
+        if trak_kind != b"trak":
+            continue
+        stbl = _path(data, ts, te, (b"mdia", b"minf", b"stbl"))
+        if stbl is None:
+            continue
+        tables = {k: (s, e) for k, s, e in boxes(data, *stbl)}
+        if not {b"stsd", b"stsz"} <= set(tables) or not ({b"stco", b"co64"} & set(tables)):
+            continue
+        ss, se = tables[b"stsd"]
+        entries = list(boxes(data, ss + 8, se))  # (version, flags, entry_count)
+        if not entries or entries[0][0] != kind:
+            continue
+        _, es, ee = entries[0]
+        config = {k: data[s:e] for k, s, e in boxes(data, es + 78, ee)}  # after the visual sample entry's fields
+        zs, ze = tables[b"stsz"]
+        size, _ = uint(data, zs + 4, 4, ze)
+        if size == 0:
+            size = uint(data, zs + 12, 4, ze)[0]  # the first entry of the table of sizes
+        chunk_box = b"stco" if b"stco" in tables else b"co64"
+        cs, ce = tables[chunk_box]
+        offset = uint(data, cs + 8, 4 if chunk_box == b"stco" else 8, ce)[0]
+        if offset + size > len(data):
+            raise NotHeif("truncated HEIF file (the first frame is cut)")
+        return PrimaryItem(kind, data[offset:offset + size], config)
+    return None
+
+
+def _path(data: bytes, start: int, end: int, kinds) -> Optional[Tuple[int, int]]:
+    """(start, end) of the box reached through nested boxes of `kinds`, or None."""
+    for kind in kinds:
+        found = next(((s, e) for k, s, e in boxes(data, start, end) if k == kind), None)
+        if found is None:
+            return None
+        start, end = found
+    return start, end
+
+
 def image_size(data: bytes) -> Optional[Tuple[int, int]]:
     """(width, height) the primary item's ispe property claims, read before any decoder sees the file (a
     header claiming 60000x60000 is refused on that), or None when unreadable."""
