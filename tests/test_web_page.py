@@ -175,9 +175,13 @@ def test_each_upload_of_a_request_succeeds_or_fails_alone_under_a_distinct_name(
     (tmp_path / "big.jpg").write_bytes(photo.read_bytes() + b"\0" * (8 * 2**20))  # over the 7 MB upload limit
     with pytest.raises(Exception, match="(?i)size|large|limit"):
         client.predict([handle_file(str(tmp_path / "big.jpg"))], api_name="/restore")
+    for refused in (("nonsense", 50), ("the quality below", 500)):  # Gradio refuses these before the page runs
+        with pytest.raises(Exception, match="not in the list of choices|greater than maximum"):
+            client.predict([handle_file(str(photo))], *refused, api_name="/restore")
     again, _, _ = client.predict([handle_file(str(photo))], api_name="/restore")  # still serving
     assert len(again) == 1
-    assert "Traceback" not in (logs / "stderr.txt").read_text()  # nothing for a user mistake in the server's log
+    log = (logs / "stderr.txt").read_text()
+    assert "Traceback" not in log and "refused a request: 'Value 500 is greater than maximum value 100.'" in log
 
 
 def _webp(pixels) -> bytes:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 import threading
+import traceback
 from typing import List, Optional, Sequence, Tuple
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -136,9 +138,26 @@ def build(page: Page) -> gr.Blocks:
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 
 
+class _OneLineRefusals:
+    """Stands in for `traceback` in Gradio's queue, which prints one for every request it refuses before our
+    function runs (a choice the page does not offer, a quality out of range, files that are not a list): in the
+    server's log those are a caller's mistakes, each one line."""
+
+    def __getattr__(self, name):
+        return getattr(traceback, name)
+
+    @staticmethod
+    def print_exc(*args, **kwargs) -> None:
+        err = sys.exc_info()[1]
+        print(f"refused a request: {' '.join(str(err).split())[:300] or type(err).__name__}", file=sys.stderr)
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: Optional[int] = None, share: bool = False,
           block: bool = True):
     """Builds and launches the page; returns (demo, local URL)."""
+    from gradio import queueing
+
+    queueing.traceback = _OneLineRefusals()
     demo = build(Page(settings))
     demo.queue(default_concurrency_limit=1, max_size=MAX_QUEUE)
     _, url, _ = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
