@@ -95,10 +95,13 @@ def read_quantization(data: bytes) -> AvifQuantization:
     an image sequence without a primary item, its first frame (see the module docstring for what is read)."""
     try:
         items = heif.coded_images(data, b"av01", "AVIF", NotAvif, UnsupportedAvif)
-    except NotAvif:
-        first = heif.first_sample(bytes(data), b"av01")
+    except NotAvif as not_avif:
+        try:
+            first = heif.first_sample(bytes(data), b"av01")
+        except heif.NotHeif:  # (not even boxes: the first reason stands)
+            first = None
         if first is None:
-            raise
+            raise not_avif from None
         return dataclasses.replace(_image(first.properties.get(b"av1C", b"")[4:] + first.data), sequence=True)
     distinct = {item.item: item for item in items}  # a tile a grid names often is read once
     read = {key: _sized(item) for key, item in distinct.items()}
