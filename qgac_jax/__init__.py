@@ -7,6 +7,7 @@ Packages by job (the README's map has each module):
   codecs      each codec's quantization read from its files (JPEG and its tables, WebP, HEIC, AVIF)
   models      the QGA U-Net and its variants, the quality estimator, VGG, the discriminator, exports
   data        training pairs and their pipelines
+  commands    what every command line shares
 The modules beside them are the command lines (`python -m qgac_jax.restore`, ...).
 """
 

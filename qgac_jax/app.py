@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> None:
-    from qgac_jax.logs import quiet_third_party
+    from qgac_jax.commands.logs import quiet_third_party
 
     args = parse_args(argv)
     quiet_third_party()

@@ -177,7 +177,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def main():
-    from qgac_jax.logs import run_command
+    from qgac_jax.commands.logs import run_command
 
     run_command(run)
 

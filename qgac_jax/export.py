@@ -88,7 +88,7 @@ def run(argv=None) -> int:
 
 
 def main():
-    from qgac_jax.logs import run_command
+    from qgac_jax.commands.logs import run_command
 
     run_command(run)
 

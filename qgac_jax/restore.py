@@ -25,22 +25,9 @@ import pathlib
 import sys
 import time
 
-from qgac_jax.restoring import arguments, atomic_files, engines, guide, inputs, jobs, outputs, shipped
-from qgac_jax.restoring.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from qgac_jax.restoring import arguments, atomic_files, engines, guide, inputs, jobs, outputs
 
 PROGRESS_TILES = 8  # images cut into more tiles than this show a progress bar per tile (on a terminal)
-
-
-def _multiple_of_8(name: str, minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
-        if value % 8 or value < minimum:
-            raise argparse.ArgumentTypeError(f"{name} must be a multiple of 8, at least {minimum}; got {value}")
-        return value
-    return parse
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -49,12 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="photos (JPEG, WebP, AVIF, HEIC; others with --quality Q), directories or globs")
     parser.add_argument("--output", required=True, help="folder for the restored PNGs (created if missing)")
-    parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped models, the "
-                                             "grey one for grey files, the colour one for colour files)")
-    parser.add_argument("--onnx", metavar="FILE",
-                        help="run this ONNX export (python -m qgac_jax.export) with ONNX Runtime instead of JAX; "
-                             "needs pip install -e '.[onnx]'")
-    engines.add_arguments(parser)
+    arguments.add_model(parser)
     arguments.add_guide(parser)
     parser.add_argument("--show-quality", action="store_true",
                         help="print, per file, what it records and what the network was told")
@@ -62,22 +44,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="average the restorations of the 8 flips and transposes: 8 times slower, slightly "
                              "better (docs/restoring.md)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
-    parser.add_argument("--tile", type=_multiple_of_8("--tile", 16), default=DEFAULT_TILE,
-                        help=f"tile size in pixels, a multiple of 8 (default {DEFAULT_TILE})")
-    parser.add_argument("--overlap", type=_multiple_of_8("--overlap", 0), default=DEFAULT_OVERLAP,
-                        help=f"tile overlap in pixels, a multiple of 8 (default {DEFAULT_OVERLAP})")
+    arguments.add_tiles(parser)
     arguments.add_max_pixels(parser)
     args = parser.parse_args(argv)
-    if args.overlap >= args.tile // 2:
-        parser.error(f"--overlap ({args.overlap}) must be below half of --tile ({args.tile})")
-    if args.onnx and args.checkpoint:
-        parser.error("--onnx and --checkpoint name two models; pass one")
-    engines.check_arguments(parser, args, bool(args.onnx))
-    if args.onnx and args.backend == "jax":
-        parser.error("--onnx runs ONNX Runtime; drop --backend jax")
-    if not args.checkpoint and not args.onnx and shipped.default_checkpoint() is None:
-        parser.error("this version ships no pretrained checkpoint: pass --checkpoint (an export folder or a "
-                     "training workdir, e.g. workdirs/cpu after `python -m qgac_jax.train --config=configs/cpu.py`)")
+    arguments.check(parser, args)
     return args
 
 
@@ -199,7 +169,7 @@ def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path):
 
 
 def main():
-    from qgac_jax.logs import run_command
+    from qgac_jax.commands.logs import run_command
 
     run_command(run)  # Ctrl-C before the first file (loading, converting a model): nothing written
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from qgac_jax.logs import NOISY, quiet_third_party
+from qgac_jax.commands.logs import NOISY, quiet_third_party
 
 
 def test_third_party_loggers_keep_errors_only_and_ours_are_left_alone():

@@ -1,4 +1,5 @@
-"""The command-line arguments every face of the restorer shares: the guide's mode and the size limit.
+"""The command-line arguments every face of the restorer shares: the model, the guide's mode, tiles, the size
+limit.
 
 restore, evaluate, the web page and the archive job parse them here, so a
 value means the same everywhere and is refused with the same one line.
@@ -9,8 +10,9 @@ from __future__ import annotations
 import argparse
 import math
 
-from qgac_jax.restoring import guide
+from qgac_jax.restoring import engines, guide, shipped
 from qgac_jax.restoring.image_io import DEFAULT_MAX_PIXELS
+from qgac_jax.restoring.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 
 def mode(text: str) -> guide.Mode:
@@ -42,3 +44,47 @@ def add_max_pixels(parser: argparse.ArgumentParser) -> None:
                         help=f"refuse images larger than this, read from the file's header before decoding "
                              f"(default {DEFAULT_MAX_PIXELS:.0e}: about what a 2-core laptop with 8 GB restores "
                              "comfortably; e.g. --max-pixels 2e8 for larger photos)")
+
+
+def multiple_of_8(name: str, minimum: int):
+    """argparse type of a pixel count that must be a multiple of 8 (the codecs' blocks), at least `minimum`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if value % 8 or value < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be a multiple of 8, at least {minimum}; got {value}")
+        return value
+    return parse
+
+
+def add_model(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint, --onnx, and the engine's --backend and --precision."""
+    parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped models, the "
+                                             "grey one for grey files, the colour one for colour files)")
+    parser.add_argument("--onnx", metavar="FILE",
+                        help="run this ONNX export (python -m qgac_jax.export) with ONNX Runtime instead of JAX; "
+                             "needs pip install -e '.[onnx]'")
+    engines.add_arguments(parser)
+
+
+def add_tiles(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tile", type=multiple_of_8("--tile", 16), default=DEFAULT_TILE,
+                        help=f"tile size in pixels, a multiple of 8 (default {DEFAULT_TILE})")
+    parser.add_argument("--overlap", type=multiple_of_8("--overlap", 0), default=DEFAULT_OVERLAP,
+                        help=f"tile overlap in pixels, a multiple of 8 (default {DEFAULT_OVERLAP})")
+
+
+def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The combinations `add_model` and `add_tiles` cannot run with (parser.error, one line)."""
+    if args.overlap >= args.tile // 2:
+        parser.error(f"--overlap ({args.overlap}) must be below half of --tile ({args.tile})")
+    if args.onnx and args.checkpoint:
+        parser.error("--onnx and --checkpoint name two models; pass one")
+    engines.check_arguments(parser, args, bool(args.onnx))
+    if args.onnx and args.backend == "jax":
+        parser.error("--onnx runs ONNX Runtime; drop --backend jax")
+    if not args.checkpoint and not args.onnx and shipped.default_checkpoint() is None:
+        parser.error("this version ships no pretrained checkpoint: pass --checkpoint (an export folder or a "
+                     "training workdir, e.g. workdirs/cpu after `python -m qgac_jax.train --config=configs/cpu.py`)")

@@ -6,7 +6,8 @@ import collections
 import dataclasses
 import glob
 import pathlib
-from typing import List, Optional, Tuple
+from pathlib import PurePath
+from typing import List, Optional, Sequence, Tuple
 
 from qgac_jax.restoring.image_io import IMAGE_SUFFIXES
 
@@ -63,11 +64,16 @@ def collect_inputs(patterns: List[str], out_root: Optional[pathlib.Path] = None)
 
 
 def _distinct_outputs(jobs: List[Job]) -> List[Job]:
+    return [dataclasses.replace(j, rel=rel) for j, rel in zip(jobs, distinct([j.rel for j in jobs],
+                                                                             [j.src.name for j in jobs]))]
+
+
+def distinct(rels: Sequence[PurePath], names: Sequence[str]) -> List[PurePath]:
     """Inputs whose outputs would share a name (a.jpg and a.webp -> a.png) keep their whole names instead:
-    a.jpg.png and a.webp.png. (Compared without case: a.JPG and a.jpg collide on some file systems.)"""
-    counts = collections.Counter(str(j.rel).lower() for j in jobs)
-    return [dataclasses.replace(j, rel=j.rel.with_name(j.src.name + ".png")) if counts[str(j.rel).lower()] > 1 else j
-            for j in jobs]
+    a.jpg.png and a.webp.png. (Compared without case: a.JPG and a.jpg collide on some file systems.) `rels`:
+    each output's path below the output folder; `names`: each input's file name."""
+    counts = collections.Counter(str(r).lower() for r in rels)
+    return [r.with_name(n + ".png") if counts[str(r).lower()] > 1 else r for r, n in zip(rels, names)]
 
 
 def output_names(names: List[str]) -> List[str]:

@@ -15,15 +15,18 @@ from qgac_jax.restoring.metadata import Metadata
 PNG_LEVEL = 3  # zlib level of the PNGs: docs/performance.md weighs time against size (Pillow defaults to 6)
 
 
+def png_bytes(pixels, meta: Optional[Metadata] = None) -> bytes:
+    """The PNG `restore` writes of restored pixels (uint8 or uint16, grey, RGB or RGBA) and their metadata."""
+    if pixels.dtype == "uint16" and pixels.ndim == 3:
+        return png16.encode(pixels, meta)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", compress_level=PNG_LEVEL, **metadata.png_options(meta))
+    return buf.getvalue()
+
+
 def write_png_atomically(pixels, path: pathlib.Path, meta: Optional[Metadata] = None) -> None:
     """PNG (with `meta`), replacing `path` whole or not at all (`atomic_files`): no partial outputs, ever."""
-    if pixels.dtype == "uint16" and pixels.ndim == 3:
-        data = png16.encode(pixels, meta)
-    else:
-        buf = io.BytesIO()
-        Image.fromarray(pixels).save(buf, format="PNG", compress_level=PNG_LEVEL, **metadata.png_options(meta))
-        data = buf.getvalue()
-    atomic_files.write_bytes(path, data)
+    atomic_files.write_bytes(path, png_bytes(pixels, meta))
 
 
 def check_output_folder(folder: pathlib.Path) -> None:

@@ -13,7 +13,7 @@ def main(train_and_evaluate: Callable, prog: str, description: str, argv: Option
     A mistake in the command line or the config exits 2 with one line (argparse); one found when training
     starts (a missing data folder, a non-finite loss) exits 1 with one line.
     """
-    from qgac_jax.logs import quiet_third_party
+    from qgac_jax.commands.logs import quiet_third_party
     from qgac_jax.training import config as config_lib
     from qgac_jax.training import loop, sharding
 
