@@ -230,6 +230,14 @@ def average_exports(command, tmp_path):
     assert (work / argv[argv.index("--out") + 1] / "model").is_dir()
 
 
+def restore_dataset(command, tmp_path):
+    """On a local Ray cluster in the sandbox: the PNG and a manifest (tests/test_restore_dataset.py has the rest)."""
+    work = _sandbox(tmp_path)
+    proc = _run(_argv(command), cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (work / "restored" / "a.png").is_file() and list((work / "restored" / "_manifests").glob("*.parquet"))
+
+
 def extras_exist(command, tmp_path):
     """`pip install -e '.[a,b]'`: each extra exists, and the test environment (the `test` extra) has them all."""
     import configparser
@@ -272,6 +280,8 @@ RULES = [
     (r"^bash deploy/huggingface_space/build\.sh ", covered_by(
         "tests/test_web_page.py::test_the_hugging_face_space_assembles_and_its_app_builds_the_page")),
     (r"^python -m qgac_jax\.restore ", restore),
+    (r"^python -m qgac_jax\.restore_dataset more_photos/ restored/$", restore_dataset),
+    (r"^python benchmarks/restore_dataset\.py", run_in_sandbox(["--photos", "2"])),
     (r"^\.venv/bin/qgac-restore ", restore_entry_point),
     (r"^python -m qgac_jax\.evaluate ", evaluate),
     (r"^python -m qgac_jax\.export ", export_onnx),

@@ -8,7 +8,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "qgac_jax"
 # Command-line entry points: nothing in the package may import them.
 CLI_MODULES = {"qgac_jax.train", "qgac_jax.train_estimator", "qgac_jax.restore", "qgac_jax.evaluate", "qgac_jax.export",
-               "qgac_jax.app",
+               "qgac_jax.app", "qgac_jax.restore_dataset",
                "qgac_jax.models.__main__", "qgac_jax.tools.convert_vgg", "qgac_jax.tools.make_figure"}
 
 
@@ -116,9 +116,9 @@ def _sources():
 
 def test_the_top_level_holds_the_command_lines_and_little_else():
     top = sorted(p.stem for p in PACKAGE.glob("*.py"))
-    assert top == ["__init__", "app", "evaluate", "export", "logs", "restore", "train", "train_estimator"]
+    assert top == ["__init__", "app", "evaluate", "export", "restore", "restore_dataset", "train", "train_estimator"]
     assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == {
-        "codecs", "data", "evaluation", "models", "restoring", "training", "tools"}
+        "codecs", "commands", "data", "evaluation", "models", "restoring", "training", "tools"}
 
 
 def test_one_definition_each_of_the_shared_ideas():
@@ -132,9 +132,10 @@ def test_one_definition_each_of_the_shared_ideas():
     assert where(r"def parse_mode\b|'auto', 'file'\)|\"auto\", \"file\"\)") == ["qgac_jax/restoring/guide.py"]
     assert where(r"what the network is told about the file's quantization") == ["qgac_jax/restoring/guide.py"]
     assert where(r"add_argument\(\s*\"--max-pixels\"") == ["qgac_jax/restoring/arguments.py"]
-    # (export's --quality bakes one quality's tables into the graph: no file, no mode; the benchmark's saves its photo)
+    # (export's --quality bakes one quality's tables into the graph: no file, no mode; the benchmarks' save photos)
     assert where(r"add_argument\(\s*\"--quality\", type=") == [
-        "benchmarks/restore_profile.py", "qgac_jax/export.py", "qgac_jax/restoring/arguments.py"]
+        "benchmarks/restore_dataset.py", "benchmarks/restore_profile.py", "qgac_jax/export.py",
+        "qgac_jax/restoring/arguments.py"]
     assert where(r"command_line\(") == ["qgac_jax/training/config.py", "qgac_jax/training/entry.py"]
     assert where(r"cost_analysis\(|def count_flops|def jaxpr_flops") == ["qgac_jax/models/flops.py"]
     assert where(r"[\"']pretrained[\"']") == ["qgac_jax/restoring/shipped.py"]

@@ -97,13 +97,14 @@ class Models:
             return self._loaded[path]
         kwargs = dict(tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels,
                       estimator="shipped" if args.quality == "auto" else None)
+        threads = getattr(args, "threads", None)  # ONNX Runtime's cores (an archive job's actor: its CPUs)
         if args.onnx:
-            restorer = Restorer.from_onnx(path, **kwargs)
+            restorer = Restorer.from_onnx(path, threads=threads, **kwargs)
         elif self.backend == "onnxruntime":
             to_stderr = functools.partial(print, file=sys.stderr)
             try:
                 graph = (int8_graph if args.precision == "int8" else onnx_graph).cached(path, log=to_stderr)
-                restorer = Restorer.from_onnx(graph, **kwargs)
+                restorer = Restorer.from_onnx(graph, threads=threads, **kwargs)
             except Exception as err:  # noqa: BLE001 - the JAX path still works; an explicit request fails below
                 if args.backend != "auto" or args.precision == "int8":
                     raise ValueError(f"cannot run {path} with ONNX Runtime: {err}") from None

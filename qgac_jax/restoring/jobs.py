@@ -32,6 +32,7 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: guide.Mode = "auto"
     ensemble: bool = False
+    threads: Optional[int] = None  # ONNX Runtime's cores (None: all of them)
 
 
 @dataclasses.dataclass

@@ -1,0 +1,213 @@
+"""Restoring an archive on a Ray cluster: every photo under SRC into DST as `restore` writes it, spread over
+an actor pool (Ray Data), on local paths or any filesystem URI pyarrow reads (s3://, gs://).
+
+The unit of work is a file, not a tensor, since photos differ in size: Ray
+Data hands each actor one source path at a time; the actor reads the bytes
+(so the codec's own quantization is read there, as `restore` reads it),
+restores them through `jobs.restore_file` with the model session it holds,
+and writes the PNG whole or not at all (a temporary name, then a move).
+Each file gives one manifest row, restored or not: a file that cannot be
+restored is a row with its one-line reason, never a failed job. A worker
+killed mid-file is restarted by Ray and its file retried; outputs that exist
+are skipped when the job is planned, so a rerun completes what is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import uuid
+from pathlib import PurePosixPath
+from typing import Dict, List, Optional, Tuple
+
+from qgac_jax.restoring import guide, inputs, jobs, outputs
+from qgac_jax.restoring.image_io import IMAGE_SUFFIXES
+
+PARTIAL = ".qgac-partial-"  # in the name of an output being written; a later plan removes what a kill left
+MANIFESTS = "_manifests"  # DST/_manifests/<UTC time>.parquet: one per run, never overwritten
+COLUMNS = ("path", "status", "reason", "seconds", "told", "output", "megapixels")
+
+
+def filesystem(uri: str):
+    """(pyarrow filesystem, path in it) of a local path (relative ones kept relative to here) or a URI."""
+    from pyarrow import fs
+
+    try:
+        return fs.FileSystem.from_uri(uri if "://" in uri else os.path.abspath(uri))
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{uri}: not a path or filesystem URI pyarrow can open ({err})") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a run will do: each input's source and output path, those whose outputs exist, leftovers removed."""
+
+    todo: List[Dict[str, str]]  # {"path": source, "output": destination}
+    skipped: List[Dict[str, str]]
+    leftovers: int
+
+
+def plan(src: str, dst: str, overwrite: bool = False) -> Plan:
+    """Lists SRC (a folder, recursively, or one file) and DST; a ValueError naming the problem when SRC has no
+    photos or DST cannot be written (checked before any work)."""
+    from pyarrow import fs as pafs
+
+    src_fs, src_root = filesystem(src)
+    dst_fs, dst_root = filesystem(dst)
+    check_destination(dst_fs, dst_root, dst)
+    kind = src_fs.get_file_info(src_root).type
+    if kind == pafs.FileType.NotFound:
+        raise ValueError(f"{src}: no such file or folder")
+    if kind == pafs.FileType.File:
+        found = [src_root]
+        base = str(PurePosixPath(src_root).parent)
+    else:
+        base = src_root.rstrip("/")
+        inside_dst = type(src_fs) is type(dst_fs) and (dst_root.rstrip("/") + "/").startswith(base + "/")
+        found = sorted(i.path for i in src_fs.get_file_info(pafs.FileSelector(base, recursive=True))
+                       if i.type == pafs.FileType.File and PurePosixPath(i.path).suffix.lower() in IMAGE_SUFFIXES
+                       and not (inside_dst and _under(i.path, dst_root)))
+    if not found:
+        raise ValueError(f"{src}: no images there")
+    rels = inputs.distinct([PurePosixPath(p).relative_to(base).with_suffix(".png") for p in found],
+                           [PurePosixPath(p).name for p in found])
+    existing = {i.path for i in dst_fs.get_file_info(pafs.FileSelector(dst_root, recursive=True))
+                if i.type == pafs.FileType.File}
+    leftovers = [p for p in existing if PARTIAL in PurePosixPath(p).name]
+    for p in leftovers:
+        dst_fs.delete_file(p)
+    rows = [{"path": _uri(src, src_root, p), "output": _uri(dst, dst_root, f"{dst_root.rstrip('/')}/{rel}")}
+            for p, rel in zip(found, rels)]
+    done = {r["output"] for r, rel in zip(rows, rels) if f"{dst_root.rstrip('/')}/{rel}" in existing}
+    todo = [r for r in rows if overwrite or r["output"] not in done]
+    return Plan(todo, [r for r in rows if not overwrite and r["output"] in done], len(leftovers))
+
+
+def _under(path: str, folder: str) -> bool:
+    return (path.rstrip("/") + "/").startswith(folder.rstrip("/") + "/")
+
+
+def _uri(given: str, root: str, path: str) -> str:
+    """`path` (in the filesystem of `given`) written as the user wrote `given`: a URI stays a URI."""
+    if "://" not in given:
+        return path
+    scheme = given.split("://", 1)[0]
+    return f"{scheme}://{path}"
+
+
+def check_destination(dst_fs, dst_root: str, shown: str) -> None:
+    """Creates DST and proves it writable with a file written and deleted; a ValueError naming it otherwise."""
+    from pyarrow import fs as pafs
+
+    if dst_fs.get_file_info(dst_root).type == pafs.FileType.File:
+        raise ValueError(f"{shown} exists and is not a folder")
+    probe = f"{dst_root.rstrip('/')}/{PARTIAL}probe-{uuid.uuid4().hex}"
+    try:
+        dst_fs.create_dir(dst_root, recursive=True)
+        with dst_fs.open_output_stream(probe) as f:
+            f.write(b"")
+        dst_fs.delete_file(probe)
+    except OSError as err:
+        raise ValueError(f"{shown} is not a writable folder ({err})") from None
+
+
+class RestoreActor:
+    """Holds one model session per colour (`engines.Models`) and restores the files it is handed, one a call."""
+
+    def __init__(self, settings: jobs.Settings, gpu: bool = False):
+        from qgac_jax.commands.logs import quiet_third_party
+        from qgac_jax.restoring import engines
+
+        quiet_third_party()
+        self.settings = settings
+        backend = "jax" if gpu else engines.backend(settings)  # ONNX Runtime on CPU nodes, JAX on a GPU
+        self.models = engines.Models(settings, backend)
+
+    def __call__(self, batch: Dict[str, list]) -> Dict[str, list]:
+        rows = [self.restore_one(path, out) for path, out in zip(batch["path"], batch["output"])]
+        return {name: [row[name] for row in rows] for name in COLUMNS}
+
+    def restore_one(self, path: str, output: str) -> Dict:
+        start, row = time.perf_counter(), {"path": path, "output": output, "reason": "", "told": "",
+                                           "megapixels": 0.0}
+        try:
+            src_fs, src_path = filesystem(path)
+            with src_fs.open_input_file(src_path) as f:
+                data = f.read()
+            result = jobs.restore_file(self.models, data, self.settings)
+            write_whole(output, outputs.png_bytes(result.pixels, result.decoded.metadata))
+            h, w = result.pixels.shape[:2]
+            row.update(status="restored", told=result.guide.sentence, megapixels=h * w / 1e6,
+                       reason="; ".join(result.notes))
+        except guide.NoQuantization as err:
+            row.update(status="not restored", reason=str(err))
+        except Exception as err:  # noqa: BLE001 - whatever one file does, it is one row and the job goes on
+            row.update(status="failed", reason=jobs.reason(err))
+        row["seconds"] = time.perf_counter() - start
+        return row
+
+
+def write_whole(uri: str, data: bytes) -> None:
+    """Writes `data` to `uri` under a temporary name, then moves it there: the output is whole or absent."""
+    dst_fs, path = filesystem(uri)
+    parent = str(PurePosixPath(path).parent)
+    dst_fs.create_dir(parent, recursive=True)
+    partial = f"{parent}/{PARTIAL}{uuid.uuid4().hex}-{PurePosixPath(path).name}"
+    with dst_fs.open_output_stream(partial) as f:
+        f.write(data)
+    dst_fs.move(partial, path)
+
+
+def run(job: Plan, settings: jobs.Settings, concurrency: int, cpus_per_actor: float, gpus_per_actor: float = 0,
+        on_row=None) -> List[Dict]:
+    """Restores `job.todo` on the Ray cluster `ray.init` joined; the rows of every file, as they finish
+    (`on_row(row)` for a progress line)."""
+    import ray.data
+
+    settings = dataclasses.replace(settings, threads=max(1, int(cpus_per_actor)))
+    ds = ray.data.from_items(job.todo, override_num_blocks=max(1, len(job.todo)))
+    done = ds.map_batches(RestoreActor, fn_constructor_kwargs={"settings": settings, "gpu": gpus_per_actor > 0},
+                          batch_size=1, concurrency=concurrency, num_cpus=cpus_per_actor, num_gpus=gpus_per_actor,
+                          max_restarts=-1, max_task_retries=-1)  # a killed worker is restarted, its file retried
+    rows = []
+    for row in done.iter_rows():
+        rows.append(dict(row))
+        if on_row is not None:
+            on_row(rows[-1])
+    return rows
+
+
+def manifest(rows: List[Dict], skipped: List[Dict], dst: str) -> str:
+    """Writes DST/_manifests/<UTC time>.parquet, one row per input (the skipped ones too); its URI."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    every = rows + [{"path": r["path"], "status": "skipped", "reason": "its output exists", "seconds": 0.0,
+                     "told": "", "output": r["output"], "megapixels": 0.0} for r in skipped]
+    table = pa.table({name: [row[name] for row in every] for name in COLUMNS})
+    dst_fs, dst_root = filesystem(dst)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{uuid.uuid4().hex[:6]}"
+    path = f"{dst_root.rstrip('/')}/{MANIFESTS}/{stamp}.parquet"
+    dst_fs.create_dir(str(PurePosixPath(path).parent), recursive=True)
+    pq.write_table(table, path, filesystem=dst_fs)
+    return _uri(dst, dst_root, path)
+
+
+def summary(rows: List[Dict], skipped: int, seconds: float) -> Tuple[str, Dict[str, int]]:
+    """restore's last line for an archive run, and the count of each status."""
+    counts: Dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    megapixels = sum(row["megapixels"] for row in rows)
+    lossless = counts.get("not restored", 0)
+    line = (f"restored {counts.get('restored', 0)}, skipped {skipped} (output exists)"
+            + (f", not restored: {lossless} (no quantization to read; --quality Q restores them as JPEGs of quality "
+               "Q)" if lossless else "")
+            + f", failed {counts.get('failed', 0)}; {megapixels:.2f} megapixels in {seconds:.1f} s")
+    return line, counts
+
+
+def default_concurrency(cpus: Optional[float], cpus_per_actor: float) -> int:
+    """Actors the cluster's CPUs hold at `cpus_per_actor` each (at least one)."""
+    return max(1, int((cpus or os.cpu_count() or 1) // max(cpus_per_actor, 1e-9)))

@@ -1,0 +1,68 @@
+"""The archive job's plan and bookkeeping, without Ray: names, skips, leftovers, a DST inside SRC, the summary."""
+
+import pytest
+
+from qgac_jax.restoring import archive
+from conftest import jpeg_bytes, natural_image
+
+pytest.importorskip("pyarrow", reason="the archive job needs the extra `cluster`")
+
+
+def _tree(root, names):
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(jpeg_bytes(natural_image(8, 8), quality=50))
+
+
+def test_the_plan_keeps_folders_uses_restores_names_and_skips_what_exists(tmp_path):
+    _tree(tmp_path / "src", ["a.jpg", "a.webp", "sub/b.jpg", "notes.txt"])
+    plan = archive.plan(str(tmp_path / "src"), str(tmp_path / "dst"))
+    outputs = sorted(r["output"] for r in plan.todo)
+    assert outputs == [str(tmp_path / "dst" / n) for n in ("a.jpg.png", "a.webp.png", "sub/b.png")]
+    (tmp_path / "dst" / "sub").mkdir(parents=True)
+    (tmp_path / "dst" / "sub" / "b.png").write_bytes(b"done")
+    (tmp_path / "dst" / "sub" / f"{archive.PARTIAL}x-a.png").write_bytes(b"half")  # a killed run's leftover
+    again = archive.plan(str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert [r["output"] for r in again.skipped] == [str(tmp_path / "dst" / "sub" / "b.png")]
+    assert len(again.todo) == 2 and again.leftovers == 1
+    assert not list((tmp_path / "dst").rglob(f"*{archive.PARTIAL}*"))
+    assert len(archive.plan(str(tmp_path / "src"), str(tmp_path / "dst"), overwrite=True).todo) == 3
+
+
+def test_a_dst_inside_src_is_never_read_as_input_and_one_file_is_a_source(tmp_path):
+    _tree(tmp_path, ["a.jpg", "out/old.jpg"])
+    plan = archive.plan(str(tmp_path), str(tmp_path / "out"))
+    assert [r["path"] for r in plan.todo] == [str(tmp_path / "a.jpg")]
+    single = archive.plan(str(tmp_path / "a.jpg"), str(tmp_path / "one"))
+    assert [r["output"] for r in single.todo] == [str(tmp_path / "one" / "a.png")]
+
+
+@pytest.mark.parametrize("src, dst, said", [("missing", "dst", "no such file or folder"),
+                                            ("empty", "dst", "no images there"),
+                                            ("src", "file", "exists and is not a folder"),
+                                            ("src", "file/sub", "is not a writable folder")])
+def test_a_bad_source_or_destination_is_one_line_before_any_work(tmp_path, src, dst, said):
+    _tree(tmp_path / "src", ["a.jpg"])
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=said):
+        archive.plan(str(tmp_path / src), str(tmp_path / dst))
+
+
+def test_outputs_are_whole_or_absent_and_the_manifest_has_a_row_per_input(tmp_path):
+    import pyarrow.parquet as pq
+
+    archive.write_whole(str(tmp_path / "deep" / "a.png"), b"png bytes")
+    assert (tmp_path / "deep" / "a.png").read_bytes() == b"png bytes"
+    assert [p.name for p in (tmp_path / "deep").iterdir()] == ["a.png"]  # no temporary name left
+    rows = [{"path": "x.jpg", "status": "restored", "reason": "", "seconds": 0.5, "told": "t", "output": "x.png",
+             "megapixels": 1.5},
+            {"path": "y.jpg", "status": "failed", "reason": "not an image", "seconds": 0.1, "told": "",
+             "output": "y.png", "megapixels": 0.0}]
+    where = archive.manifest(rows, [{"path": "z.jpg", "output": "z.png"}], str(tmp_path))
+    table = pq.read_table(where).to_pylist()
+    assert [r["status"] for r in table] == ["restored", "failed", "skipped"] and table[1]["reason"] == "not an image"
+    line, counts = archive.summary(rows, 1, 2.0)
+    assert line == "restored 1, skipped 1 (output exists), failed 1; 1.50 megapixels in 2.0 s"
+    assert counts == {"restored": 1, "failed": 1}
+    assert archive.default_concurrency(16, 1) == 16 and archive.default_concurrency(3, 2) == 1
