@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's light install for restoring, verbatim, in a fresh clone: it must restore a photo with the
-# console script, and its virtual environment must stay under 1.2 GB (no TensorFlow, no test tools).
+# console script, and its virtual environment must stay under 1.2 GB (no TensorFlow, no test tools, no Ray).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -12,10 +12,12 @@ cd "$clone"
 echo "+ $command"
 eval "$command" >/dev/null
 .venv/bin/pip check
-if .venv/bin/python -c "import tensorflow" 2>/dev/null || .venv/bin/python -c "import pytest" 2>/dev/null; then
-  echo "restore install: TensorFlow or pytest came with it" >&2
-  exit 1
-fi
+for heavy in tensorflow pytest ray; do  # (Ray comes with the extra `cluster` only)
+  if .venv/bin/python -c "import $heavy" 2>/dev/null; then
+    echo "restore install: $heavy came with it" >&2
+    exit 1
+  fi
+done
 .venv/bin/python -c "
 import numpy as np
 from PIL import Image
