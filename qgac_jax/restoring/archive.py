@@ -167,9 +167,10 @@ def run(job: Plan, settings: jobs.Settings, concurrency: int, cpus_per_actor: fl
 
     settings = dataclasses.replace(settings, threads=max(1, int(cpus_per_actor)))
     ds = ray.data.from_items(job.todo, override_num_blocks=max(1, len(job.todo)))
+    # Ray Data restarts a dead actor and retries its file by default (max_restarts and max_task_retries -1 for
+    # actor pools; the test kills one to hold it to that)
     done = ds.map_batches(RestoreActor, fn_constructor_kwargs={"settings": settings, "gpu": gpus_per_actor > 0},
-                          batch_size=1, concurrency=concurrency, num_cpus=cpus_per_actor, num_gpus=gpus_per_actor,
-                          max_restarts=-1, max_task_retries=-1)  # a killed worker is restarted, its file retried
+                          batch_size=1, concurrency=concurrency, num_cpus=cpus_per_actor, num_gpus=gpus_per_actor)
     rows = []
     for row in done.iter_rows():
         rows.append(dict(row))
