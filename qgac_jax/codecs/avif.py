@@ -103,9 +103,7 @@ def read_quantization(data: bytes) -> AvifQuantization:
         if first is None:
             raise not_avif from None
         return dataclasses.replace(_image(first.properties.get(b"av1C", b"")[4:] + first.data), sequence=True)
-    distinct = {item.item: item for item in items}  # a tile a grid names often is read once
-    read = {key: _sized(item) for key, item in distinct.items()}
-    tiles = [read[item.item] for item in items]
+    tiles = heif.read_each(items, _sized)
     if len(tiles) == 1:
         return tiles[0]
     median = sorted(tiles, key=lambda t: t.base_q_idx)[len(tiles) // 2]

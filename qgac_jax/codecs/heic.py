@@ -121,9 +121,7 @@ def read_quantization(data: bytes) -> HeicQuantization:
     """The slice QPs of an HEIC file's primary image, or of every tile of a grid image (see the module
     docstring for what is read)."""
     items = heif.coded_images(data, b"hvc1", "HEIC", NotHeic, UnsupportedHeic)
-    distinct = {item.item: item for item in items}  # a tile a grid names often is read once
-    read = {key: _picture(_nals(item)) for key, item in distinct.items()}
-    pictures = [read[item.item] for item in items]
+    pictures = heif.read_each(items, lambda item: _picture(_nals(item)))
     if len(pictures) == 1:
         return pictures[0]
     first = pictures[0]

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+
+from qgac_jax.codecs import Damaged
+
+T = TypeVar("T")
 
 
 class NotHeif(ValueError):
@@ -75,6 +79,12 @@ def coded_images(data: bytes, kind: bytes, codec: str, not_this: type, unsupport
     if any(item.kind != kind for item in items):
         raise unsupported(f"a grid {codec} whose tiles are not all {codec} images")
     return items
+
+
+def read_each(items: List[PrimaryItem], read: Callable[[PrimaryItem], T]) -> List[T]:
+    """`read(item)` for each item, run once per distinct item however often a grid names it."""
+    done = {item.item: read(item) for item in {i.item: i for i in items}.values()}
+    return [done[item.item] for item in items]
 
 
 def primary_items(data: bytes) -> List[PrimaryItem]:
@@ -152,8 +162,6 @@ def _ispe(body: bytes) -> Optional[Tuple[int, int]]:
 
 def check_coded_size(item: PrimaryItem, width: int, height: int, container: str, coded: str) -> None:
     """codecs.Damaged when the item's ispe size is not that of its coded picture (`width` x `height`)."""
-    from qgac_jax.codecs import Damaged
-
     claimed = _ispe(item.properties.get(b"ispe", b""))
     if claimed is not None and claimed != (width, height):
         raise Damaged(f"a damaged {container}: its header says {claimed[0]}x{claimed[1]} pixels, its {coded} "
