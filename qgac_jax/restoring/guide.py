@@ -136,10 +136,10 @@ def of_file(pixels: np.ndarray, recorded: codecs.Quantization, mode: Mode, estim
     if mode == "file" or estimator is None or recorded.codec not in reads:
         return Guide(recorded, None, f"{says}: the file's own quantizer")
     estimate = estimator(pixels, recorded)
-    if estimate >= EARLIER_JPEG_BELOW:
-        return Guide(AfterJpeg.of(recorded, estimate), estimate,
-                     f"{says}: the file's own quantizer (no earlier JPEG seen, estimate {estimate:.0f})")
     after = AfterJpeg.of(recorded, estimate)
+    if estimate >= EARLIER_JPEG_BELOW:
+        return Guide(after, estimate,
+                     f"{says}: the file's own quantizer (no earlier JPEG seen, estimate {estimate:.0f})")
     return Guide(after, estimate, f"{says}; converted from a JPEG of about quality {after.quality}: restored as "
                                   "after it")
 

@@ -77,15 +77,10 @@ def distinct(rels: Sequence[PurePath], names: Sequence[str]) -> List[PurePath]:
 
 
 def output_names(names: List[str]) -> List[str]:
-    """The PNG names of files given by name alone (a web page's uploads), by the rule above; the same whole
+    """The PNG names of files given by name alone (a web page's uploads), by `distinct`'s rule; the same whole
     name twice (two folders' a.jpg) is numbered: a.jpg.png, a.jpg (2).png."""
-    rels = [pathlib.Path(n).with_suffix(".png") for n in names]
-    counts = collections.Counter(str(r).lower() for r in rels)
     out, seen = [], collections.Counter()
-    for name, rel in zip(names, rels):
-        chosen = str(rel) if counts[str(rel).lower()] == 1 else name + ".png"
+    for chosen in map(str, distinct([PurePath(n).with_suffix(".png") for n in names], names)):
         seen[chosen.lower()] += 1
-        if seen[chosen.lower()] > 1:
-            chosen = f"{chosen[:-4]} ({seen[chosen.lower()]}).png"
-        out.append(chosen)
+        out.append(chosen if seen[chosen.lower()] == 1 else f"{chosen[:-4]} ({seen[chosen.lower()]}).png")
     return out
