@@ -19,8 +19,6 @@ failed (restored or skipped), 1 when some failed, 2 when nothing could start
 from __future__ import annotations
 
 import argparse
-import collections
-import dataclasses
 import pathlib
 import sys
 import time
@@ -79,30 +77,11 @@ def run(argv=None) -> int:
     return restore_all(args, models, found, out_root, failed=len(errors))
 
 
-@dataclasses.dataclass
-class Tally:
-    """What a run did, for its last line."""
-
-    restored: int = 0
-    skipped: int = 0
-    failed: int = 0
-    megapixels: float = 0.0
-    not_restored: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # format -> files
-
-    def line(self, seconds: float) -> str:
-        kinds = ", ".join(f"{n} {name}" for name, n in sorted(self.not_restored.items()))
-        lossless = (f", not restored: {kinds} (no quantization to read; --quality Q restores them as JPEGs of "
-                    "quality Q)"
-                    if self.not_restored else "")
-        return (f"restored {self.restored}, skipped {self.skipped} (output exists){lossless}, failed {self.failed}; "
-                f"{self.megapixels:.2f} megapixels in {seconds:.1f} s")
-
-
 def restore_all(args, models, found, out_root: pathlib.Path, failed: int) -> int:
     """Restores each job and prints the summary; the exit status (130 when interrupted)."""
     from tqdm import tqdm
 
-    tally, start, seen = Tally(failed=failed), time.perf_counter(), {}
+    tally, start, seen = jobs.Tally(failed=failed), time.perf_counter(), {}
     files = tqdm(found, desc="restoring", unit="image", disable=None)  # a bar on a terminal
     job = None
     try:

@@ -110,7 +110,8 @@ def run(argv=None) -> int:
             line = f"{row['status']} {row['path']}" + (f": {row['reason']}" if row["status"] != "restored" else "")
             print(f"[{finished[0]}/{len(job.todo)}] {line} ({row['seconds']:.1f} s)", file=sys.stderr, flush=True)
 
-        rows = archive.run(job, settings, concurrency, args.cpus_per_actor, args.gpus_per_actor, on_row=progress)
+        rows = archive.run(job, args.src, args.dst, settings, concurrency, args.cpus_per_actor, args.gpus_per_actor,
+                           on_row=progress)
         ray.shutdown()
     where = archive.manifest(rows, job.skipped, args.dst)
     line, _ = archive.summary(rows, len(job.skipped), time.perf_counter() - start)

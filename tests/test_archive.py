@@ -33,6 +33,9 @@ def test_a_dst_inside_src_is_never_read_as_input_and_one_file_is_a_source(tmp_pa
     _tree(tmp_path, ["a.jpg", "out/old.jpg"])
     plan = archive.plan(str(tmp_path), str(tmp_path / "out"))
     assert [r["path"] for r in plan.todo] == [str(tmp_path / "a.jpg")]
+    _tree(tmp_path / "same", ["b.jpg", "earlier.png"])  # SRC and DST one folder: as restore, its PNGs are outputs
+    same = archive.plan(str(tmp_path / "same"), str(tmp_path / "same"))
+    assert [r["path"] for r in same.todo] == [str(tmp_path / "same" / "b.jpg")]
     single = archive.plan(str(tmp_path / "a.jpg"), str(tmp_path / "one"))
     assert [r["output"] for r in single.todo] == [str(tmp_path / "one" / "a.png")]
 
@@ -52,17 +55,24 @@ def test_a_bad_source_or_destination_is_one_line_before_any_work(tmp_path, src, 
 def test_outputs_are_whole_or_absent_and_the_manifest_has_a_row_per_input(tmp_path):
     import pyarrow.parquet as pq
 
-    archive.write_whole(str(tmp_path / "deep" / "a.png"), b"png bytes")
+    dst_fs, _ = archive.filesystem(str(tmp_path))
+    archive.write_whole(dst_fs, str(tmp_path / "deep" / "a.png"), b"png bytes")
     assert (tmp_path / "deep" / "a.png").read_bytes() == b"png bytes"
     assert [p.name for p in (tmp_path / "deep").iterdir()] == ["a.png"]  # no temporary name left
     rows = [{"path": "x.jpg", "status": "restored", "reason": "", "seconds": 0.5, "told": "t", "output": "x.png",
-             "megapixels": 1.5},
+             "megapixels": 1.5, "format": "JPEG"},
             {"path": "y.jpg", "status": "failed", "reason": "not an image", "seconds": 0.1, "told": "",
-             "output": "y.png", "megapixels": 0.0}]
+             "output": "y.png", "megapixels": 0.0, "format": ""}]
+    rows.append({"path": "w.png", "status": "not restored", "reason": "no quantization to read (lossless PNG)",
+                 "seconds": 0.1, "told": "", "output": "w.png", "megapixels": 0.0, "format": "lossless PNG"})
     where = archive.manifest(rows, [{"path": "z.jpg", "output": "z.png"}], str(tmp_path))
     table = pq.read_table(where).to_pylist()
-    assert [r["status"] for r in table] == ["restored", "failed", "skipped"] and table[1]["reason"] == "not an image"
-    line, counts = archive.summary(rows, 1, 2.0)
+    assert [r["status"] for r in table] == ["restored", "failed", "not restored", "skipped"]
+    assert table[1]["reason"] == "not an image" and table[2]["format"] == "lossless PNG"
+    line, counts = archive.summary(rows[:2], 1, 2.0)
     assert line == "restored 1, skipped 1 (output exists), failed 1; 1.50 megapixels in 2.0 s"
     assert counts == {"restored": 1, "failed": 1}
+    assert archive.summary(rows, 0, 1.0)[0] == (  # restore's own words for what it could not restore
+        "restored 1, skipped 0 (output exists), not restored: 1 lossless PNG (no quantization to read; --quality Q "
+        "restores them as JPEGs of quality Q), failed 1; 1.50 megapixels in 1.0 s")
     assert archive.default_concurrency(16, 1) == 16 and archive.default_concurrency(3, 2) == 1

@@ -31,3 +31,8 @@ def test_inputs_that_would_share_an_output_keep_their_whole_names(tmp_path):
         "a.jpg.png", "a.webp.png", "b.png", "sub/A.jpeg.png", "sub/a.JPG.png"]  # (A and a: one name on macOS)
     named, _ = inputs.collect_inputs([str(tmp_path / "a.jpg"), str(tmp_path / "sub" / "a.JPG")])
     assert sorted(j.rel.as_posix() for j in named) == ["a.JPG.png", "a.jpg.png"]
+
+
+def test_uploads_by_name_alone_get_restores_names_and_a_number_for_the_same_name_twice():
+    assert inputs.output_names(["a.jpg", "a.webp", "b.jpg", "a.jpg", "A.JPG", "c.heic"]) == [
+        "a.jpg.png", "a.webp.png", "b.png", "a.jpg (2).png", "A.JPG (3).png", "c.png"]

@@ -14,6 +14,7 @@ are skipped when the job is planned, so a rerun completes what is missing.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import time
@@ -26,7 +27,7 @@ from qgac_jax.restoring.image_io import IMAGE_SUFFIXES
 
 PARTIAL = ".qgac-partial-"  # in the name of an output being written; a later plan removes what a kill left
 MANIFESTS = "_manifests"  # DST/_manifests/<UTC time>.parquet: one per run, never overwritten
-COLUMNS = ("path", "status", "reason", "seconds", "told", "output", "megapixels")
+COLUMNS = ("path", "status", "reason", "seconds", "told", "output", "megapixels", "format")
 
 
 def filesystem(uri: str):
@@ -59,15 +60,18 @@ def plan(src: str, dst: str, overwrite: bool = False) -> Plan:
     kind = src_fs.get_file_info(src_root).type
     if kind == pafs.FileType.NotFound:
         raise ValueError(f"{src}: no such file or folder")
+    dst_root = dst_root.rstrip("/")
     if kind == pafs.FileType.File:
         found = [src_root]
         base = str(PurePosixPath(src_root).parent)
     else:
         base = src_root.rstrip("/")
-        inside_dst = type(src_fs) is type(dst_fs) and (dst_root.rstrip("/") + "/").startswith(base + "/")
+        same_fs = type(src_fs) is type(dst_fs)
+        # as restore walks: never into DST below SRC, and where they are one folder its PNGs are outputs
         found = sorted(i.path for i in src_fs.get_file_info(pafs.FileSelector(base, recursive=True))
                        if i.type == pafs.FileType.File and PurePosixPath(i.path).suffix.lower() in IMAGE_SUFFIXES
-                       and not (inside_dst and _under(i.path, dst_root)))
+                       and not (same_fs and _under(i.path, dst_root)
+                                and (dst_root != base or PurePosixPath(i.path).suffix.lower() == ".png")))
     if not found:
         raise ValueError(f"{src}: no images there")
     rels = inputs.distinct([PurePosixPath(p).relative_to(base).with_suffix(".png") for p in found],
@@ -77,23 +81,26 @@ def plan(src: str, dst: str, overwrite: bool = False) -> Plan:
     leftovers = [p for p in existing if PARTIAL in PurePosixPath(p).name]
     for p in leftovers:
         dst_fs.delete_file(p)
-    rows = [{"path": _uri(src, src_root, p), "output": _uri(dst, dst_root, f"{dst_root.rstrip('/')}/{rel}")}
-            for p, rel in zip(found, rels)]
-    done = {r["output"] for r, rel in zip(rows, rels) if f"{dst_root.rstrip('/')}/{rel}" in existing}
-    todo = [r for r in rows if overwrite or r["output"] not in done]
-    return Plan(todo, [r for r in rows if not overwrite and r["output"] in done], len(leftovers))
+    todo, skipped = [], []
+    for p, rel in zip(found, rels):
+        out = f"{dst_root}/{rel}"
+        row = {"path": _uri(src, p), "output": _uri(dst, out)}
+        (skipped if out in existing and not overwrite else todo).append(row)
+    return Plan(todo, skipped, len(leftovers))
 
 
 def _under(path: str, folder: str) -> bool:
     return (path.rstrip("/") + "/").startswith(folder.rstrip("/") + "/")
 
 
-def _uri(given: str, root: str, path: str) -> str:
+def _uri(given: str, path: str) -> str:
     """`path` (in the filesystem of `given`) written as the user wrote `given`: a URI stays a URI."""
-    if "://" not in given:
-        return path
-    scheme = given.split("://", 1)[0]
-    return f"{scheme}://{path}"
+    return f"{given.split('://', 1)[0]}://{path}" if "://" in given else path
+
+
+def _in_filesystem(uri: str) -> str:
+    """The path within its filesystem of a row's path or output (`_uri` undone)."""
+    return uri.split("://", 1)[1] if "://" in uri else uri
 
 
 def check_destination(dst_fs, dst_root: str, shown: str) -> None:
@@ -115,12 +122,14 @@ def check_destination(dst_fs, dst_root: str, shown: str) -> None:
 class RestoreActor:
     """Holds one model session per colour (`engines.Models`) and restores the files it is handed, one a call."""
 
-    def __init__(self, settings: jobs.Settings, gpu: bool = False):
+    def __init__(self, settings: jobs.Settings, src: str, dst: str, gpu: bool = False):
         from qgac_jax.commands.logs import quiet_third_party
         from qgac_jax.restoring import engines
 
         quiet_third_party()
         self.settings = settings
+        # one filesystem each for the actor's life (an S3 or GCS one resolves its region and credentials once)
+        (self.src_fs, _), (self.dst_fs, _) = filesystem(src), filesystem(dst)
         backend = "jax" if gpu else engines.backend(settings)  # ONNX Runtime on CPU nodes, JAX on a GPU
         self.models = engines.Models(settings, backend)
 
@@ -130,27 +139,25 @@ class RestoreActor:
 
     def restore_one(self, path: str, output: str) -> Dict:
         start, row = time.perf_counter(), {"path": path, "output": output, "reason": "", "told": "",
-                                           "megapixels": 0.0}
+                                           "megapixels": 0.0, "format": ""}
         try:
-            src_fs, src_path = filesystem(path)
-            with src_fs.open_input_file(src_path) as f:
+            with self.src_fs.open_input_file(_in_filesystem(path)) as f:
                 data = f.read()
             result = jobs.restore_file(self.models, data, self.settings)
-            write_whole(output, outputs.png_bytes(result.pixels, result.decoded.metadata))
+            write_whole(self.dst_fs, _in_filesystem(output), outputs.png_bytes(result.pixels, result.decoded.metadata))
             h, w = result.pixels.shape[:2]
             row.update(status="restored", told=result.guide.sentence, megapixels=h * w / 1e6,
-                       reason="; ".join(result.notes))
+                       reason="; ".join(result.notes), format=result.decoded.format)
         except guide.NoQuantization as err:
-            row.update(status="not restored", reason=str(err))
+            row.update(status="not restored", reason=str(err), format=err.format_name)
         except Exception as err:  # noqa: BLE001 - whatever one file does, it is one row and the job goes on
             row.update(status="failed", reason=jobs.reason(err))
         row["seconds"] = time.perf_counter() - start
         return row
 
 
-def write_whole(uri: str, data: bytes) -> None:
-    """Writes `data` to `uri` under a temporary name, then moves it there: the output is whole or absent."""
-    dst_fs, path = filesystem(uri)
+def write_whole(dst_fs, path: str, data: bytes) -> None:
+    """Writes `data` to `path` in `dst_fs` under a temporary name, then moves it there: whole or absent."""
     parent = str(PurePosixPath(path).parent)
     dst_fs.create_dir(parent, recursive=True)
     partial = f"{parent}/{PARTIAL}{uuid.uuid4().hex}-{PurePosixPath(path).name}"
@@ -159,17 +166,18 @@ def write_whole(uri: str, data: bytes) -> None:
     dst_fs.move(partial, path)
 
 
-def run(job: Plan, settings: jobs.Settings, concurrency: int, cpus_per_actor: float, gpus_per_actor: float = 0,
-        on_row=None) -> List[Dict]:
-    """Restores `job.todo` on the Ray cluster `ray.init` joined; the rows of every file, as they finish
-    (`on_row(row)` for a progress line)."""
+def run(job: Plan, src: str, dst: str, settings: jobs.Settings, concurrency: int, cpus_per_actor: float,
+        gpus_per_actor: float = 0, on_row=None) -> List[Dict]:
+    """Restores `job.todo` (planned from `src` and `dst`) on the Ray cluster `ray.init` joined; the rows of every
+    file, as they finish (`on_row(row)` for a progress line)."""
     import ray.data
 
     settings = dataclasses.replace(settings, threads=max(1, int(cpus_per_actor)))
     ds = ray.data.from_items(job.todo, override_num_blocks=max(1, len(job.todo)))
     # Ray Data restarts a dead actor and retries its file by default (max_restarts and max_task_retries -1 for
     # actor pools; the test kills one to hold it to that)
-    done = ds.map_batches(RestoreActor, fn_constructor_kwargs={"settings": settings, "gpu": gpus_per_actor > 0},
+    done = ds.map_batches(RestoreActor, fn_constructor_kwargs={"settings": settings, "src": src, "dst": dst,
+                                                               "gpu": gpus_per_actor > 0},
                           batch_size=1, concurrency=concurrency, num_cpus=cpus_per_actor, num_gpus=gpus_per_actor)
     rows = []
     for row in done.iter_rows():
@@ -185,28 +193,28 @@ def manifest(rows: List[Dict], skipped: List[Dict], dst: str) -> str:
     import pyarrow.parquet as pq
 
     every = rows + [{"path": r["path"], "status": "skipped", "reason": "its output exists", "seconds": 0.0,
-                     "told": "", "output": r["output"], "megapixels": 0.0} for r in skipped]
+                     "told": "", "output": r["output"], "megapixels": 0.0, "format": ""} for r in skipped]
     table = pa.table({name: [row[name] for row in every] for name in COLUMNS})
     dst_fs, dst_root = filesystem(dst)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{uuid.uuid4().hex[:6]}"
     path = f"{dst_root.rstrip('/')}/{MANIFESTS}/{stamp}.parquet"
     dst_fs.create_dir(str(PurePosixPath(path).parent), recursive=True)
     pq.write_table(table, path, filesystem=dst_fs)
-    return _uri(dst, dst_root, path)
+    return _uri(dst, path)
 
 
 def summary(rows: List[Dict], skipped: int, seconds: float) -> Tuple[str, Dict[str, int]]:
-    """restore's last line for an archive run, and the count of each status."""
-    counts: Dict[str, int] = {}
+    """restore's last line (`jobs.Tally`) for an archive run, and the count of each status."""
+    tally = jobs.Tally(skipped=skipped)
     for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
-    megapixels = sum(row["megapixels"] for row in rows)
-    lossless = counts.get("not restored", 0)
-    line = (f"restored {counts.get('restored', 0)}, skipped {skipped} (output exists)"
-            + (f", not restored: {lossless} (no quantization to read; --quality Q restores them as JPEGs of quality "
-               "Q)" if lossless else "")
-            + f", failed {counts.get('failed', 0)}; {megapixels:.2f} megapixels in {seconds:.1f} s")
-    return line, counts
+        if row["status"] == "restored":
+            tally.restored += 1
+            tally.megapixels += row["megapixels"]
+        elif row["status"] == "not restored":
+            tally.not_restored[row["format"]] += 1
+        else:
+            tally.failed += 1
+    return tally.line(seconds), dict(collections.Counter(row["status"] for row in rows))
 
 
 def default_concurrency(cpus: Optional[float], cpus_per_actor: float) -> int:

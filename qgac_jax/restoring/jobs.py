@@ -8,6 +8,7 @@ the network was told; each problem with one file is a ValueError whose text
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import warnings
 from typing import Callable, List, Optional
@@ -58,6 +59,25 @@ def restore_file(models, src, settings: Settings, quality: Optional[guide.Mode] 
         on_decoded(decoded, restorer)
     pixels, told = restorer.restore_decoded(decoded, quality, progress=progress, ensemble=settings.ensemble)
     return Restored(pixels, decoded, told, list(dict.fromkeys(str(w.message) for w in caught)))
+
+
+@dataclasses.dataclass
+class Tally:
+    """What a run did, for its last line (restore's, and the archive job's)."""
+
+    restored: int = 0
+    skipped: int = 0
+    failed: int = 0
+    megapixels: float = 0.0
+    not_restored: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # format -> files
+
+    def line(self, seconds: float) -> str:
+        kinds = ", ".join(f"{n} {name}" for name, n in sorted(self.not_restored.items()))
+        lossless = (f", not restored: {kinds} (no quantization to read; --quality Q restores them as JPEGs of "
+                    "quality Q)"
+                    if self.not_restored else "")
+        return (f"restored {self.restored}, skipped {self.skipped} (output exists){lossless}, failed {self.failed}; "
+                f"{self.megapixels:.2f} megapixels in {seconds:.1f} s")
 
 
 def reason(err: BaseException) -> str:
