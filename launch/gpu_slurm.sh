@@ -4,7 +4,7 @@
 # from SLURM's environment (qgac_jax.training.sharding.initialize_distributed).
 #
 #   launch/gpu_slurm.sh --nodes 4 --gpus-per-node 8 --partition gpu \
-#       --workdir /shared/qgac_base -- --config.loss.vgg_weights=/shared/vgg19.npz
+#       --workdir /shared/qgac_base -- --config.train.init_from=/shared/qgac_psnr/export
 #   launch/gpu_slurm.sh --dry-run ...   # print the sbatch command and job script, submit nothing
 #
 # Flags (or environment variables):

