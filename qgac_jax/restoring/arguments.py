@@ -60,13 +60,18 @@ def multiple_of_8(name: str, minimum: int):
 
 
 def add_model(parser: argparse.ArgumentParser) -> None:
-    """--checkpoint, --onnx, and the engine's --backend and --precision."""
+    """--model, --checkpoint, --onnx, and the engine's --backend and --precision."""
+    parser.add_argument("--model", choices=shipped.MODELS, default="psnr", help=MODEL_HELP)
     parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped models, the "
                                              "grey one for grey files, the colour one for colour files)")
     parser.add_argument("--onnx", metavar="FILE",
                         help="run this ONNX export (python -m qgac_jax.export) with ONNX Runtime instead of JAX; "
                              "needs pip install -e '.[onnx]'")
     engines.add_arguments(parser)
+
+
+MODEL_HELP = ("which shipped model: psnr (default: the most faithful to the photo, highest PSNR) or perceptual "
+              "(trained to look like the photo: crisper textures at low qualities, a little lower PSNR)")
 
 
 def add_tiles(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +87,12 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"--overlap ({args.overlap}) must be below half of --tile ({args.tile})")
     if args.onnx and args.checkpoint:
         parser.error("--onnx and --checkpoint name two models; pass one")
+    if args.model != "psnr" and (args.onnx or args.checkpoint):
+        parser.error(f"--model {args.model} names a shipped model, and {'--onnx' if args.onnx else '--checkpoint'} "
+                     "another; pass one")
+    if args.model != "psnr" and not args.checkpoint and not args.onnx and \
+            shipped.default_checkpoint(3, args.model) is None:
+        parser.error(f"this version ships no {args.model} model: use the default --model psnr")
     engines.check_arguments(parser, args, bool(args.onnx))
     if args.onnx and args.backend == "jax":
         parser.error("--onnx runs ONNX Runtime; drop --backend jax")

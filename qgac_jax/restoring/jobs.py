@@ -24,6 +24,7 @@ from qgac_jax.restoring.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 class Settings:
     """What `Models` and `restore_file` need of restore's arguments (the web page builds one of its own)."""
 
+    model: str = "psnr"  # the shipped model (shipped.MODELS) where no checkpoint or onnx is named
     checkpoint: Optional[str] = None
     onnx: Optional[str] = None
     backend: str = "auto"

@@ -1,7 +1,10 @@
 """The models shipped inside the package, and where they live.
 
 pretrained/colour and pretrained/grey are restoration exports ('small'
-variant); pretrained/estimator is the quality estimator both use for
+variant) trained for PSNR (L1), the default; pretrained/perceptual_colour
+(and perceptual_grey where it ships) the same network fine-tuned with VGG16
+and adversarial losses to look like the photo (`--model perceptual`);
+pretrained/estimator is the quality estimator both use for
 recompressed JPEGs, and pretrained/estimator_codecs the one continued on
 WebP, AVIF and HEIC files, which finds the JPEG such a file was converted
 from (it reads double JPEGs less well, so JPEGs stay with the first one).
@@ -22,12 +25,18 @@ def _export(name: str) -> Optional[pathlib.Path]:
     return path if (path / "model").is_dir() else None
 
 
-def default_checkpoint(channels: int = 3) -> Optional[pathlib.Path]:
-    """The shipped restoration export for `channels` (else the other one), or None when none ships."""
+MODELS = ("psnr", "perceptual")  # what --model names; psnr is the default
+
+
+def default_checkpoint(channels: int = 3, model: str = "psnr") -> Optional[pathlib.Path]:
+    """The shipped restoration export of `model` for `channels` (else for the other), or None when none ships."""
+    if model not in MODELS:
+        raise ValueError(f"no shipped model {model!r}; there are {', '.join(MODELS)}")
+    prefix = "" if model == "psnr" else f"{model}_"
     preferred = ("colour", "grey") if channels == 3 else ("grey", "colour")
     for name in preferred:
-        if _export(name) is not None:
-            return _export(name)
+        if _export(prefix + name) is not None:
+            return _export(prefix + name)
     return None
 
 

@@ -25,10 +25,12 @@ from typing import List, Optional, Sequence, Tuple
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import dataclasses  # noqa: E402
+
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qgac_jax.restoring import engines, guide, inputs, jobs, outputs  # noqa: E402
+from qgac_jax.restoring import engines, guide, inputs, jobs, outputs, shipped  # noqa: E402
 from qgac_jax.restoring.jobs import Settings  # noqa: E402
 
 # The guide's modes (`guide`) as the page offers them: auto, file, and the slider's quality.
@@ -37,6 +39,8 @@ DELETE_AFTER_S = 120  # Gradio's copies of uploads and results: checked every mi
 KEEP_OURS_S = 10.0  # a request's own folder outlives the response by this much (Gradio copies it at once)
 PREVIEW_SIDE = 4096  # the before / after comparison shows photos up to this side at 1:1 (larger ones halved, ...)
 MAX_QUEUE = 16  # requests waiting at once; more are turned away (the network takes every core for one)
+# The shipped models as the page offers them (shipped.MODELS), the faithful one first.
+MODEL_CHOICES = {"psnr": "faithful (highest PSNR)", "perceptual": "perceptual (crisper textures)"}
 
 
 def upload_limit(max_pixels: int) -> int:
@@ -62,12 +66,22 @@ class Page:
 
     def __init__(self, settings: Settings, workdir: Optional[str] = None):
         self.settings = settings
-        self.models = engines.Models(settings, engines.backend(settings))
+        backend = engines.backend(settings)
+        # One set of models per shipped model offered (a --checkpoint or --onnx is the only one).
+        offered = ["psnr"] if settings.checkpoint or settings.onnx else \
+            [m for m in shipped.MODELS if shipped.default_checkpoint(3, m) is not None]
+        self.choices = [MODEL_CHOICES[m] for m in offered]
+        self.models = {MODEL_CHOICES[m]: engines.Models(dataclasses.replace(settings, model=m), backend)
+                       for m in offered}
         self.workdir = workdir  # parent of each request's temporary folder (None: the system's)
 
     def restore(self, files: Optional[Sequence[str]], told: str = MODES[0], quality: float = 50,
-                progress=gr.Progress()) -> Tuple[List[str], Optional[tuple], str]:
+                model: str = MODEL_CHOICES["psnr"], progress=gr.Progress()
+                ) -> Tuple[List[str], Optional[tuple], str]:
         """(PNG paths to download, (before, after) of the first restored photo, a line per file)."""
+        if model not in self.models:  # the API can be called without the page
+            return [], None, f"error: no model {model!r} here; choose one of: {', '.join(self.choices)}"
+        models = self.models[model]
         files = [files] if isinstance(files, str) else list(files or [])
         if not files:  # (an answer, not an exception: nothing for the server's log)
             return [], None, "Choose one or more photos first."
@@ -85,7 +99,7 @@ class Page:
                 progress((number + done[0] / total[0]) / len(files), desc=f"restoring {name}")
 
             try:  # each file succeeds or fails alone: decoding, restoring, writing and the preview
-                result = jobs.restore_file(self.models, path, self.settings, _mode(told, quality),
+                result = jobs.restore_file(models, path, models.settings, _mode(told, quality),
                                            progress=step, on_decoded=started)
                 dest = pathlib.Path(out_dir) / png_name
                 outputs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
@@ -124,12 +138,14 @@ def build(page: Page) -> gr.Blocks:
                 told = gr.Radio(list(MODES), value=MODES[0], label="What the network is told", elem_id="guide")
                 quality = gr.Slider(1, 100, value=50, step=1, label="Quality (lower asks for a stronger correction)",
                                     elem_id="quality")
+                model = gr.Radio(page.choices, value=page.choices[0], label="Model", elem_id="model",
+                                 visible=len(page.choices) > 1)
                 button = gr.Button("Restore", variant="primary", elem_id="restore")
             with gr.Column():
                 slider = gr.ImageSlider(label="Before / after", elem_id="comparison", type="numpy")
                 downloads = gr.File(label="Restored PNGs", file_count="multiple", elem_id="downloads")
                 report = gr.Markdown(elem_id="report")
-        button.click(page.restore, [files, told, quality], [downloads, slider, report], api_name="restore",
+        button.click(page.restore, [files, told, quality, model], [downloads, slider, report], api_name="restore",
                      concurrency_limit=1)
     return demo
 
