@@ -25,23 +25,15 @@ configs/gpu.py's step, plus the encoders; measured time on 2 CPU cores:
 docs/model_cards.md.
 """
 
-import os
-
-from qgac_jax.training.config import PRETRAINED, defaults, l1_only, local_data, parse_arg
+from qgac_jax.training.config import codec_mix, defaults, l1_only, parse_arg
 
 
 def get_config(arg: str = ""):
     args = parse_arg(arg, grey=False, gpu=False, steps=0)
     c = defaults()
     l1_only(c)
-    local_data(c, args["grey"])
-    c.model.variant, c.model.dtype = "small", "float32"
-    c.data.patch_size, c.data.batch_size = 96, 8
-    c.data.pipeline, c.data.workers = "pillow", 1
-    c.data.codecs, c.data.codec_weights = ("jpeg", "webp", "avif", "heic"), (0.4, 0.2, 0.2, 0.2)
-    c.data.codec_q_min, c.data.codec_q_max = 5, 95
+    codec_mix(c, args["grey"])
     c.eval.qualities = (10, 40, "webp:10", "webp:50", "avif:10", "avif:50", "heic:10", "heic:50")
-    c.train.init_from = os.path.join(PRETRAINED, "grey" if args["grey"] else "colour")
     c.optim.lr, c.optim.warmup_steps = 1e-4, 100
     c.train.log_every, c.train.eval_every, c.train.checkpoint_every = 25, 500, 100
     c.train.steps = args["steps"] or 3_000

@@ -22,9 +22,7 @@ a step is about three times the codec fine-tune's (VGG16 on both images and
 the discriminator); on a GPU see docs/performance.md's rates.
 """
 
-import os
-
-from qgac_jax.training.config import PRETRAINED, defaults, local_data, parse_arg
+from qgac_jax.training.config import codec_mix, defaults, parse_arg
 
 # relu2_2, relu3_3, relu4_3, relu5_3: edges to textures; weights ~ 1 / (a q10 JPEG's squared distance there).
 LAYERS = ("block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
@@ -34,18 +32,12 @@ LAYER_WEIGHTS = (0.25, 0.1, 0.4, 1.0)
 def get_config(arg: str = ""):
     args = parse_arg(arg, grey=False, gpu=False, steps=0)
     c = defaults()
-    local_data(c, args["grey"])
-    c.model.variant, c.model.dtype = "small", "float32"
-    c.data.patch_size, c.data.batch_size = 96, 8
-    c.data.pipeline, c.data.workers = "pillow", 1
-    c.data.codecs, c.data.codec_weights = ("jpeg", "webp", "avif", "heic"), (0.4, 0.2, 0.2, 0.2)
-    c.data.codec_q_min, c.data.codec_q_max = 5, 95
+    codec_mix(c, args["grey"])
     c.loss.l1, c.loss.perceptual, c.loss.adversarial = 1.0, 0.03, 0.005
     c.loss.vgg, c.loss.vgg_weights = "vgg16", ""
     c.loss.vgg_layers, c.loss.vgg_layer_weights = LAYERS, LAYER_WEIGHTS
     c.loss.gan, c.loss.gan_start_step = "nonsaturating", 0
     c.eval.qualities = (10, 40, "webp:10", "heic:10")
-    c.train.init_from = os.path.join(PRETRAINED, "grey" if args["grey"] else "colour")
     c.optim.lr, c.optim.d_lr, c.optim.warmup_steps = 5e-5, 1e-4, 50
     c.train.log_every, c.train.eval_every, c.train.checkpoint_every = 25, 500, 50
     c.train.steps = args["steps"] or 2_000

@@ -4,6 +4,7 @@
         [--image PATH] [--quality 10] [--crop Y,X,SIZE]
     python -m qgac_jax.tools.make_figure --out docs/recompressed.png --first 20 --quality 75 --shift 4
     python -m qgac_jax.tools.make_figure --out docs/codecs.png --codec webp,avif,heic --quality 10
+    python -m qgac_jax.tools.make_figure --out docs/perceptual.png --models psnr,perceptual --lpips
 
 Defaults: the shipped checkpoint, scikit-image's 'chelsea' photo, quality 10.
 With --first Q1 the photo is saved at Q1, cut by --shift pixels, and saved
@@ -12,6 +13,8 @@ told only the file's tables beside the default one (tables and estimate).
 With --codec, one row per codec saved at its encoder's --quality: the
 decode, the restore told a JPEG's tables (--told, the workaround for models
 that read only JPEG) and the default restore, told the file's own quantizer.
+With --models, a column per shipped model (psnr, perceptual) between the JPEG
+and the original; --lpips adds LPIPS (AlexNet) to each panel's numbers.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ flags.DEFINE_integer("shift", 0, "Pixels cut off the top and left between the tw
 flags.DEFINE_string("crop", "60,120,128", "Y,X,SIZE of the crop shown.")
 flags.DEFINE_list("codec", [], "WebP, AVIF or HEIC rows instead of JPEG (comma-separated: webp,avif,heic).")
 flags.DEFINE_integer("told", 50, "With --codec: the JPEG quality the workaround tells the model.")
+flags.DEFINE_list("models", [], "Shipped models side by side (psnr,perceptual) instead of --checkpoint's one.")
+flags.DEFINE_bool("lpips", False, "Also LPIPS (AlexNet; lower: closer) of each panel, over the whole image.")
+MODEL_TITLES = {"psnr": "PSNR model (default)", "perceptual": "perceptual model"}
 
 
 def main(argv):
@@ -46,14 +52,26 @@ def main(argv):
     from qgac_jax.evaluation import metrics
     from qgac_jax.restoring.shipped import default_checkpoint
 
-    checkpoint = FLAGS.checkpoint or default_checkpoint()
-    if checkpoint is None:
-        sys.exit("error: no shipped checkpoint in this version; pass --checkpoint")
     clean = np.asarray(Image.open(FLAGS.image).convert("RGB")) if FLAGS.image else skimage.data.chelsea()
-    restorer = Restorer.from_checkpoint(checkpoint)
     try:
-        rows = [_codec_row(restorer, clean, codec) for codec in FLAGS.codec] if FLAGS.codec else \
-            [_jpeg_row(restorer, clean)]
+        if FLAGS.models:
+            if FLAGS.checkpoint or FLAGS.codec or FLAGS.first is not None:
+                raise ValueError("--models compares shipped models on one JPEG: drop --checkpoint, --codec, --first")
+            unknown = [m for m in FLAGS.models if m not in MODEL_TITLES]
+            if unknown:
+                raise ValueError(f"--models: no shipped model {', '.join(unknown)}; use {', '.join(MODEL_TITLES)}")
+            paths = [default_checkpoint(3, m) for m in FLAGS.models]
+            if None in paths:
+                raise ValueError(f"this version ships no {FLAGS.models[paths.index(None)]} model")
+            rows = [_models_row([(MODEL_TITLES[m], Restorer.from_checkpoint(p)) for m, p in zip(FLAGS.models, paths)],
+                                clean)]
+        else:
+            checkpoint = FLAGS.checkpoint or default_checkpoint()
+            if checkpoint is None:
+                raise ValueError("no shipped checkpoint in this version; pass --checkpoint")
+            restorer = Restorer.from_checkpoint(checkpoint)
+            rows = [_codec_row(restorer, clean, codec) for codec in FLAGS.codec] if FLAGS.codec else \
+                [_jpeg_row(restorer, clean)]
     except ValueError as err:
         sys.exit(f"error: {err}")
     y, x, size = (int(v) for v in FLAGS.crop.split(","))
@@ -63,6 +81,10 @@ def main(argv):
         for ax, (title, img) in zip(ax_row, panels):
             psnr = "" if img is clean else f"\nPSNR {float(metrics.psnr(clean, img)[0]):.2f}, " \
                                            f"PSNR-B {float(metrics.psnr_b(clean, img)[0]):.2f} dB"
+            if FLAGS.lpips and img is not clean:
+                from qgac_jax.evaluation.lpips import lpips
+
+                psnr += f", LPIPS {float(lpips(clean, img, 'alex')[0]):.3f}"
             ax.imshow(img[y:y + size, x:x + size], interpolation="nearest")
             ax.set_title(f"{title}{psnr}", fontsize=10)
             ax.axis("off")
@@ -85,6 +107,14 @@ def _jpeg_row(restorer, clean):
         panels.append(("restored, told the file's tables", restorer.restore(data, quality="file")))
     return panels + [("restored (QGAC)" if FLAGS.first is None else "restored (default: tables + estimate)",
                       restorer.restore(data)), ("original", clean)]
+
+
+def _models_row(restorers, clean):
+    from qgac_jax.evaluation.protocol import Case
+
+    jpeg, clean, _, data = Case(FLAGS.quality).apply(clean)
+    return [("JPEG", jpeg)] + [(title, restorer.restore(data)) for title, restorer in restorers] + \
+        [("original", clean)]
 
 
 def _codec_row(restorer, clean, codec):

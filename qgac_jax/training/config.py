@@ -58,6 +58,18 @@ def local_data(c: ml_collections.ConfigDict, grey: bool) -> None:
     c.eval.max_images = 8
 
 
+def codec_mix(c: ml_collections.ConfigDict, grey: bool) -> None:
+    """The shipped models' fine-tuning set-up: 'small' in float32 from the shipped model of that colour, batch 8
+    of 96x96 on `local_data`, JPEG (40%) beside WebP, AVIF and HEIC (20% each) at qualities 5..95 (Pillow)."""
+    local_data(c, grey)
+    c.model.variant, c.model.dtype = "small", "float32"
+    c.data.patch_size, c.data.batch_size = 96, 8
+    c.data.pipeline, c.data.workers = "pillow", 1
+    c.data.codecs, c.data.codec_weights = ("jpeg", "webp", "avif", "heic"), (0.4, 0.2, 0.2, 0.2)
+    c.data.codec_q_min, c.data.codec_q_max = 5, 95
+    c.train.init_from = os.path.join(PRETRAINED, "grey" if grey else "colour")
+
+
 def parse_arg(arg, **spec):
     """A config file's argument (after `:`): `parse_arg("grey,steps=500", grey=False, steps=1000)`.
 
