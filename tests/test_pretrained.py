@@ -149,3 +149,57 @@ def test_a_photo_converted_from_a_jpeg_restores_better_by_default_and_one_saved_
                            str(tmp_path / "out"), "--show-quality"], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0 and "converted from a JPEG of about quality" in proc.stdout, proc.stdout + proc.stderr
+
+
+def _perceptual():
+    path = default_checkpoint(3, "perceptual")
+    if path is None:
+        pytest.skip("this version ships no perceptual model")
+    return path
+
+
+@pytest.mark.slow
+def test_the_perceptual_model_looks_closer_at_quality_10_and_stays_faithful():
+    """The card's claim on four development photos: LPIPS (AlexNet, not the VGG16 it trained on) well below
+    the PSNR model's at quality 10, still over a dB of PSNR above the JPEG, and no worse LPIPS at 40."""
+    from qgac_jax.evaluation import lpips
+
+    models = {"psnr": Restorer.pretrained(), "perceptual": Restorer.pretrained(model="perceptual")}
+    assert models["perceptual"].channels == 3
+    scores = {(m, q): [] for m in models for q in (10, 40)}
+    psnr_gain = []
+    for clean in _dev_images(False):
+        for q in (10, 40):
+            buf = io.BytesIO()
+            Image.fromarray(clean).save(buf, format="JPEG", quality=q)
+            for name, restorer in models.items():
+                restored = restorer.restore(buf.getvalue())
+                scores[name, q].append(float(lpips.lpips(clean, restored, "alex")[0]))
+                if name == "perceptual" and q == 10:
+                    jpeg = np.asarray(Image.open(io.BytesIO(buf.getvalue())))
+                    psnr_gain.append(float(metrics.psnr(clean, restored)[0]) - float(metrics.psnr(clean, jpeg)[0]))
+    mean = {k: float(np.mean(v)) for k, v in scores.items()}
+    assert mean["perceptual", 10] < 0.85 * mean["psnr", 10], mean
+    assert mean["perceptual", 40] <= mean["psnr", 40], mean
+    assert np.mean(psnr_gain) > 1.0, psnr_gain
+
+
+@pytest.mark.slow
+def test_restore_model_perceptual_writes_the_perceptual_models_restore(tmp_path):
+    _perceptual()
+    photo = skimage.data.coffee()[:96, :128]
+    Image.fromarray(photo).save(tmp_path / "photo.jpg", quality=10)
+    out = {}
+    for model in ("psnr", "perceptual"):
+        proc = subprocess.run([sys.executable, "-m", "qgac_jax.restore", str(tmp_path / "photo.jpg"), "--output",
+                               str(tmp_path / model), "--model", model], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out[model] = np.asarray(Image.open(tmp_path / model / "photo.png"))
+    np.testing.assert_array_equal(out["perceptual"], Restorer.pretrained(model="perceptual").restore(
+        tmp_path / "photo.jpg"))
+    assert np.abs(out["perceptual"].astype(int) - out["psnr"]).mean() > 0.5
+    proc = subprocess.run([sys.executable, "-m", "qgac_jax.restore", str(tmp_path / "photo.jpg"), "--output",
+                           str(tmp_path / "x"), "--model", "perceptual", "--checkpoint", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--model perceptual names a shipped model, and --checkpoint another" in proc.stderr

@@ -152,6 +152,32 @@ def test_gradio_client_gets_restores_png_and_hostile_uploads_get_a_line_each(app
     print(f"app answered {started_s:.1f} s after it was started")
 
 
+def test_the_page_offers_the_shipped_models_and_restores_with_the_one_chosen(app, photo, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from qgac_jax.restoring import shipped, web_page
+
+    if shipped.default_checkpoint(3, "perceptual") is None:
+        pytest.skip("this version ships one model")
+    url, _, _ = app
+    client = Client(url, verbose=False)
+    chosen = web_page.MODEL_CHOICES["perceptual"]
+    downloads, _, _ = client.predict([handle_file(str(photo))], web_page.MODES[0], 50, chosen, api_name="/restore")
+    perceptual = _restore_cli(photo, tmp_path / "cli", "--model", "perceptual")
+    assert pathlib.Path(downloads[0]).read_bytes() == perceptual != _restore_cli(photo, tmp_path / "psnr")
+
+
+def test_a_model_the_page_does_not_offer_is_one_line_and_a_checkpoint_is_the_only_choice(photo, colour_export):
+    from qgac_jax.restoring import web_page
+    from qgac_jax.restoring.jobs import Settings
+
+    page = web_page.Page(Settings())
+    assert page.choices[0] == web_page.MODEL_CHOICES["psnr"]
+    pngs, comparison, report = page.restore([str(photo)], model="sharpest", progress=lambda *a, **k: None)
+    assert pngs == [] and comparison is None and report.startswith("error: no model 'sharpest' here")
+    assert web_page.Page(Settings(checkpoint=str(colour_export))).choices == [web_page.MODEL_CHOICES["psnr"]]
+
+
 def test_each_upload_of_a_request_succeeds_or_fails_alone_under_a_distinct_name(app, photo, tmp_path):
     from gradio_client import Client, handle_file
 

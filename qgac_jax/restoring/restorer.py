@@ -94,11 +94,12 @@ class Restorer:
         return restorer
 
     @classmethod
-    def pretrained(cls, channels: int = 3, **kwargs) -> "Restorer":
-        """The model shipped inside the package: the colour one (channels=3) or the grey one (1)."""
-        path = shipped.default_checkpoint(channels)
+    def pretrained(cls, channels: int = 3, model: str = "psnr", **kwargs) -> "Restorer":
+        """A model shipped inside the package: the colour one (channels=3) or the grey one (1), of `model`
+        (shipped.MODELS: psnr, the default, or perceptual)."""
+        path = shipped.default_checkpoint(channels, model)
         if path is None:
-            raise ValueError("this installation ships no pretrained checkpoint; use Restorer.from_checkpoint(PATH)")
+            raise ValueError(f"this installation ships no {model} model; use Restorer.from_checkpoint(PATH)")
         return cls.from_checkpoint(path, **kwargs)
 
     @property
