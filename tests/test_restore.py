@@ -201,3 +201,17 @@ def test_without_a_shipped_checkpoint_the_message_says_one_is_needed(tmp_path, m
         restore.run([str(tmp_path), "--output", str(tmp_path / "o")])
     assert exit_info.value.code == 2
     assert "ships no pretrained checkpoint: pass --checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, extra", [("restore", ["a.jpg", "--output", "o"]), ("evaluate", ["--images", "x"]),
+                                            ("export", ["--output", "x.onnx"])])
+def test_a_shipped_model_beside_a_checkpoint_is_refused_by_every_command(command, extra, tmp_path, capsys,
+                                                                         monkeypatch):
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    module = importlib.import_module(f"qgac_jax.{command}")
+    with pytest.raises(SystemExit) as exit_info:
+        module.run([*extra, "--model", "perceptual", "--checkpoint", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "--model perceptual names a shipped model, and --checkpoint another; pass one" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Callable, Dict, Iterator, Optional, Sequence, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -225,6 +225,12 @@ def flat_metrics(result: Dict) -> Dict[str, float]:
     return flat
 
 
+def lpips_nets(result: Dict) -> List[str]:
+    """The LPIPS networks an `evaluate_images` result was measured with ('alex', 'vgg'), in its order."""
+    first = next(iter(result["qualities"].values()), {}).get("jpeg", {})
+    return [k[len("lpips_"):] for k in first if k.startswith("lpips_")]
+
+
 def markdown_table(result: Dict, baseline: str = "JPEG") -> str:
     """The result as a Markdown table; `baseline` names the compressed images' column (JPEG, WEBP...)."""
     b = baseline
@@ -233,8 +239,7 @@ def markdown_table(result: Dict, baseline: str = "JPEG") -> str:
         "| gain |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    nets = [k[len("lpips_"):] for k in next(iter(result["qualities"].values()), {}).get("jpeg", {})
-            if k.startswith("lpips_")]
+    nets = lpips_nets(result)
     for net in nets:  # lower is better
         rows[0] += f" LPIPS {LPIPS_NAMES[net]} {b} | LPIPS {LPIPS_NAMES[net]} model |"
         rows[1] += "---|---|"

@@ -61,7 +61,7 @@ def multiple_of_8(name: str, minimum: int):
 
 def add_model(parser: argparse.ArgumentParser) -> None:
     """--model, --checkpoint, --onnx, and the engine's --backend and --precision."""
-    parser.add_argument("--model", choices=shipped.MODELS, default="psnr", help=MODEL_HELP)
+    add_shipped_model(parser)
     parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped models, the "
                                              "grey one for grey files, the colour one for colour files)")
     parser.add_argument("--onnx", metavar="FILE",
@@ -70,8 +70,19 @@ def add_model(parser: argparse.ArgumentParser) -> None:
     engines.add_arguments(parser)
 
 
-MODEL_HELP = ("which shipped model: psnr (default: the most faithful to the photo, highest PSNR) or perceptual "
-              "(trained to look like the photo: crisper textures at low qualities, a little lower PSNR)")
+def add_shipped_model(parser: argparse.ArgumentParser) -> None:
+    """--model: which shipped model (restore, evaluate, export); `check_shipped_model` checks it."""
+    parser.add_argument("--model", choices=shipped.MODELS, default="psnr",
+                        help="which shipped model: psnr (default: the most faithful to the photo, highest PSNR) or "
+                             "perceptual (trained to look like the photo: crisper textures at low qualities, a "
+                             "little lower PSNR)")
+
+
+def check_shipped_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A --model other than the default beside --checkpoint or --onnx names two models (parser.error)."""
+    other = "--onnx" if getattr(args, "onnx", None) else "--checkpoint" if args.checkpoint else None
+    if args.model != "psnr" and other:
+        parser.error(f"--model {args.model} names a shipped model, and {other} another; pass one")
 
 
 def add_tiles(parser: argparse.ArgumentParser) -> None:
@@ -87,9 +98,7 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"--overlap ({args.overlap}) must be below half of --tile ({args.tile})")
     if args.onnx and args.checkpoint:
         parser.error("--onnx and --checkpoint name two models; pass one")
-    if args.model != "psnr" and (args.onnx or args.checkpoint):
-        parser.error(f"--model {args.model} names a shipped model, and {'--onnx' if args.onnx else '--checkpoint'} "
-                     "another; pass one")
+    check_shipped_model(parser, args)
     if args.model != "psnr" and not args.checkpoint and not args.onnx and \
             shipped.default_checkpoint(3, args.model) is None:
         parser.error(f"this version ships no {args.model} model: use the default --model psnr")

@@ -92,8 +92,7 @@ class Models:
         from qgac_jax.restoring.restorer import Restorer
 
         args = self.settings
-        path = args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3,
-                                                                          getattr(args, "model", "psnr"))
+        path = args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3, args.model)
         if path in self._loaded:
             return self._loaded[path]
         kwargs = dict(tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels,
