@@ -13,20 +13,30 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from qgac_jax.models import int8 as int8_lib
 from qgac_jax.models.conv_transpose import ConvTranspose2x2
 from qgac_jax.models.qga import QGABlock, pool_qmap
 
 
 class ResBlock(nn.Module):
-    """conv3x3 - ReLU - conv3x3 plus identity; keeps [B, h, w, C]."""
+    """conv3x3 - ReLU - conv3x3 plus identity; keeps [B, h, w, C]. With `int8`, the input (where no quantized
+    convolution produced it: `quantize_input`), each output and the ReLU are quantized tensors (models/int8.py)."""
 
     dtype: Any = jnp.float32
+    int8: str = ""
+    quantize_input: bool = True
 
     @nn.compact
     def __call__(self, x):
         c = x.shape[-1]
-        h = nn.relu(nn.Conv(c, (3, 3), dtype=self.dtype)(x))
-        return x + nn.Conv(c, (3, 3), dtype=self.dtype)(h)
+        if not self.int8:
+            h = nn.relu(nn.Conv(c, (3, 3), dtype=self.dtype)(x))
+            return x + nn.Conv(c, (3, 3), dtype=self.dtype)(h)
+        if self.quantize_input:
+            x = int8_lib.Point(self.int8, name="input")(x)
+        h = nn.relu(int8_lib.Conv(c, dtype=self.dtype, mode=self.int8, name="Conv_0")(x))
+        h = int8_lib.Point(self.int8, name="relu")(h)
+        return x + int8_lib.Conv(c, dtype=self.dtype, mode=self.int8, name="Conv_1")(h)
 
 
 def pad_to_multiple(x: jax.Array, multiple: int) -> jax.Array:
@@ -64,6 +74,8 @@ class QGAC(nn.Module):
       fuse: how a skip joins the decoder, "concat" (then 1x1 conv) or "add".
       zero_head: zero-initialise the residual head so the net starts as identity.
       dtype: compute dtype (bfloat16 on TPU/GPU); parameters stay float32.
+      int8: "" (float), "fake" (the int8 graph's arithmetic simulated, for quantization-aware fine-tuning; adds a
+        range parameter per quantized tensor) or "observe" (float, those tensors sown): models/int8.py.
     """
 
     channels: int = 3
@@ -75,6 +87,14 @@ class QGAC(nn.Module):
     fuse: str = "concat"
     zero_head: bool = True
     dtype: Any = jnp.float32
+    int8: str = ""
+
+    def __post_init__(self):
+        if self.int8 not in int8_lib.MODES:
+            raise ValueError(f"unknown int8 mode {self.int8!r}; use one of {int8_lib.MODES}")
+        if self.int8 and (self.upsample != "transpose" or self.fuse != "concat"):
+            raise ValueError("int8 simulates the shipped architecture: upsample 'transpose', fuse 'concat'")
+        super().__post_init__()
 
     @property
     def levels(self) -> int:
@@ -90,11 +110,27 @@ class QGAC(nn.Module):
             return x.reshape(b, 2 * h, 2 * w, features)
         raise ValueError(f"unknown upsample {self.upsample!r}; use 'transpose' or 'pixel_shuffle'")
 
+    def _conv(self, features, kernel, name, strides=(1, 1)):
+        """A convolution of the network: int8 (`int8_lib.Conv`) under `int8` unless its module stays float."""
+        if self.int8 and not name.startswith(int8_lib.KEEP_FLOAT):
+            return int8_lib.Conv(features, kernel, strides, dtype=self.dtype, mode=self.int8, name=name)
+        return nn.Conv(features, kernel, strides=strides, dtype=self.dtype, name=name)
+
+    def _point(self, x, name):
+        """x as a quantized tensor where the int8 graph quantizes it (the input of an int8 convolution)."""
+        if self.int8 and not name.startswith(int8_lib.KEEP_FLOAT):
+            return int8_lib.Point(self.int8, name=f"{name}_input")(x)
+        return x
+
+    def _res(self, x, name, quantized_input=False):
+        return ResBlock(self.dtype, self.int8, not quantized_input, name=name)(x)
+
     def _fuse(self, x, skip, name):
         if self.fuse == "add":
             return x + skip
         if self.fuse == "concat":
-            return nn.Conv(x.shape[-1], (1, 1), dtype=self.dtype, name=name)(jnp.concatenate([x, skip], -1))
+            fused = self._point(jnp.concatenate([x, skip], -1), name)
+            return self._conv(x.shape[-1], (1, 1), name)(fused)
         raise ValueError(f"unknown fuse {self.fuse!r}; use 'concat' or 'add'")
 
     @nn.compact
@@ -111,27 +147,29 @@ class QGAC(nn.Module):
         qp = pad_to_multiple(qmap.astype(jnp.float32), multiple)  # [B, Hp, Wp, K]
 
         x = jnp.concatenate([yp, qp], axis=-1).astype(self.dtype)
-        x = nn.Conv(self.widths[0], (3, 3), dtype=self.dtype, name="stem")(x)
+        x = self._conv(self.widths[0], (3, 3), "stem")(x)
+        x = self._point(x, "enc0_res0" if self.levels else "mid_res0")  # the skip reads it quantized too
         skips = [x]  # full-resolution skip: no QGA (QGA follows each downsampling)
         for level in range(self.levels):
-            for i in range(self.blocks):
-                x = ResBlock(self.dtype, name=f"enc{level}_res{i}")(x)
-            x = nn.Conv(self.widths[level + 1], (3, 3), strides=(2, 2), dtype=self.dtype, name=f"down{level}")(x)
+            for i in range(self.blocks):  # the stem's or a downsampling's output: quantized already
+                x = self._res(x, f"enc{level}_res{i}", quantized_input=i == 0)
+            name = f"down{level}"
+            x = self._conv(self.widths[level + 1], (3, 3), name, strides=(2, 2))(self._point(x, name))
             q = pool_qmap(qp, 2 ** (level + 1))
             weighted, _ = QGABlock(self.qga_hidden, self.dtype, name=f"qga{level}")(x, q)
             skips.append(weighted)
 
         for i in range(self.bottleneck_blocks):
-            x = ResBlock(self.dtype, name=f"mid_res{i}")(x)
+            x = self._res(x, f"mid_res{i}", quantized_input=i == 0)
 
         for level in reversed(range(self.levels)):
             x = self._fuse(x, skips[level + 1], f"fuse{level + 1}")
             for i in range(self.blocks):
-                x = ResBlock(self.dtype, name=f"dec{level + 1}_res{i}")(x)
+                x = self._res(x, f"dec{level + 1}_res{i}", quantized_input=i == 0)
             x = self._upsample(x, self.widths[level], f"up{level}")
         x = self._fuse(x, skips[0], "fuse0")
         for i in range(self.blocks):
-            x = ResBlock(self.dtype, name=f"dec0_res{i}")(x)
+            x = self._res(x, f"dec0_res{i}")
 
         head_init = nn.initializers.zeros if self.zero_head else nn.linear.default_kernel_init
         residual = nn.Conv(self.channels, (3, 3), dtype=self.dtype, kernel_init=head_init, name="head")(x)
