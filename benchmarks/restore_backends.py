@@ -71,7 +71,7 @@ def backends_of(model, params, config, tmp):
     fp32 = os.path.join(tmp, "colour.onnx")
     onnx_graph.save(onnx_graph.convert(model, params, None, config), fp32)
     int8 = os.path.join(tmp, "colour_int8.onnx")
-    int8_graph.quantize(fp32, int8, params)
+    int8_graph.quantize(fp32, int8, model, params)
     backends = {"XLA float32": lambda y, q: np.asarray(apply(y, q)),
                 "ONNX Runtime float32": onnx_graph.OnnxModel(fp32, threads=os.cpu_count()),
                 "ONNX Runtime int8": onnx_graph.OnnxModel(int8, threads=os.cpu_count())}

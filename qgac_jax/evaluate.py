@@ -2,7 +2,7 @@
 
     python -m qgac_jax.evaluate --images DIR [--checkpoint PATH] [--qualities 10,20,30,40]
                                 [--double 20:75,20:75:4] [--grey] [--max-images N] [--quality auto|file]
-                                [--ensemble] [--backend B] [--precision float32|int8]
+                                [--ensemble] [--backend B] [--precision auto|float32|int8]
                                 [--lpips [alex,vgg]] [--json OUT.json] [--plot OUT.png]
 
 Each clean image is saved by Pillow at each quality (IJG tables, 4:2:0 for
@@ -163,13 +163,14 @@ def _output_problem(path: Optional[str], overwrite: bool) -> Optional[str]:
 def run(argv: Optional[Sequence[str]] = None) -> int:
     parser, args, cases = parse_args(argv)
 
-    checkpoint = args.checkpoint or shipped.default_checkpoint(1 if args.grey else 3, args.model)
-    if checkpoint is None:
+    if not args.checkpoint and shipped.default_checkpoint(1 if args.grey else 3, args.model) is None:
         parser.error(f"this version ships no {args.model} model: pass --checkpoint")
     try:
-        settings = jobs.Settings(checkpoint=checkpoint, backend=args.backend, precision=args.precision,
-                                         quality=args.quality)
-        restorer = engines.Models(settings, engines.backend(args))(args.grey)
+        settings = jobs.Settings(model=args.model, checkpoint=args.checkpoint, backend=args.backend,
+                                 precision=args.precision, quality=args.quality)
+        models = engines.Models(settings, engines.backend(args))
+        restorer = models(args.grey)
+        checkpoint = args.checkpoint or shipped.default_checkpoint(1 if args.grey else 3, args.model, models.precision)
         restore = functools.partial(restorer.restore_compressed, quality=args.quality, ensemble=args.ensemble)
         result = evaluate_images(restore, args.images, cases, args.grey, args.max_images, progress=True,
                                  lpips=args.lpips)
@@ -182,7 +183,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         ("file tables" if measured == {"jpeg"} else "the file's quantizer") + \
         (" + estimate" if measured & set(reads) else "")
     print(f"{result['images']} images from {args.images} ({'grey' if args.grey else 'colour'}), "
-          f"checkpoint {checkpoint} ({restorer.engine}), model told: {told}\n")
+          f"checkpoint {checkpoint} ({restorer.engine}; {models.why}), model told: {told}\n")
     print(markdown_table(result, args.codec.upper()))
     if args.json:  # strict JSON (PSNRs are capped, never Infinity), through a temporary file and a rename
         text = json.dumps({"checkpoint": str(checkpoint), "images": result["images"], "source": args.images,

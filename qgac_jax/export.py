@@ -46,7 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quality", type=_quality,
                         help="build the IJG tables of this quality (1..100) into the graph: one input, `image`")
     parser.add_argument("--precision", choices=["float32", "int8"], default="float32",
-                        help="float32 (default), or int8: convolutions quantized for CPUs (docs/onnx.md)")
+                        help="float32 (default), or int8: convolutions quantized for CPUs; of the shipped model, "
+                             "the one fine-tuned for int8 (docs/onnx.md)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     args = parser.parse_args(argv)
     if os.path.exists(args.output) and not args.overwrite:
@@ -65,7 +66,7 @@ def run(argv=None) -> int:
     from qgac_jax.models import exports
     from qgac_jax.restoring import int8_graph, onnx_graph
 
-    path = args.checkpoint or shipped.default_checkpoint(args.channels or 3, args.model)
+    path = args.checkpoint or shipped.default_checkpoint(args.channels or 3, args.model, args.precision)
     start = time.perf_counter()
     try:
         path = exports.export_dir(path)
@@ -77,7 +78,7 @@ def run(argv=None) -> int:
         if args.precision == "int8":
             with tempfile.TemporaryDirectory(prefix="qgac-export-") as tmp:
                 onnx_graph.save(proto, os.path.join(tmp, "float32.onnx"))
-                int8_graph.quantize(os.path.join(tmp, "float32.onnx"), args.output, params)
+                int8_graph.quantize(os.path.join(tmp, "float32.onnx"), args.output, model, params, args.quality)
         else:
             onnx_graph.save(proto, args.output)
     except (ValueError, FileNotFoundError) as err:

@@ -1,7 +1,7 @@
 """Restore compressed photos (JPEG, WebP, AVIF, HEIC) with the shipped models or a trained checkpoint.
 
     python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH | --onnx FILE] [--backend B]
-                               [--precision float32|int8] [--quality auto|file|Q]
+                               [--precision auto|float32|int8] [--quality auto|file|Q]
                                [--show-quality] [--ensemble] [--overwrite] [--tile N] [--overlap N]
                                [--max-pixels N]
 
@@ -82,6 +82,8 @@ def restore_all(args, models, found, out_root: pathlib.Path, failed: int) -> int
     from tqdm import tqdm
 
     tally, start, seen = jobs.Tally(failed=failed), time.perf_counter(), {}
+    if args.show_quality:
+        print(f"network: {models.describe()}", flush=True)
     files = tqdm(found, desc="restoring", unit="image", disable=None)  # a bar on a terminal
     job = None
     try:

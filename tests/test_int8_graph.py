@@ -128,3 +128,76 @@ def test_export_writes_int8_graphs_with_the_float32_contract(tmp_path, capsys):
             feed["qmap"] = np.full((1, 1, 45, 61), 0.1, np.float32)
         assert b.run(None, feed)[0].shape == (1, 1, 45, 61)
     assert "int8, opset 17" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def trained_for_int8(tmp_path_factory):
+    """An export shaped as a quantization-aware fine-tune leaves it (configs/int8.py): the colour model with ranges
+    calibrated and then moved (x1.3 or x0.8), so that a graph calibrated again could not match them."""
+    from qgac_jax.models import int8 as int8_lib
+
+    model, params, config = exports.load_restoration_export(shipped.default_checkpoint(3))
+    params = int8_lib.calibrate(model, params, int8_graph.calibration_pairs(3))
+    moved = {}
+    for i, (path, value) in enumerate(sorted(__import__("flax").traverse_util.flatten_dict(params).items())):
+        moved[path] = value * (1.3 if i % 2 else 0.8) if path[-1] == int8_lib.RANGE else value
+    params = __import__("flax").traverse_util.unflatten_dict(moved)
+    folder = tmp_path_factory.mktemp("qat") / "export"
+    exports.export_params(folder, params, {**config, "overrides": {"int8": "fake"}})
+    return folder, model, params
+
+
+def _photo_feed(name, quality):
+    skimage_data = pytest.importorskip("skimage.data", reason="the photos come with scikit-image")
+    from qgac_jax.codecs import jpeg
+
+    image = getattr(skimage_data, name)()
+    image = (image[0] if isinstance(image, tuple) else image)[:200, :264]
+    data = jpeg_bytes(image, quality=quality)
+    pixels = np.asarray(Image.open(__import__("io").BytesIO(data)), np.float32) / 255
+    return pixels, jpeg.read_quantization(data).qmap(*pixels.shape[:2]).astype(np.float32)
+
+
+def test_the_int8_graph_of_a_model_trained_for_int8_computes_its_simulation(trained_for_int8, in_cache):
+    """The bound the fine-tune relies on: ONNX Runtime's int8 graph and the Flax forward that simulates it
+    (models/int8.py) agree within 3 of 255 levels, >= 52 dB, on real photos; both are int8 (far from float)."""
+    from qgac_jax.models import int8 as int8_lib
+
+    folder, model, params = trained_for_int8
+    graph = int8_graph.cached(folder, log=lambda *a, **k: None)
+    assert onnx_graph.metadata(graph)["qgac_jax.precision"] == "int8 " + int8_graph.RECIPE_LEARNED
+    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    fake = model.clone(int8="fake")
+    for name, quality in (("stereo_motorcycle", 15), ("coffee", 40), ("camera", 25)):
+        pixels, qmap = _photo_feed(name, quality)
+        pixels = pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, -1)
+        qmap = qmap if qmap.shape[-1] == 2 else np.repeat(qmap, 2, -1)
+        ours = session.run(None, {"image": pixels.transpose(2, 0, 1)[None].copy(),
+                                  "qmap": qmap.transpose(2, 0, 1)[None].copy()})[0][0].transpose(1, 2, 0)
+        simulated = np.clip(np.asarray(fake.apply({"params": params}, pixels[None], qmap[None]))[0], 0, 1)
+        floating = np.clip(np.asarray(model.apply({"params": params}, pixels[None], qmap[None]))[0], 0, 1)
+        assert np.abs(ours - simulated).max() <= 3 / 255, name
+        agree, apart = _psnr(ours * 255, simulated * 255), _psnr(simulated * 255, floating * 255)
+        assert agree >= 52 and agree > apart + 3, (name, agree, apart)
+    # each quantized activation carries the scale of its learned range (ONNX Runtime did not calibrate again)
+    proto = onnx.load(str(graph))
+    consts = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}
+    scales = {float(consts[n.input[1]]) for n in proto.graph.node
+              if n.op_type == "QuantizeLinear" and n.input[0] not in consts}
+    learned = {float(int8_lib.uint8_grid(lo, hi)[0]) for lo, hi in int8_lib.ranges(params).values()}
+    assert len(scales) == len(learned) == 52
+    for s in scales:
+        assert min(abs(s - t) / t for t in learned) < 1e-5
+
+
+def test_learned_ranges_refuse_a_graph_of_another_model(trained_for_int8, in_cache, tmp_path):
+    """The perceptual model's graph has the same tensors, with other values: no range is given to it."""
+    if shipped.default_checkpoint(3, "perceptual") is None:
+        pytest.skip("this version ships no perceptual model")
+    _, model, params = trained_for_int8
+    other_model, other_params, _ = exports.load_restoration_export(shipped.default_checkpoint(3, "perceptual"))
+    path = tmp_path / "other.onnx"
+    onnx_graph.save(onnx_graph.convert(other_model, other_params), path)
+    graph = onnx.load(str(path))
+    with pytest.raises(ValueError, match="matches 0 quantized tensors of the model"):
+        int8_graph.learned_ranges(graph, int8_graph.kept_float(graph, other_params), model, params)

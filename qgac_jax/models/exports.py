@@ -61,7 +61,8 @@ def export_dir(path) -> str:
 
 
 def load_restoration_export(path):
-    """(model, params, model_config) of a restoration model's export folder or training workdir.
+    """(model, params, model_config) of a restoration model's export folder or training workdir; the float
+    network of a model fine-tuned for int8 (its params hold its ranges, models/int8.py).
 
     Raises ValueError for a quality estimator's export, which has no restoration model.
     """
@@ -69,7 +70,8 @@ def load_restoration_export(path):
     model, params, config = load_export(path)
     if config.get("kind") == "estimator":
         raise ValueError(f"{path} holds a quality estimator, not a restoration model")
-    return model, params, config
+    # A model fine-tuned for int8 restores as a float network too; its int8 graph reads the ranges in `params`.
+    return (model.clone(int8="") if model.int8 else model), params, config
 
 
 def load_export(path):

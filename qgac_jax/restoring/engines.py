@@ -1,18 +1,60 @@
 """What runs the network: JAX, or ONNX Runtime in float32 or int8. One set of flags and rules for the CLIs
-that restore (restore, evaluate, the web page), and `Models`, which loads each model a run needs once."""
+that restore (restore, evaluate, the web page, the archive job), and `Models`, which loads each model a run
+needs once.
+
+--precision auto (the default) runs int8 where it pays: ONNX Runtime on a CPU with int8 dot-product
+instructions (VNNI, AMX, Arm's dot product), where the int8 graph of a model fine-tuned for it restores
+about twice as fast as float32 at the same quality (docs/performance.md); float32 elsewhere.
+"""
 
 from __future__ import annotations
 
 import argparse
 import functools
 import os
+import platform
 import sys
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from qgac_jax.restoring import shipped
 
 BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
-PRECISIONS = ("float32", "int8")  # what --precision accepts; int8 runs `int8_graph` in ONNX Runtime
+PRECISIONS = ("auto", "float32", "int8")  # what --precision accepts; int8 runs `int8_graph` in ONNX Runtime
+INT8_FLAGS = {"amx_int8": "AMX", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "asimddp": "Arm dot product"}
+
+
+def fast_int8(cpuinfo: Optional[str] = None) -> Optional[str]:
+    """The CPU's int8 dot-product instructions that ONNX Runtime's int8 kernels use (AMX, VNNI, Arm's dot
+    product), named; None where it has none (AVX2 alone, where int8 is not faster and may saturate).
+    `cpuinfo`: /proc/cpuinfo's text (read here on Linux); Apple silicon always has them."""
+    if cpuinfo is None:
+        if platform.system() == "Darwin":
+            return "Arm dot product" if platform.machine() == "arm64" else None
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return None
+    flags = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags.update(value.split())
+    return next((name for flag, name in INT8_FLAGS.items() if flag in flags), None)
+
+
+def resolve_precision(precision: str, backend: str, onnx_file: bool = False) -> Tuple[str, str]:
+    """(float32 | int8, why) for --precision (auto decides here) and the backend that will run."""
+    if precision != "auto":
+        return precision, f"--precision {precision}"
+    if onnx_file:
+        return "float32", "auto: an ONNX file runs as it is"
+    if backend != "onnxruntime":
+        return "float32", "auto: int8 runs in ONNX Runtime, not JAX"
+    instructions = fast_int8()
+    if instructions is None:
+        return "float32", "auto: this CPU has no fast int8 instructions (VNNI, AMX)"
+    return "int8", f"auto: this CPU has {instructions}"
 
 
 def requested_backend(flag: Optional[str]) -> str:
@@ -44,11 +86,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what runs the network: 'auto' (default; $QGAC_BACKEND overrides) ONNX Runtime on a CPU "
                              "when the extra `onnx` is installed (faster there; each model is converted once and "
                              "cached), else JAX")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="float32 (default), or int8: ONNX Runtime runs a quantized graph of the model, about "
-                             "1.9x faster on a CPU with VNNI, at a measured cost in PSNR against float32 of 0.015-"
-                             "0.028 dB on cbsd68 and up to 0.19 dB on sharp city photos (urban100) with the shipped "
-                             "colour model (docs/performance.md)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto (default): int8 where ONNX Runtime runs on a CPU with fast int8 instructions "
+                             "(VNNI, AMX, Arm's dot product), float32 elsewhere; int8: the quantized graph of the "
+                             "model fine-tuned for it, about twice as fast as float32 on such CPUs at the same "
+                             "quality (docs/performance.md); float32: the exact float network")
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, onnx_file: bool = False) -> None:
@@ -73,6 +115,8 @@ def backend(args: argparse.Namespace, onnx_file: bool = False) -> str:
     from qgac_jax.restoring import onnx_graph
 
     chosen = choose_backend(args.backend, onnx_file)
+    if args.precision == "auto" and not onnx_graph.available():
+        return chosen  # JAX, float32
     if (chosen == "onnxruntime" or args.precision == "int8") and not onnx_graph.available():
         flag = "--precision int8" if args.precision == "int8" else "--backend onnxruntime"
         raise ValueError(f"{flag} needs the extra: pip install -e '.[onnx]'")
@@ -81,18 +125,24 @@ def backend(args: argparse.Namespace, onnx_file: bool = False) -> str:
 
 class Models:
     """Each model a folder needs, loaded once: --checkpoint / --onnx for every image, else the shipped grey
-    model for grey files and the colour one for colour files."""
+    model for grey files and the colour one for colour files (for int8, the ones fine-tuned for it)."""
 
     def __init__(self, settings, backend: str):  # a jobs.Settings, or restore's parsed arguments
         self.settings, self.backend = settings, backend
+        self.precision, self.why = resolve_precision(settings.precision, backend, bool(settings.onnx))
         self._loaded: Dict[str, object] = {}
 
+    def describe(self) -> str:
+        """What runs the network and why, for --show-quality: 'ONNX Runtime int8 (auto: this CPU has AMX)'."""
+        engine = "ONNX Runtime" if self.backend == "onnxruntime" or self.settings.onnx else "JAX"
+        return f"{engine} {self.precision} ({self.why})"
+
     def __call__(self, grey: bool):
-        from qgac_jax.restoring import int8_graph, onnx_graph
         from qgac_jax.restoring.restorer import Restorer
 
         args = self.settings
-        path = args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3, args.model)
+        path = args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3, args.model,
+                                                                          self.precision)
         if path in self._loaded:
             return self._loaded[path]
         kwargs = dict(tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels,
@@ -101,17 +151,32 @@ class Models:
         if args.onnx:
             restorer = Restorer.from_onnx(path, threads=threads, **kwargs)
         elif self.backend == "onnxruntime":
-            to_stderr = functools.partial(print, file=sys.stderr)
-            try:
-                graph = (int8_graph if args.precision == "int8" else onnx_graph).cached(path, log=to_stderr)
-                restorer = Restorer.from_onnx(graph, threads=threads, **kwargs)
-            except Exception as err:  # noqa: BLE001 - the JAX path still works; an explicit request fails below
-                if args.backend != "auto" or args.precision == "int8":
-                    raise ValueError(f"cannot run {path} with ONNX Runtime: {err}") from None
-                print(f"warning: {err}; using JAX" if isinstance(err, onnx_graph.CacheNotWritable) else
-                      f"warning: ONNX Runtime unavailable for {path} ({err}); using JAX", file=sys.stderr)
-                restorer = Restorer.from_checkpoint(path, **kwargs)
+            restorer = self._onnx_runtime(path, threads, kwargs)
+            if restorer is None:  # auto's int8 could not be built: float32 (another path) instead
+                return self(grey)
         else:
             restorer = Restorer.from_checkpoint(path, **kwargs)
         self._loaded[path] = restorer
         return restorer
+
+    def _onnx_runtime(self, path, threads, kwargs):
+        """The model in ONNX Runtime at self.precision. What auto chose falls back with a warning (int8 to
+        float32: None; float32 to JAX); an explicit --backend onnxruntime or --precision int8 fails instead."""
+        from qgac_jax.restoring import int8_graph, onnx_graph
+        from qgac_jax.restoring.restorer import Restorer
+
+        args = self.settings
+        try:
+            graph = (int8_graph if self.precision == "int8" else onnx_graph).cached(
+                path, log=functools.partial(print, file=sys.stderr))
+            return Restorer.from_onnx(graph, threads=threads, **kwargs)
+        except Exception as err:  # noqa: BLE001 - the float32 and JAX paths still work
+            if self.precision == "int8" and args.precision == "auto":
+                print(f"warning: no int8 graph for {path} ({err}); restoring in float32", file=sys.stderr)
+                self.precision, self.why = "float32", "auto: the int8 graph could not be built"
+                return None
+            if args.backend != "auto" or self.precision == "int8":
+                raise ValueError(f"cannot run {path} with ONNX Runtime: {err}") from None
+            print(f"warning: {err}; using JAX" if isinstance(err, onnx_graph.CacheNotWritable) else
+                  f"warning: ONNX Runtime unavailable for {path} ({err}); using JAX", file=sys.stderr)
+            return Restorer.from_checkpoint(path, **kwargs)

@@ -23,16 +23,18 @@ import hashlib
 import io
 import pathlib
 import tempfile
-from typing import Callable, Dict, Iterator, List
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from qgac_jax.codecs import jpeg
+from qgac_jax.models import int8 as int8_lib
 from qgac_jax.restoring import onnx_graph, shipped
 
 RECIPE = "qdq/conv/per-channel/u8s8/moving-average/float-stem-qga-fuse0-head-v1"  # a new recipe gets new cached graphs
+RECIPE_LEARNED = "qdq/conv/per-channel/u8s8/learned-ranges/float-stem-qga-fuse0-head-v1"  # a model trained for int8
 CALIBRATION = shipped.ROOT / "calibration"
-KEEP_FLOAT = ("stem", "qga", "fuse0", "head")  # prefixes of QGAC's module names (models/qgac.py)
+KEEP_FLOAT = int8_lib.KEEP_FLOAT  # prefixes of QGAC's module names (models/qgac.py)
 
 
 def calibration_files() -> List[pathlib.Path]:
@@ -57,6 +59,11 @@ def calibration_feeds(channels: int) -> List[Dict[str, np.ndarray]]:
         qmap = jpeg.read_quantization(data).qmap(image.height, image.width).astype(np.float32)
         feeds.append({"image": pixels.transpose(2, 0, 1)[None].copy(), "qmap": qmap.transpose(2, 0, 1)[None].copy()})
     return feeds
+
+
+def calibration_pairs(channels: int) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """`calibration_feeds` as the Flax network takes them: (image [1, H, W, C], qmap [1, H, W, K])."""
+    return [(f["image"].transpose(0, 2, 3, 1), f["qmap"].transpose(0, 2, 3, 1)) for f in calibration_feeds(channels)]
 
 
 def kept_float(model, params) -> List[str]:
@@ -104,9 +111,68 @@ def quantize_preprocessed(pre_path, out_path, feeds: List[Dict[str, np.ndarray]]
                     nodes_to_exclude=list(keep_float), extra_options={"CalibMovingAverage": True})
 
 
-def quantize(float_path, out_path, params) -> None:
-    """Writes the int8 graph of the float32 graph at `float_path` (converted from `params`) to `out_path`
-    (whole or not at all)."""
+def _probe(channels: int, quality: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
+    """A real photo and its Q-map (the IJG tables of `quality` at 4:2:0 where the graph tiles them itself)."""
+    image, qmap = calibration_pairs(channels)[len(calibration_files()) // 4]
+    if quality is not None:
+        from qgac_jax.codecs import jpeg_tables
+
+        tables = jpeg_tables.ijg_tables(quality)
+        qmap = jpeg_tables.qmap(tables[0], tables[1] if channels == 3 else None, *image.shape[1:3], "4:2:0")[None]
+    return image, np.asarray(qmap, np.float32)
+
+
+def learned_ranges(graph, keep_float: List[str], model, params, quality: Optional[int] = None) -> Dict[str, tuple]:
+    """{graph tensor: (lo, hi)} of the ranges a quantization-aware model learned (`models.int8`): each tensor
+    ONNX Runtime quantizes (input and output of each int8 convolution) matched, by its values on a real photo,
+    to the one Flax tensor its range belongs to; a ValueError where they are not one to one."""
+    import onnx
+    import onnxruntime as ort
+
+    consts = {i.name for i in graph.graph.initializer}
+    tensors = list(dict.fromkeys(t for node in graph.graph.node if node.op_type == "Conv"
+                                 and node.name not in keep_float for t in (node.input[0], node.output[0])
+                                 if t not in consts))
+    probed = onnx.ModelProto()
+    probed.CopyFrom(graph)
+    probed.graph.output.extend(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None) for t in tensors)
+    image, qmap = _probe(model.channels, quality)
+    feed = {"image": image.transpose(0, 3, 1, 2).copy(), "qmap": qmap.transpose(0, 3, 1, 2).copy()}
+    feed = {i.name: feed[i.name] for i in graph.graph.input}
+    session = ort.InferenceSession(probed.SerializeToString(), providers=["CPUExecutionProvider"])
+    values = dict(zip((o.name for o in session.get_outputs()), session.run(None, feed)))
+    points, learned = int8_lib.observe(model, params, image, qmap), int8_lib.ranges(params)
+    found: Dict[str, tuple] = {}
+    for tensor in tensors:
+        v = values[tensor].transpose(0, 2, 3, 1)  # NCHW -> the Flax tensor's NHWC
+        like = [name for name, w in points.items()
+                if w.shape == v.shape and np.max(np.abs(w - v)) <= 1e-3 * (1 + np.max(np.abs(v)))]
+        if len(like) != 1:
+            raise ValueError(f"the int8 graph's tensor {tensor} matches {len(like)} quantized tensors of the model")
+        found[tensor] = tuple(float(x) for x in learned[like[0]])
+    if len(found) != len(points):
+        raise ValueError(f"the model quantizes {len(points)} tensors, the int8 graph {len(found)}")
+    return found
+
+
+def quantize_with_ranges(pre_path, out_path, ranges: Dict[str, tuple], keep_float: List[str]) -> None:
+    """The recipe of `quantize_preprocessed` with the activation ranges given (ONNX Runtime's calibration cache)
+    instead of calibrated."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
+
+    cache = pathlib.Path(out_path).with_name("ranges.json")
+    save_tensors_data(TensorsData(CalibrationMethod.MinMax, {
+        name: TensorData(lowest=np.float32(lo), highest=np.float32(hi)) for name, (lo, hi) in ranges.items()}), cache)
+    quantize_static(str(pre_path), str(out_path), None, quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
+                    nodes_to_exclude=list(keep_float), calibration_cache_path=str(cache))
+
+
+def quantize(float_path, out_path, model, params, quality: Optional[int] = None) -> None:
+    """Writes the int8 graph of the float32 graph at `float_path` (converted from `params`, with `quality` if it
+    tiles the IJG tables itself) to `out_path` (whole or not at all): with the ranges a quantization-aware model
+    learned, else calibrated."""
     try:
         import onnx
     except ImportError as err:
@@ -114,13 +180,19 @@ def quantize(float_path, out_path, params) -> None:
     with tempfile.TemporaryDirectory(prefix="qgac-int8-") as tmp:
         pre, out = pathlib.Path(tmp) / "pre.onnx", pathlib.Path(tmp) / "int8.onnx"
         preprocess(float_path, pre)
-        model = onnx.load(str(pre))
-        channels = int(model.graph.input[0].type.tensor_type.shape.dim[1].dim_value)
-        inputs = {i.name for i in model.graph.input}  # a graph exported with --quality has no qmap
-        feeds = [{k: v for k, v in feed.items() if k in inputs} for feed in calibration_feeds(channels)]
-        quantize_preprocessed(pre, out, feeds, kept_float(model, params))
+        graph = onnx.load(str(pre))
+        keep = kept_float(graph, params)
+        if int8_lib.ranges(params):
+            recipe = RECIPE_LEARNED
+            quantize_with_ranges(pre, out, learned_ranges(graph, keep, model, params, quality), keep)
+        else:
+            recipe = RECIPE
+            channels = int(graph.graph.input[0].type.tensor_type.shape.dim[1].dim_value)
+            inputs = {i.name for i in graph.graph.input}  # a graph exported with --quality has no qmap
+            feeds = [{k: v for k, v in feed.items() if k in inputs} for feed in calibration_feeds(channels)]
+            quantize_preprocessed(pre, out, feeds, keep)
         result = onnx.load(str(out))
-        result.metadata_props.append(onnx.StringStringEntryProto(key="qgac_jax.precision", value="int8 " + RECIPE))
+        result.metadata_props.append(onnx.StringStringEntryProto(key="qgac_jax.precision", value="int8 " + recipe))
         onnx_graph.save(result, out_path)
 
 
@@ -141,6 +213,7 @@ def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
     out = float_path.with_name(f"{float_path.stem}.int8-{_recipe_digest()}.onnx")
 
     def build(path):
-        quantize(float_path, path, exports.load_restoration_export(export_path)[1])
+        model, params, _ = exports.load_restoration_export(export_path)
+        quantize(float_path, path, model, params)
 
     return onnx_graph.build_cached(out, build, "quantizing the ONNX graph to int8", log)

@@ -28,7 +28,7 @@ class Settings:
     checkpoint: Optional[str] = None
     onnx: Optional[str] = None
     backend: str = "auto"
-    precision: str = "float32"
+    precision: str = "auto"  # engines.PRECISIONS
     tile: int = DEFAULT_TILE
     overlap: int = DEFAULT_OVERLAP
     max_pixels: int = DEFAULT_MAX_PIXELS

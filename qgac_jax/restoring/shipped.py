@@ -8,6 +8,9 @@ pretrained/estimator is the quality estimator both use for
 recompressed JPEGs, and pretrained/estimator_codecs the one continued on
 WebP, AVIF and HEIC files, which finds the JPEG such a file was converted
 from (it reads double JPEGs less well, so JPEGs stay with the first one).
+pretrained/int8_colour and int8_grey are the PSNR models fine-tuned with the
+int8 graph's arithmetic simulated (configs/int8.py): what --precision int8
+runs, their ranges written into the graph.
 A colour model restores grey images too and the reverse (see Restorer's
 policy), so each lookup falls back to the other.
 """
@@ -28,12 +31,15 @@ def _export(name: str) -> Optional[pathlib.Path]:
 MODELS = ("psnr", "perceptual")  # what --model names; psnr is the default
 
 
-def default_checkpoint(channels: int = 3, model: str = "psnr") -> Optional[pathlib.Path]:
-    """The shipped restoration export of `model` for `channels` (else for the other), or None when none ships."""
+def default_checkpoint(channels: int = 3, model: str = "psnr", precision: str = "float32") -> Optional[pathlib.Path]:
+    """The shipped restoration export of `model` for `channels` (else for the other), or None when none ships;
+    for int8, the PSNR model fine-tuned for it (int8_colour, int8_grey) where one ships for that colour."""
     if model not in MODELS:
         raise ValueError(f"no shipped model {model!r}; there are {', '.join(MODELS)}")
     prefix = "" if model == "psnr" else f"{model}_"
     preferred = ("colour", "grey") if channels == 3 else ("grey", "colour")
+    if precision == "int8" and model == "psnr" and _export("int8_" + preferred[0]) is not None:
+        return _export("int8_" + preferred[0])
     for name in preferred:
         if _export(prefix + name) is not None:
             return _export(prefix + name)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from qgac_jax.data import on_device, tf_pipeline
 from qgac_jax.evaluation import protocol as eval_protocol
-from qgac_jax.models import exports
+from qgac_jax.models import exports, int8
 from qgac_jax.models import vgg as vgg_lib
 from qgac_jax.restoring.restorer import Restorer
 from qgac_jax.training import checkpoints, sections, sharding
@@ -52,7 +52,13 @@ def load_vgg_params(parts, config, key):
 
 def _start_from(parts, repl):
     def start_from(state, params):
-        """The generator (and its EMA) from an export's parameters, with a fresh optimiser."""
+        """The generator (and its EMA) from an export's parameters, with a fresh optimiser; a float model's
+        export given to an int8 one gets its ranges from the int8 graph's calibration (`int8_graph`)."""
+        if getattr(parts.model, "int8", "") and not int8.ranges(params):
+            from qgac_jax.restoring import int8_graph
+
+            params = int8.calibrate(parts.model, params, int8_graph.calibration_pairs(parts.model.channels))
+            log.info("int8 ranges calibrated on the shipped calibration photos")
         params = jax.device_put(params, repl)
         return state.replace(g_params=params, ema_params=jax.tree.map(jnp.copy, params),
                              g_opt=jax.device_put(parts.g_tx.init(params), repl))

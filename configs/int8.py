@@ -1,0 +1,33 @@
+"""The shipped models taught int8: quantization-aware fine-tuning for the int8 graph restore runs on CPUs.
+
+    python -m qgac_jax.train --config=configs/int8.py --workdir=workdirs/int8_colour
+    python -m qgac_jax.train --config=configs/int8.py:grey --workdir=workdirs/int8_grey
+
+Starts from the shipped PSNR model of the same colour, with the int8 graph's
+arithmetic simulated in the forward pass (`model.overrides.int8 = "fake"`,
+models/int8.py): int8 kernels per output channel, each quantized tensor on
+the uint8 grid of its range, straight-through gradients. The ranges start
+where ONNX Runtime's calibration on the shipped crops puts them and are
+parameters from then on. Same data mix and loss (L1) as configs/codecs.py,
+at a lower learning rate: the network is already trained, it only learns to
+survive the rounding. The export carries the ranges; `restoring/int8_graph`
+writes them into the int8 graph instead of calibrating.
+
+Cost: configs/codecs.py's step plus the rounding (the same FLOPs); measured
+time of the shipped runs on 2 CPU cores: docs/model_cards.md.
+"""
+
+from qgac_jax.training.config import codec_mix, defaults, l1_only, parse_arg
+
+
+def get_config(arg: str = ""):
+    args = parse_arg(arg, grey=False, steps=0)
+    c = defaults()
+    l1_only(c)
+    codec_mix(c, args["grey"])
+    c.model.overrides = {"int8": "fake"}
+    c.eval.qualities = (10, 40, "webp:10", "heic:10")
+    c.optim.lr, c.optim.warmup_steps, c.optim.ema_decay = 3e-5, 50, 0.995
+    c.train.log_every, c.train.eval_every, c.train.checkpoint_every = 25, 400, 50
+    c.train.steps = args["steps"] or 1_600
+    return c
