@@ -26,7 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "_train_worker.py"
 CONFIGS = [("base", ""), ("psnr", ""), ("cpu", ""), ("cpu", "grey"), ("gpu", ""), ("gpu", "grey"), ("codecs", ""),
            ("codecs", "grey,steps=10"),
-           ("gpu", "grey,finetune,steps=100"), ("smoke", ""), ("smoke", "gan")]
+           ("gpu", "grey,finetune,steps=100"), ("smoke", ""), ("smoke", "gan"), ("int8", ""), ("int8", "grey,steps=10")]
 
 
 def _config(name, arg=""):
@@ -300,6 +300,33 @@ def test_a_codec_mix_trains_and_evaluates_each_codec(tmp_path):
     state, result = qgac.train_and_evaluate(config, str(tmp_path))
     assert int(state.step) == 2 and np.isfinite(result["loss"])
     assert {"model_psnr_q10", "model_psnr_qwebp 30", "model_psnr_qheic 30"} <= set(result)
+
+
+@pytest.mark.slow
+def test_the_int8_fine_tune_starts_from_the_shipped_model_with_calibrated_ranges_and_exports_them(tmp_path):
+    """configs/int8.py at learning rate 0: the export is the shipped model's weights plus the ranges the int8
+    graph's calibration gives them, under a config that rebuilds the int8 simulation; restore runs its int8
+    graph with those ranges."""
+    from qgac_jax.models import int8
+    from qgac_jax.restoring import int8_graph, shipped
+
+    config = _config("int8", "steps=2")
+    config.optim.lr, config.train.eval_every, config.eval.max_images = 0.0, 2, 1
+    config.data.codecs, config.data.codec_weights = ("jpeg",), (1.0,)
+    config.data.sources, config.eval.source = ("builtin",), "builtin"
+    state, result = qgac.train_and_evaluate(config, str(tmp_path))
+    assert int(state.step) == 2 and result["model_psnr"] > result["jpeg_psnr"]
+    assert exports.read_model_config(tmp_path / "export")["overrides"] == {"int8": "fake"}
+    _, shipped_params, _ = exports.load_restoration_export(shipped.default_checkpoint(3))
+    model, params, _ = exports.load_restoration_export(tmp_path / "export")
+    assert model.int8 == ""  # restores as a float network too
+    expected = int8.ranges(int8.calibrate(model, shipped_params, int8_graph.calibration_pairs(3)))
+    learned = int8.ranges(params)
+    assert set(learned) == set(expected) and len(learned) == 52
+    for name, value in learned.items():
+        np.testing.assert_allclose(value, expected[name], rtol=1e-5)
+    for x, y in zip(jax.tree.leaves(int8.float_params(params)), jax.tree.leaves(shipped_params)):
+        np.testing.assert_array_equal(x, y)
 
 
 def test_a_damaged_vgg16_stops_training_with_one_line(tmp_path):

@@ -1,0 +1,80 @@
+"""restoring/engines.py: which backend and precision run the network, and why."""
+
+import types
+
+import pytest
+
+from qgac_jax.restoring import engines, shipped
+
+# /proc/cpuinfo's lines of the CPUs the rule is about (flags abridged to the ones that matter and some others)
+XEON_AMX = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8\n"
+EPYC_VNNI = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni avx512_bf16\n"
+ALDER_LAKE = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx_vnni\n"
+EPYC_AVX2 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma sha_ni\n"
+GRAVITON = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics asimddp\n"
+CORTEX_A72 = "processor\t: 0\nFeatures\t: fp asimd evtstrm crc32 cpuid\n"
+
+
+@pytest.mark.parametrize("cpuinfo, found", [
+    (XEON_AMX, "AMX"), (EPYC_VNNI, "AVX-512 VNNI"), (ALDER_LAKE, "AVX-VNNI"), (GRAVITON, "Arm dot product"),
+    (EPYC_AVX2, None), (CORTEX_A72, None), ("", None),
+])
+def test_fast_int8_reads_the_cpus_flags(cpuinfo, found):
+    assert engines.fast_int8(cpuinfo) == found
+
+
+def test_auto_runs_int8_only_in_onnx_runtime_on_a_cpu_with_fast_int8(monkeypatch):
+    monkeypatch.setattr(engines, "fast_int8", lambda: "AVX-512 VNNI")
+    assert engines.resolve_precision("auto", "onnxruntime") == ("int8", "auto: this CPU has AVX-512 VNNI")
+    assert engines.resolve_precision("auto", "jax")[0] == "float32"
+    assert engines.resolve_precision("auto", "onnxruntime", onnx_file=True)[0] == "float32"
+    assert engines.resolve_precision("float32", "onnxruntime") == ("float32", "--precision float32")
+    monkeypatch.setattr(engines, "fast_int8", lambda: None)
+    assert engines.resolve_precision("auto", "onnxruntime") == (
+        "float32", "auto: this CPU has no fast int8 instructions (VNNI, AMX)")
+    assert engines.resolve_precision("int8", "onnxruntime") == ("int8", "--precision int8")
+
+
+def _settings(**kw):
+    base = dict(model="psnr", checkpoint=None, onnx=None, backend="auto", precision="auto", tile=512, overlap=32,
+                max_pixels=10**8, quality="auto", threads=None)
+    return types.SimpleNamespace(**{**base, **kw})
+
+
+def test_models_say_what_runs_and_why(monkeypatch):
+    monkeypatch.setattr(engines, "fast_int8", lambda: "AMX")
+    assert engines.Models(_settings(), "onnxruntime").describe() == "ONNX Runtime int8 (auto: this CPU has AMX)"
+    assert engines.Models(_settings(), "jax").describe() == \
+        "JAX float32 (auto: int8 runs in ONNX Runtime, not JAX)"
+    assert engines.Models(_settings(precision="float32"), "onnxruntime").describe() == \
+        "ONNX Runtime float32 (--precision float32)"
+
+
+def test_int8_takes_the_shipped_model_fine_tuned_for_it_where_one_ships():
+    for channels, name in ((3, "colour"), (1, "grey")):
+        fine_tuned = shipped.ROOT / f"int8_{name}"
+        expected = fine_tuned if (fine_tuned / "model").is_dir() else shipped.default_checkpoint(channels)
+        assert shipped.default_checkpoint(channels, "psnr", "int8") == expected
+        assert shipped.default_checkpoint(channels, "psnr", "float32") == shipped.default_checkpoint(channels)
+    assert shipped.default_checkpoint(3, "perceptual", "int8") == shipped.default_checkpoint(3, "perceptual")
+
+
+def test_an_int8_graph_that_cannot_be_built_falls_back_to_float32_under_auto_only(monkeypatch, capsys):
+    from qgac_jax.restoring import int8_graph, onnx_graph
+    from qgac_jax.restoring.restorer import Restorer
+
+    monkeypatch.setattr(engines, "fast_int8", lambda: "AMX")
+
+    def broken(path, log=print):
+        raise OSError("disk full")
+
+    built = []
+    monkeypatch.setattr(int8_graph, "cached", broken)
+    monkeypatch.setattr(onnx_graph, "cached", lambda path, log=print: built.append(path) or "float.onnx")
+    monkeypatch.setattr(Restorer, "from_onnx", classmethod(lambda cls, graph, **kw: f"restorer of {graph}"))
+    models = engines.Models(_settings(checkpoint="ckpt"), "onnxruntime")
+    assert models(False) == "restorer of float.onnx" and built == ["ckpt"]
+    assert models.describe() == "ONNX Runtime float32 (auto: the int8 graph could not be built)"
+    assert "warning: no int8 graph for ckpt (disk full); restoring in float32" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="cannot run ckpt with ONNX Runtime: disk full"):
+        engines.Models(_settings(checkpoint="ckpt", precision="int8"), "onnxruntime")(False)
