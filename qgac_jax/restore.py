@@ -3,7 +3,7 @@
     python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH | --onnx FILE] [--backend B]
                                [--precision auto|float32|int8] [--quality auto|file|Q]
                                [--show-quality] [--ensemble] [--overwrite] [--tile N] [--overlap N]
-                               [--max-pixels N]
+                               [--max-pixels N] [--jobs N]
 
 INPUT: files, directories (searched recursively) or globs. Each output is a
 lossless PNG at DIR/<relative path>/<name>.png, written atomically (inputs
@@ -19,11 +19,16 @@ failed (restored or skipped), 1 when some failed, 2 when nothing could start
 from __future__ import annotations
 
 import argparse
+import collections
+import concurrent.futures
+import os
 import pathlib
+import queue
 import sys
+import threading
 import time
 
-from qgac_jax.restoring import arguments, atomic_files, engines, guide, inputs, jobs, outputs
+from qgac_jax.restoring import arguments, atomic_files, engines, guide, inputs, jobs, onnx_graph, outputs
 
 PROGRESS_TILES = 8  # images cut into more tiles than this show a progress bar per tile (on a terminal)
 
@@ -44,6 +49,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     arguments.add_tiles(parser)
     arguments.add_max_pixels(parser)
+    parser.add_argument("--jobs", type=arguments.count("--jobs"), default=None,
+                        help="photos restored at once in ONNX Runtime, each on cores / jobs cores (default: one "
+                             "per 4 cores, at least 1, as one photo's tiles keep up to 4 cores busy; "
+                             "docs/performance.md); each holds a photo in memory")
     args = parser.parse_args(argv)
     arguments.check(parser, args)
     return args
@@ -58,7 +67,11 @@ def run(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        models = engines.Models(args, engines.backend(args, bool(args.onnx)))
+        backend = engines.backend(args, bool(args.onnx))
+        args.jobs = (args.jobs or onnx_graph.default_jobs()) if backend == "onnxruntime" or args.onnx else 1
+        cores = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
+        models, *more = [engines.Models(argparse.Namespace(**vars(args), threads=cores), backend)
+                         for _ in range(args.jobs)]
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -74,59 +87,128 @@ def run(argv=None) -> int:
     leftovers = atomic_files.remove_leftovers(out_root)
     if leftovers:
         print(f"removed {leftovers} temporary file(s) an interrupted run left in {out_root}", file=sys.stderr)
-    return restore_all(args, models, found, out_root, failed=len(errors))
+    return restore_all(args, models, found, out_root, failed=len(errors), more_models=more)
 
 
-def restore_all(args, models, found, out_root: pathlib.Path, failed: int) -> int:
-    """Restores each job and prints the summary; the exit status (130 when interrupted)."""
+def restore_all(args, models, found, out_root: pathlib.Path, failed: int, more_models=()) -> int:
+    """Restores each job and prints the summary; the exit status (130 when interrupted). With `more_models`
+    (each a Models of its own cores), that many more photos are restored at once (`--jobs`)."""
     from tqdm import tqdm
 
     tally, start, seen = jobs.Tally(failed=failed), time.perf_counter(), {}
     if args.show_quality:
         print(f"network: {models.describe()}", flush=True)
     files = tqdm(found, desc="restoring", unit="image", disable=None)  # a bar on a terminal
+    pool = _Pool([models, *more_models])
     job = None
     try:
-        for job in files:
-            dest, file_start = out_root / job.rel, time.perf_counter()
-            try:
-                if dest in seen:
-                    raise ValueError(f"its output {dest} would also be written from {seen[dest]}")
-                seen[dest] = job.src
-                if dest.resolve() == job.src.resolve():
-                    raise ValueError("the output would replace the input")
-                if dest.is_dir():
-                    raise ValueError(f"its output {dest} is a folder")
-                if dest.exists() and not args.overwrite:
-                    tally.skipped += 1
-                    continue
-                pixels = restore_one(args, models, job.src, dest)
-                tally.restored += 1
-                tally.megapixels += pixels.shape[0] * pixels.shape[1] / 1e6
-                if files.disable:  # logs and pipes: one line per file instead of a bar
-                    print(f"restored {job.src} -> {dest} ({pixels.shape[1]}x{pixels.shape[0]}, "
-                          f"{time.perf_counter() - file_start:.1f} s)", flush=True)
-            except guide.NoQuantization as err:
-                if job.walked:  # met in a folder: listed in the summary; named on the command line: an error
-                    tally.not_restored[err.format_name] += 1
-                else:
-                    tally.failed += 1
-                    tqdm.write(f"error: {job.src}: {err}", file=sys.stderr)
-            except Exception as err:  # noqa: BLE001 - whatever one file does (bombs, libjpeg, memory), the rest go on
-                tally.failed += 1
-                tqdm.write(f"error: {job.src}: {jobs.reason(err)}", file=sys.stderr)
+        for job, outcome in pool.map(lambda job: _restore_job(args, job, out_root, seen), files):
+            _count(tally, job, outcome, quiet=not files.disable)
     except KeyboardInterrupt:
         files.close()
-        print(f"interrupted: {job.src if job else 'before the first file'} abandoned (nothing half-written)",
-              file=sys.stderr)
+        abandoned = ", ".join(map(str, pool.running())) or (job.src if job else "before the first file")
+        print(f"interrupted: {abandoned} abandoned (nothing half-written)", file=sys.stderr)
         print(tally.line(time.perf_counter() - start))
         return 130
     print(tally.line(time.perf_counter() - start))
     return 0 if tally.failed == 0 else 1
 
 
-def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path):
-    """Decodes, restores (a bar per tile on a terminal for large images) and writes one file."""
+def _restore_job(args, job, out_root: pathlib.Path, seen):
+    """A function of the Models it runs on: what became of one job (its checks made here, in input order)."""
+    dest = out_root / job.rel
+    if dest in seen:
+        return lambda models: ValueError(f"its output {dest} would also be written from {seen[dest]}")
+    seen[dest] = job.src
+    if dest.resolve() == job.src.resolve():
+        return lambda models: ValueError("the output would replace the input")
+    if dest.is_dir():
+        return lambda models: ValueError(f"its output {dest} is a folder")
+    if dest.exists() and not args.overwrite:
+        return lambda models: "skipped"
+
+    def run(models, keep=lambda: True):
+        file_start = time.perf_counter()
+        try:
+            pixels = restore_one(args, models, job.src, dest, keep)
+        except Exception as err:  # noqa: BLE001 - whatever one file does (bombs, libjpeg, memory), the rest go on
+            return err
+        return pixels, dest, time.perf_counter() - file_start
+    return run
+
+
+def _count(tally, job, outcome, quiet: bool) -> None:
+    """One job's outcome into the tally, with its line."""
+    from tqdm import tqdm
+
+    if outcome == "skipped":
+        tally.skipped += 1
+    elif isinstance(outcome, guide.NoQuantization) and job.walked:  # met in a folder: listed in the summary
+        tally.not_restored[outcome.format_name] += 1
+    elif isinstance(outcome, BaseException):  # named on the command line, or any other problem: an error
+        tally.failed += 1
+        tqdm.write(f"error: {job.src}: {jobs.reason(outcome)}", file=sys.stderr)
+    else:
+        pixels, dest, seconds = outcome
+        tally.restored += 1
+        tally.megapixels += pixels.shape[0] * pixels.shape[1] / 1e6
+        if not quiet:  # logs and pipes: one line per file instead of a bar
+            print(f"restored {job.src} -> {dest} ({pixels.shape[1]}x{pixels.shape[0]}, {seconds:.1f} s)",
+                  flush=True)
+
+
+class _Pool:
+    """Jobs run on one Models each: in this thread when there is one, else in threads (one per Models), at most
+    one job waiting per thread, outcomes in input order. Interrupted, the photos under way are not written."""
+
+    def __init__(self, models):
+        self.models, self._running = list(models), {}
+        self._stopped = threading.Event()
+
+    def map(self, task, items):
+        if len(self.models) == 1:
+            for item in items:
+                self._running = {0: item.src}
+                yield item, task(item)(self.models[0])
+                self._running = {}
+            return
+        free = queue.SimpleQueue()
+        for m in self.models:
+            free.put(m)
+
+        def work(item, run):
+            models = free.get()
+            self._running[id(item)] = item.src
+            try:
+                return run(models, keep=lambda: not self._stopped.is_set())
+            finally:
+                self._running.pop(id(item), None)
+                free.put(models)
+
+        pool = concurrent.futures.ThreadPoolExecutor(len(self.models))
+        pending: collections.deque = collections.deque()
+        try:
+            for item in items:
+                pending.append((item, pool.submit(work, item, task(item))))
+                while len(pending) > 2 * len(self.models) or pending and pending[0][1].done():
+                    first, future = pending.popleft()
+                    yield first, future.result()
+            while pending:
+                first, future = pending.popleft()
+                yield first, future.result()
+        except BaseException:
+            self._stopped.set()  # what is under way finishes its arithmetic and writes nothing
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def running(self):
+        return list(self._running.values())
+
+
+def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path, keep=lambda: True):
+    """Decodes, restores (a bar per tile on a terminal for large images, one photo at a time) and writes one file
+    unless `keep()` says the run was interrupted meanwhile."""
     from tqdm import tqdm
 
     bar = tqdm(total=0, desc=src.name, unit="tile", leave=False, disable=True)
@@ -134,8 +216,8 @@ def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path):
     def show_bar(decoded, restorer):  # a bar per tile on a terminal, for images of many tiles
         nonlocal bar
         tiles = restorer.tile_count(*decoded.pixels.shape[:2]) * (8 if args.ensemble else 1)
-        bar = tqdm(total=tiles, desc=src.name, unit="tile", leave=False, disable=None if tiles > PROGRESS_TILES
-                   else True)
+        bar = tqdm(total=tiles, desc=src.name, unit="tile", leave=False,
+                   disable=None if tiles > PROGRESS_TILES and args.jobs == 1 else True)
 
     try:
         result = jobs.restore_file(models, src, args, progress=lambda n: bar.update(n), on_decoded=show_bar)
@@ -145,7 +227,8 @@ def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path):
         tqdm.write(f"warning: {src}: {note}", file=sys.stderr)
     if args.show_quality:
         tqdm.write(f"{src}: {result.guide.sentence}")
-    outputs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
+    if keep():
+        outputs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
     return result.pixels
 
 

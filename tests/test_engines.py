@@ -78,3 +78,10 @@ def test_an_int8_graph_that_cannot_be_built_falls_back_to_float32_under_auto_onl
     assert "warning: no int8 graph for ckpt (disk full); restoring in float32" in capsys.readouterr().err
     with pytest.raises(ValueError, match="cannot run ckpt with ONNX Runtime: disk full"):
         engines.Models(_settings(checkpoint="ckpt", precision="int8"), "onnxruntime")(False)
+
+
+@pytest.mark.parametrize("cores, jobs", [(1, 1), (2, 1), (4, 1), (7, 1), (8, 2), (16, 4), (64, 16)])
+def test_photos_at_once_are_one_per_four_cores(cores, jobs):
+    from qgac_jax.restoring import onnx_graph
+
+    assert onnx_graph.default_jobs(cores) == jobs

@@ -49,7 +49,8 @@ def test_fake_uint8_matches_onnx_runtimes_quantize_and_dequantize():
          helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])], "qdq",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])],
-        [helper.make_tensor("s", TensorProto.FLOAT, [], [scale]), helper.make_tensor("z", TensorProto.UINT8, [], [int(zero)])])
+        [helper.make_tensor("s", TensorProto.FLOAT, [], [scale]),
+         helper.make_tensor("z", TensorProto.UINT8, [], [int(zero)])])
     session = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
                                    .SerializeToString(), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).uniform(-3, 4, 10_000).astype(np.float32)

@@ -127,7 +127,7 @@ def test_output_equals_the_python_api_and_is_never_overwritten(colour_export, tm
     (src / "a.jpg").write_bytes(jpeg_bytes(natural_image(40, 40), quality=15))
     (tmp_path / "in" / "b.jpeg").write_bytes(jpeg_bytes(natural_image(32, 48, seed=3)[..., 0], quality=40))
     out = tmp_path / "out"
-    proc = _cli(tmp_path / "in", "--output", out, "--checkpoint", colour_export)
+    proc = _cli(tmp_path / "in", "--output", out, "--checkpoint", colour_export, "--precision", "float32")
     assert proc.returncode == 0, proc.stderr
     assert (out / "sub" / "a.png").exists() and (out / "b.png").exists()  # relative layout kept
     want = Restorer.from_checkpoint(colour_export).restore(src / "a.jpg")  # the same estimator, the same guide
@@ -140,6 +140,26 @@ def test_output_equals_the_python_api_and_is_never_overwritten(colour_export, tm
     forced = _cli(tmp_path / "in" / "b.jpeg", "--output", out, "--checkpoint", colour_export, "--quality", "90",
                   "--overwrite")
     assert forced.returncode == 0 and _digest(out / "b.png") != stamp
+
+
+@pytest.mark.slow
+def test_jobs_restore_photos_at_once_into_the_same_pngs(colour_export, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(5):
+        (src / f"{i}.jpg").write_bytes(jpeg_bytes(natural_image(72, 96, seed=i), quality=20))
+    (src / "bad.jpg").write_bytes(b"\xff\xd8 not a JPEG")
+    runs = {}
+    for jobs in ("1", "2"):
+        proc = _cli(src, "--output", tmp_path / jobs, "--checkpoint", colour_export, "--jobs", jobs,
+                    "--show-quality", "--backend", "onnxruntime")
+        assert proc.returncode == 1 and proc.stderr.count("error: ") == 1, proc.stderr
+        assert proc.stdout.startswith("network: ONNX Runtime ") and proc.stdout.count("network:") == 1
+        assert "restored 5, skipped 0 (output exists), failed 1" in proc.stdout
+        runs[jobs] = {p.name: np.asarray(Image.open(p)) for p in (tmp_path / jobs).glob("*.png")}
+    assert sorted(runs["1"]) == [f"{i}.png" for i in range(5)]
+    for name, pixels in runs["1"].items():
+        np.testing.assert_array_equal(runs["2"][name], pixels)
 
 
 def test_glob_inputs_and_quality_for_png(colour_export, tmp_path):

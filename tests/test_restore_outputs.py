@@ -148,6 +148,8 @@ def test_pillow_warnings_are_one_line_naming_the_file(colour_export, tmp_path, c
     (["--precision", "int8", "--backend", "jax"], {}, "--precision int8 runs ONNX Runtime; drop --backend jax"),
     (["--precision", "int8", "--onnx", "m.onnx"], {}, "for an ONNX file, export it with"),
     (["--precision", "int4"], {}, "argument --precision: invalid choice: 'int4'"),
+    (["--jobs", "0"], {}, "--jobs must be at least 1, got 0"),
+    (["--jobs", "two"], {}, "--jobs must be a whole number, got 'two'"),
 ])
 def test_bad_arguments_are_one_line(tmp_path, monkeypatch, capsys, args, env, message):
     for key, value in env.items():
@@ -166,13 +168,15 @@ def test_qgac_backend_is_read_in_any_case_and_empty_means_unset(tmp_path, monkey
 
 
 @pytest.mark.slow
-def test_ctrl_c_in_a_folder_prints_the_summary_and_exits_130(colour_export, tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_in_a_folder_prints_the_summary_and_exits_130(colour_export, tmp_path, jobs):
     folder = tmp_path / "in"
     folder.mkdir()
     for i in range(40):
         (folder / f"{i:02d}.jpg").write_bytes(jpeg_bytes(natural_image(160, 200, seed=i), quality=20))
     proc = subprocess.Popen([sys.executable, "-m", "qgac_jax.restore", str(folder), "--output", str(tmp_path / "out"),
-                             "--checkpoint", str(colour_export), "--tile", "64", "--overlap", "16"],
+                             "--checkpoint", str(colour_export), "--tile", "64", "--overlap", "16", "--jobs", jobs,
+                             *(["--backend", "onnxruntime"] if jobs != "1" else [])],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             # as from a shell: test workers may run with SIGINT ignored, which children inherit
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

@@ -46,6 +46,19 @@ def add_max_pixels(parser: argparse.ArgumentParser) -> None:
                              "comfortably; e.g. --max-pixels 2e8 for larger photos)")
 
 
+def count(name: str):
+    """argparse type of a whole number of at least 1 (--jobs)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
+        return value
+    return parse
+
+
 def multiple_of_8(name: str, minimum: int):
     """argparse type of a pixel count that must be a multiple of 8 (the codecs' blocks), at least `minimum`."""
     def parse(text: str) -> int:

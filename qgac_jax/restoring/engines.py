@@ -14,12 +14,14 @@ import functools
 import os
 import platform
 import sys
+import threading
 from typing import Dict, Optional, Tuple
 
 from qgac_jax.restoring import shipped
 
 BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
 PRECISIONS = ("auto", "float32", "int8")  # what --precision accepts; int8 runs `int8_graph` in ONNX Runtime
+_BUILDING = threading.Lock()
 INT8_FLAGS = {"amx_int8": "AMX", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "asimddp": "Arm dot product"}
 
 
@@ -167,8 +169,9 @@ class Models:
 
         args = self.settings
         try:
-            graph = (int8_graph if self.precision == "int8" else onnx_graph).cached(
-                path, log=functools.partial(print, file=sys.stderr))
+            with _BUILDING:  # restore --jobs: one thread converts, the others then find the graph cached
+                graph = (int8_graph if self.precision == "int8" else onnx_graph).cached(
+                    path, log=functools.partial(print, file=sys.stderr))
             return Restorer.from_onnx(graph, threads=threads, **kwargs)
         except Exception as err:  # noqa: BLE001 - the float32 and JAX paths still work
             if self.precision == "int8" and args.precision == "auto":

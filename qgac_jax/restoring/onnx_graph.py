@@ -242,6 +242,12 @@ def default_workers(threads: Optional[int] = None) -> int:
     return max(1, min(int(threads or os.cpu_count() or 1), MAX_WORKERS))
 
 
+def default_jobs(cores: Optional[int] = None) -> int:
+    """Photos restored at once (restore --jobs): one per MAX_WORKERS cores, at least one. One photo's tiles
+    keep at most MAX_WORKERS sessions busy; the cores beyond them take other photos (docs/performance.md)."""
+    return max(1, int(cores or os.cpu_count() or 1) // MAX_WORKERS)
+
+
 class OnnxModel:
     """An exported model in an ONNX Runtime session, called as Restorer calls a Flax model.
 
