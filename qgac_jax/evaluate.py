@@ -86,16 +86,6 @@ def _nets(text: str):
     return tuple(dict.fromkeys(nets))
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--max-images must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--max-images must be 0 (all) or more, got {value}")
-    return value
-
-
 def parse_args(argv: Optional[Sequence[str]] = None):
     """(parser, arguments, cases); argparse exits 2 with one line on a mistake."""
     parser = argparse.ArgumentParser(prog="python -m qgac_jax.evaluate", description=__doc__,
@@ -109,7 +99,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                         help="photos saved twice, comma-separated: Q1:Q2[:SHIFT] (a JPEG re-saved as a JPEG) or "
                              "Q1:CODEC:Q (a JPEG re-saved by CODEC, e.g. 20:webp:75)")
     parser.add_argument("--grey", action="store_true", help="evaluate on grey versions of the images")
-    parser.add_argument("--max-images", type=_count, default=0, help="only the first N readable images (0: all)")
+    parser.add_argument("--max-images", type=arguments.count("--max-images", 0, " (0: all)"), default=0,
+                        help="only the first N readable images (0: all)")
     arguments.add_guide(parser, "other codecs' files: their own quantizer (file), raised to an earlier JPEG's "
                                 "where the estimator reads that codec (auto)")
     parser.add_argument("--codec", choices=CODECS, default="jpeg",

@@ -46,15 +46,16 @@ def add_max_pixels(parser: argparse.ArgumentParser) -> None:
                              "comfortably; e.g. --max-pixels 2e8 for larger photos)")
 
 
-def count(name: str):
-    """argparse type of a whole number of at least 1 (--jobs)."""
+def count(name: str, minimum: int = 1, meaning: str = ""):
+    """argparse type of a whole number of at least `minimum` (restore --jobs; evaluate --max-images, where 0 has
+    a `meaning`)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be at least {minimum}{meaning}, got {value}")
         return value
     return parse
 
