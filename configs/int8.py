@@ -7,8 +7,9 @@ Starts from the shipped PSNR model of the same colour, with the int8 graph's
 arithmetic simulated in the forward pass (`model.overrides.int8 = "fake"`,
 models/int8.py): int8 kernels per output channel, each quantized tensor on
 the uint8 grid of its range, straight-through gradients. The ranges start
-where ONNX Runtime's calibration on the shipped crops puts them and are
-parameters from then on. Same data mix and loss (L1) as configs/codecs.py,
+at the 10th and 90th percentiles of the extremes of the run's first 128
+examples (its qualities and codecs) and are parameters from then on, learned
+30 times faster than the weights. Same data mix and loss (L1) as configs/codecs.py,
 at a lower learning rate: the network is already trained, it only learns to
 survive the rounding. The export carries the ranges; `restoring/int8_graph`
 writes them into the int8 graph instead of calibrating.
@@ -27,7 +28,8 @@ def get_config(arg: str = ""):
     codec_mix(c, args["grey"])
     c.model.overrides = {"int8": "fake"}
     c.eval.qualities = (10, 40, "webp:10", "heic:10")
-    c.optim.lr, c.optim.warmup_steps, c.optim.ema_decay = 3e-5, 50, 0.995
+    c.optim.lr, c.optim.warmup_steps, c.optim.ema_decay = 5e-5, 50, 0.995
+    c.optim.range_lr_scale = 30.0  # ranges of 0.5..20 must move by up to their size; weights by a rounding step
     c.train.log_every, c.train.eval_every, c.train.checkpoint_every = 25, 400, 50
     c.train.steps = args["steps"] or 1_600
     return c

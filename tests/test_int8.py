@@ -108,6 +108,17 @@ def test_calibration_is_the_mean_of_each_images_min_and_max(tiny):
         assert hi == pytest.approx(np.mean([s[name].max() for s in seen]), rel=1e-5, abs=1e-6)
 
 
+def test_a_spread_takes_percentiles_of_the_images_extremes(tiny):
+    model, params = tiny
+    pairs = _pairs(n=5)
+    seen = [int8.observe(model, params, y, q) for y, q in pairs]
+    mean, wide = (int8.ranges(int8.calibrate(model, params, pairs, spread=s)) for s in (0, 10))
+    for name, (lo, hi) in wide.items():
+        assert lo == pytest.approx(np.percentile([s[name].min() for s in seen], 10), rel=1e-5, abs=1e-6)
+        assert hi == pytest.approx(np.percentile([s[name].max() for s in seen], 90), rel=1e-5, abs=1e-6)
+        assert lo <= mean[name][0] + 1e-6 or hi >= mean[name][1] - 1e-6
+
+
 def test_quantized_tensors_are_those_of_the_int8_convolutions_each_once(tiny):
     model, params = tiny
     names = set(int8.observe(model, params, *_pairs(n=1)[0]))

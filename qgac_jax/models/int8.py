@@ -122,10 +122,12 @@ def observe(model, params, image, qmap) -> Dict[str, np.ndarray]:
     return {"/".join(k[:-1]): np.asarray(v[0]) for k, v in flat.items()}
 
 
-def calibrate(model, params, feeds: Iterable[Tuple[np.ndarray, np.ndarray]]):
+def calibrate(model, params, feeds: Iterable[Tuple[np.ndarray, np.ndarray]], spread: float = 0.0):
     """`params` with every Point's range set as ONNX Runtime's CalibMovingAverage sets it from one set of
     calibration inputs: the mean over images of each image's min, and of its max (feeds: (image [1, H, W, C],
-    qmap [1, H, W, K]) pairs). `params` may be a float model's: the ranges are added."""
+    qmap [1, H, W, K]) pairs); with `spread` (0..50), the spread-th percentile of the mins and the
+    (100 - spread)-th of the maxes instead, wider where images differ (low and high qualities).
+    `params` may be a float model's: the ranges are added."""
     clean = float_params(params)
     run = jax.jit(lambda p, y, q: model.clone(int8="observe").apply({"params": p}, y, q, mutable=["int8_points"])[1])
     seen: Dict[Tuple[str, ...], list] = {}
@@ -136,5 +138,10 @@ def calibrate(model, params, feeds: Iterable[Tuple[np.ndarray, np.ndarray]]):
     if not seen:
         raise ValueError("calibrate needs at least one (image, qmap) pair and a model with int8 points")
     flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(clean))
-    flat.update({k: jnp.asarray(np.mean(v, axis=0), jnp.float32) for k, v in seen.items()})
+    def bounds(v):  # [images, 2] -> [2]
+        v = np.asarray(v, np.float32)
+        return v.mean(axis=0) if not spread else np.array([np.percentile(v[:, 0], spread),
+                                                           np.percentile(v[:, 1], 100 - spread)], np.float32)
+
+    flat.update({k: jnp.asarray(bounds(v), jnp.float32) for k, v in seen.items()})
     return flax.traverse_util.unflatten_dict(flat)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Dict, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from qgac_jax.data import on_device, tf_pipeline
 from qgac_jax.evaluation import protocol as eval_protocol
@@ -30,6 +31,10 @@ log = logging.getLogger("qgac_jax.train")  # the name users filter on: the comma
 # step's 'compressed', 'target' (float) and 'qmap' of them there. Nothing else is transferred.
 STEP_KEYS = ("compressed", "target", "guide_tables")
 CODEC_MIX_KEYS = ("compressed", "target", "qmap")  # a codec mix's examples carry their own Q-maps
+CALIBRATION_BATCHES = 16  # an int8 fine-tune's starting ranges: the first 16 batches of its data (128 examples at 8)
+# ... from the 10th percentile of their minima and the 90th of their maxima: their mean (ONNX Runtime's rule) clips
+# the large activations of low qualities (docs/model_cards.md, the int8 models)
+CALIBRATION_SPREAD = 10
 
 
 
@@ -50,15 +55,28 @@ def load_vgg_params(parts, config, key):
     return vgg_lib.load_params(config.loss.vgg_weights, config.loss.vgg)
 
 
-def _start_from(parts, repl):
+def calibration_pairs(data_config, batches: train_loop.BatchSource) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """(image [1, H, W, C], qmap [1, H, W, K]) of each example of the run's first CALIBRATION_BATCHES batches:
+    where an int8 fine-tune's ranges start (the training mix's qualities and codecs, not a few crops')."""
+    prepare, pairs = on_device.make_prepare(data_config), []
+    stream = batches(data_config, 0)
+    try:
+        for _ in range(CALIBRATION_BATCHES):
+            batch = prepare({k: jnp.asarray(v) for k, v in next(stream).items()})
+            pairs += [(np.asarray(batch["compressed"][i:i + 1]), np.asarray(batch["qmap"][i:i + 1]))
+                      for i in range(batch["compressed"].shape[0])]
+    finally:
+        getattr(stream, "close", lambda: None)()
+    return pairs
+
+
+def _start_from(parts, repl, calibration: Callable[[], List]):
     def start_from(state, params):
         """The generator (and its EMA) from an export's parameters, with a fresh optimiser; a float model's
-        export given to an int8 one gets its ranges from the int8 graph's calibration (`int8_graph`)."""
-        if getattr(parts.model, "int8", "") and not int8.ranges(params):
-            from qgac_jax.restoring import int8_graph
-
-            params = int8.calibrate(parts.model, params, int8_graph.calibration_pairs(parts.model.channels))
-            log.info("int8 ranges calibrated on the shipped calibration photos")
+        export given to an int8 one gets its ranges calibrated on `calibration()`'s pairs."""
+        if parts.model.int8 and not int8.ranges(params):
+            params = int8.calibrate(parts.model, params, calibration(), spread=CALIBRATION_SPREAD)
+            log.info("int8 ranges calibrated on the first %d batches of the training mix", CALIBRATION_BATCHES)
         params = jax.device_put(params, repl)
         return state.replace(g_params=params, ema_params=jax.tree.map(jnp.copy, params),
                              g_opt=jax.device_put(parts.g_tx.init(params), repl))
@@ -108,7 +126,8 @@ def train_and_evaluate(config, workdir: str, batches: train_loop.BatchSource = t
     repl = sharding.param_sharding(mesh)
     ckpt = checkpoints.Checkpointer(workdir, keep=config.train.keep_checkpoints)
     fresh = jax.device_put(train_step.init_state(parts, jax.random.key(config.train.seed)), repl)
-    state = train_loop.initial_state(fresh, ckpt, config.train.init_from, _start_from(parts, repl), workdir)
+    start_from = _start_from(parts, repl, lambda: calibration_pairs(data_config, batches))
+    state = train_loop.initial_state(fresh, ckpt, config.train.init_from, start_from, workdir)
     vgg_params = jax.device_put(load_vgg_params(parts, config, jax.random.key(config.train.seed + 1)), repl)
     steps = {adversarial: train_step.jit_step(parts, adversarial, mesh) for adversarial in (False, True)}
     gan_start = config.loss.gan_start_step

@@ -69,6 +69,7 @@ class OptimSection:
     b2: float = 0.999
     ema_decay: float = 0.999
     weight_decay: float = 0.0
+    range_lr_scale: float = 1.0  # a model trained for int8: its ranges' learning rate, relative to the weights'
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from qgac_jax.training import compiler_options, losses, sharding, sections
-from qgac_jax.models import create_model_from_config, dummy_inputs
+from qgac_jax.models import create_model_from_config, dummy_inputs, int8
 from qgac_jax.models.discriminator import PatchDiscriminator
 from qgac_jax.models import vgg as vgg_lib
 
@@ -74,12 +74,20 @@ def make_parts(config: sections.TrainingConfig) -> TrainParts:
                 else optax.adam(lr, b1=optim.b1, b2=optim.b2))
         return optax.chain(optax.clip_by_global_norm(optim.clip), adam)
 
+    g_tx = tx(schedule(optim, total))
+    if model.int8:  # the int8 ranges at their own pace: the weights are trained already, the ranges are not
+        range_schedule = schedule(dataclasses.replace(optim, lr=optim.lr * optim.range_lr_scale), total)
+        g_tx = optax.multi_transform({"weights": g_tx, "ranges": tx(range_schedule)}, _range_labels)
     vgg = None
     if config.loss.perceptual > 0:
         vgg = vgg_lib.VGG(arch=config.loss.vgg, layers=config.loss.vgg_layers, dtype=model.dtype,
                           preprocessing=vgg_lib.preprocessing_of(config.loss.vgg_weights))
-    return TrainParts(model, discriminator, tx(schedule(optim, total)), tx(optax.constant_schedule(optim.d_lr)), vgg,
+    return TrainParts(model, discriminator, g_tx, tx(optax.constant_schedule(optim.d_lr)), vgg,
                       config.loss, optim.ema_decay)
+
+
+def _range_labels(params):
+    return jax.tree_util.tree_map_with_path(lambda path, _: "ranges" if int8.is_range(path) else "weights", params)
 
 
 def init_state(parts: TrainParts, key: jax.Array) -> TrainState:
