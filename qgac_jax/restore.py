@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
-import os
 import pathlib
 import queue
 import sys
@@ -69,8 +68,8 @@ def run(argv=None) -> int:
     try:
         backend = engines.backend(args, bool(args.onnx))
         args.jobs = (args.jobs or onnx_graph.default_jobs()) if backend == "onnxruntime" or args.onnx else 1
-        cores = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
-        models, *more = [engines.Models(argparse.Namespace(**vars(args), threads=cores), backend)
+        threads = max(1, onnx_graph.cores() // args.jobs) if args.jobs > 1 else None
+        models, *more = [engines.Models(argparse.Namespace(**vars(args), threads=threads), backend)
                          for _ in range(args.jobs)]
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -235,17 +235,25 @@ def metadata(path) -> Dict[str, str]:
 MAX_WORKERS = 4  # each worker holds a tile's activations: a bound on memory for machines with many cores
 
 
+def cores() -> int:
+    """The cores this process may run on (a container's or `taskset`'s share, not the machine's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def default_workers(threads: Optional[int] = None) -> int:
     """Tiles restored at once: one per core up to MAX_WORKERS, the cores shared out among them. One ONNX
     Runtime session per core restores more pixels per second than one session on all cores
     (docs/performance.md)."""
-    return max(1, min(int(threads or os.cpu_count() or 1), MAX_WORKERS))
+    return max(1, min(int(threads or cores()), MAX_WORKERS))
 
 
-def default_jobs(cores: Optional[int] = None) -> int:
+def default_jobs(available: Optional[int] = None) -> int:
     """Photos restored at once (restore --jobs): one per MAX_WORKERS cores, at least one. One photo's tiles
     keep at most MAX_WORKERS sessions busy; the cores beyond them take other photos (docs/performance.md)."""
-    return max(1, int(cores or os.cpu_count() or 1) // MAX_WORKERS)
+    return max(1, int(available or cores()) // MAX_WORKERS)
 
 
 class OnnxModel:
@@ -305,7 +313,7 @@ class OnnxModel:
                 self._made += 1
                 if self._made > self.workers:
                     raise RuntimeError(f"more than {self.workers} concurrent calls") from None
-            session = self._session(max(1, (self.threads or os.cpu_count() or 1) // self.workers))
+            session = self._session(max(1, (self.threads or cores()) // self.workers))
         try:
             return self._run(session, y, qmap)
         finally:
