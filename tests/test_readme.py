@@ -50,7 +50,7 @@ def train_short(command, tmp_path):
     argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
     # The smallest network where the command trains from scratch (the loop, not the variant, is under test;
     # a fine-tune keeps its variant, which must match the export it starts from).
-    fine_tune = "finetune" in command or "codecs.py" in command or "perceptual.py" in command
+    fine_tune = any(k in command for k in ("finetune", "codecs.py", "perceptual.py", "int8.py"))
     tiny = [] if fine_tune else ["--config.model.variant=tiny"]
     proc = _run(argv + SHORT_TRAINING + tiny)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -268,8 +268,7 @@ RULES = [
     (r"^bash \.ci/run$", by_ci),
     (r"^bash \.ci/restore_install\.sh$", by_ci),
     (r"^python3 -m venv \.venv && \.venv/bin/pip install -e '\.\[onnx\]'$", by_ci),
-    (r"^python -m qgac_jax\.train --config=configs/(gpu|cpu|codecs|perceptual)\.py(:[\w,=]+)? --workdir=workdirs/",
-     train_short),
+    (r"^python -m qgac_jax\.train --config=configs/\w+\.py(:[\w,=]+)? --workdir=workdirs/", train_short),
     (r"^python -m qgac_jax\.train_estimator --config=configs/estimator\.py(:[\w,=]+)? --workdir=workdirs/",
      train_estimator_short),
     (r"^python -m qgac_jax\.train --config=configs/(psnr|base)\.py --workdir=gs://", train_offline_div2k),
@@ -297,6 +296,8 @@ RULES = [
     (r"^python benchmarks/train_throughput\.py ", train_throughput),
     (r"^python benchmarks/vs_pytorch\.py ", vs_pytorch),
     (r"^python benchmarks/restore_backends\.py", restore_backends),
+    (r"^python benchmarks/restore_precision\.py", run_in_sandbox(["--megapixels", "0.1", "--rounds", "1"])),
+    (r"^python benchmarks/restore_jobs\.py", run_in_sandbox(["--count", "2"])),
     (r"^python benchmarks/restore_profile\.py", run_in_sandbox(["--megapixels", "0.2", "--png-levels", "1"])),
     (r"^python benchmarks/int8_sensitivity\.py", run_in_sandbox(["--calibration", "2", "--rank", "2", "--keep", "1",
                                                                  "--seconds", "0.05"])),

@@ -134,8 +134,8 @@ def test_one_definition_each_of_the_shared_ideas():
     assert where(r"add_argument\(\s*\"--max-pixels\"") == ["qgac_jax/restoring/arguments.py"]
     # (export's --quality bakes one quality's tables into the graph: no file, no mode; the benchmarks' save photos)
     assert where(r"add_argument\(\s*\"--quality\", type=") == [
-        "benchmarks/restore_dataset.py", "benchmarks/restore_profile.py", "qgac_jax/export.py",
-        "qgac_jax/restoring/arguments.py"]
+        "benchmarks/restore_dataset.py", "benchmarks/restore_jobs.py", "benchmarks/restore_precision.py",
+        "benchmarks/restore_profile.py", "qgac_jax/export.py", "qgac_jax/restoring/arguments.py"]
     assert where(r"command_line\(") == ["qgac_jax/training/config.py", "qgac_jax/training/entry.py"]
     assert where(r"cost_analysis\(|def count_flops|def jaxpr_flops") == ["qgac_jax/models/flops.py"]
     assert where(r"[\"']pretrained[\"']") == ["qgac_jax/restoring/shipped.py"]
