@@ -1,7 +1,7 @@
 """A web page that restores photos, served on this machine (Gradio; the extra `app`).
 
     python -m qgac_jax.app [--host 127.0.0.1] [--port 7860] [--share] [--checkpoint PATH] [--backend B]
-        [--precision auto|float32|int8]
+        [--precision float32|int8|auto]
 
 Open the printed address in a browser: upload photos, choose what the network is told,
 compare before and after, download the lossless PNGs. The page restores

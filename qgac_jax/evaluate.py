@@ -2,7 +2,7 @@
 
     python -m qgac_jax.evaluate --images DIR [--checkpoint PATH] [--qualities 10,20,30,40]
                                 [--double 20:75,20:75:4] [--grey] [--max-images N] [--quality auto|file]
-                                [--ensemble] [--backend B] [--precision auto|float32|int8]
+                                [--ensemble] [--backend B] [--precision float32|int8|auto]
                                 [--lpips [alex,vgg]] [--json OUT.json] [--plot OUT.png]
 
 Each clean image is saved by Pillow at each quality (IJG tables, 4:2:0 for

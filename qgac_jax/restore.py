@@ -1,7 +1,7 @@
 """Restore compressed photos (JPEG, WebP, AVIF, HEIC) with the shipped models or a trained checkpoint.
 
     python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH | --onnx FILE] [--backend B]
-                               [--precision auto|float32|int8] [--quality auto|file|Q]
+                               [--precision float32|int8|auto] [--quality auto|file|Q]
                                [--show-quality] [--ensemble] [--overwrite] [--tile N] [--overlap N]
                                [--max-pixels N] [--jobs N]
 

@@ -2,7 +2,7 @@
 
     python -m qgac_jax.restore_dataset SRC DST [--address ADDR] [--concurrency N] [--cpus-per-actor C]
                                        [--gpus-per-actor G] [--quality auto|file|Q] [--checkpoint PATH | --onnx F]
-                                       [--backend B] [--precision auto|float32|int8] [--tile N] [--overlap N]
+                                       [--backend B] [--precision float32|int8|auto] [--tile N] [--overlap N]
                                        [--max-pixels N] [--ensemble] [--overwrite]
 
 SRC and DST are local paths or filesystem URIs pyarrow opens (s3://bucket/photos,

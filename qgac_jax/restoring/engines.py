@@ -2,9 +2,10 @@
 that restore (restore, evaluate, the web page, the archive job), and `Models`, which loads each model a run
 needs once.
 
---precision auto (the default) runs int8 where it pays: ONNX Runtime on a CPU with int8 dot-product
-instructions (VNNI, AMX, Arm's dot product), where the int8 graph of a model fine-tuned for it restores
-about twice as fast as float32 at the same quality (docs/performance.md); float32 elsewhere.
+--precision auto runs int8 where it pays: ONNX Runtime on a CPU with int8 dot-product instructions (VNNI,
+AMX, Arm's dot product), where the int8 graph restores about twice as fast as float32; float32 elsewhere.
+The default stays float32 until an int8 model holds float32's quality on every measured set
+(docs/performance.md#int8-by-default).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from qgac_jax.restoring import shipped
 
 BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
 PRECISIONS = ("auto", "float32", "int8")  # what --precision accepts; int8 runs `int8_graph` in ONNX Runtime
+DEFAULT_PRECISION = "float32"  # auto when int8 holds float32's quality: docs/performance.md#int8-by-default
 _BUILDING = threading.Lock()
 INT8_FLAGS = {"amx_int8": "AMX", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "asimddp": "Arm dot product"}
 
@@ -88,11 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what runs the network: 'auto' (default; $QGAC_BACKEND overrides) ONNX Runtime on a CPU "
                              "when the extra `onnx` is installed (faster there; each model is converted once and "
                              "cached), else JAX")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto (default): int8 where ONNX Runtime runs on a CPU with fast int8 instructions "
-                             "(VNNI, AMX, Arm's dot product), float32 elsewhere; int8: the quantized graph of the "
-                             "model fine-tuned for it, about twice as fast as float32 on such CPUs at the same "
-                             "quality (docs/performance.md); float32: the exact float network")
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                        help="float32 (default): the exact float network; int8: a quantized graph in ONNX "
+                             "Runtime (of the shipped model fine-tuned for it where one ships), about twice as fast "
+                             "on a CPU with VNNI or AMX, 0.03-0.09 dB of PSNR below float32 on the sets measured "
+                             "(docs/performance.md); auto: int8 where the CPU has such instructions (VNNI, AMX, "
+                             "Arm's dot product), float32 elsewhere")
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, onnx_file: bool = False) -> None:

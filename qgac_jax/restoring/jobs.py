@@ -15,7 +15,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from qgac_jax.restoring import guide
+from qgac_jax.restoring import engines, guide
 from qgac_jax.restoring.image_io import DEFAULT_MAX_PIXELS, Decoded, decode
 from qgac_jax.restoring.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
@@ -28,7 +28,7 @@ class Settings:
     checkpoint: Optional[str] = None
     onnx: Optional[str] = None
     backend: str = "auto"
-    precision: str = "auto"  # engines.PRECISIONS
+    precision: str = engines.DEFAULT_PRECISION
     tile: int = DEFAULT_TILE
     overlap: int = DEFAULT_OVERLAP
     max_pixels: int = DEFAULT_MAX_PIXELS
