@@ -1,12 +1,12 @@
-"""restore's default against --precision float32 on a photo-sized JPEG: seconds, peak memory, and how far apart.
+"""restore --precision auto against float32 on a photo-sized JPEG: seconds, peak memory, and how far apart.
 
     python benchmarks/restore_precision.py [--megapixels 12] [--quality 50] [--rounds 2] [--json OUT]
 
 Makes the JPEG of `restore_profile.photo_jpeg` (scikit-image's coffee enlarged
 to the size asked, with sensor-like noise), caches the ONNX graphs both
 commands run (first use converts and quantizes), then runs
-`python -m qgac_jax.restore photo.jpg --output DIR` with the default precision
-and with `--precision float32`, alternated, each in a process of its own
+`python -m qgac_jax.restore photo.jpg --output DIR` with `--precision auto`
+(int8 on a CPU with VNNI or AMX) and with `--precision float32`, alternated, each in a process of its own
 (start-up and model load included, as a user meets it), for --rounds rounds.
 Peak RSS is the child's own (VmHWM). The table names the precision `auto` chose
 (restore --show-quality's first line) and the PSNR between the two outputs.
@@ -58,7 +58,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
-    commands = {"default": [], "--precision float32": ["--precision", "float32"]}
+    commands = {"--precision auto": ["--precision", "auto"], "--precision float32": ["--precision", "float32"]}
     with tempfile.TemporaryDirectory(prefix="qgac-precision-") as tmp:
         tmp = pathlib.Path(tmp)
         photo = tmp / "photo.jpg"
@@ -73,7 +73,8 @@ def main():
                            for name, flags in commands.items()})
             print(f"round {r + 1}: " + ", ".join(f"{n} {v['seconds']:.1f} s" for n, v in rounds[-1].items()),
                   flush=True)
-        a, b = (np.asarray(Image.open(tmp / d / "photo.png"), np.float64) for d in ("default", "precision_float32"))
+        a, b = (np.asarray(Image.open(tmp / d / "photo.png"), np.float64)
+                for d in ("precision_auto", "precision_float32"))
         apart = 10 * np.log10(255**2 / max(np.mean((a - b) ** 2), 1e-12))
     last = rounds[-1]
     print(f"\n{args.megapixels:g} MP JPEG of quality {args.quality}, {os.cpu_count()} cores\n")

@@ -93,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="float32 (default): the exact float network; int8: a quantized graph in ONNX "
                              "Runtime (of the shipped model fine-tuned for it where one ships), about twice as fast "
-                             "on a CPU with VNNI or AMX, 0.03-0.09 dB of PSNR below float32 on the sets measured "
+                             "on a CPU with VNNI or AMX, 0.02-0.10 dB of PSNR below float32 on the sets measured "
                              "(docs/performance.md); auto: int8 where the CPU has such instructions (VNNI, AMX, "
                              "Arm's dot product), float32 elsewhere")
 
