@@ -115,16 +115,19 @@ def restore_all(args, models, found, out_root: pathlib.Path, failed: int, more_m
 
 def _restore_job(args, job, out_root: pathlib.Path, seen):
     """A function of the Models it runs on: what became of one job (its checks made here, in input order)."""
+    def known(outcome):
+        return lambda models, keep=None: outcome
+
     dest = out_root / job.rel
     if dest in seen:
-        return lambda models: ValueError(f"its output {dest} would also be written from {seen[dest]}")
+        return known(ValueError(f"its output {dest} would also be written from {seen[dest]}"))
     seen[dest] = job.src
     if dest.resolve() == job.src.resolve():
-        return lambda models: ValueError("the output would replace the input")
+        return known(ValueError("the output would replace the input"))
     if dest.is_dir():
-        return lambda models: ValueError(f"its output {dest} is a folder")
+        return known(ValueError(f"its output {dest} is a folder"))
     if dest.exists() and not args.overwrite:
-        return lambda models: "skipped"
+        return known("skipped")
 
     def run(models, keep=lambda: True):
         file_start = time.perf_counter()

@@ -160,6 +160,9 @@ def test_jobs_restore_photos_at_once_into_the_same_pngs(colour_export, tmp_path)
     assert sorted(runs["1"]) == [f"{i}.png" for i in range(5)]
     for name, pixels in runs["1"].items():
         np.testing.assert_array_equal(runs["2"][name], pixels)
+    again = _cli(src, "--output", tmp_path / "2", "--checkpoint", colour_export, "--jobs", "2", "--backend",
+                 "onnxruntime")  # a rerun skips what exists, photos at once too
+    assert again.returncode == 1 and "restored 0, skipped 5 (output exists), failed 1" in again.stdout, again.stderr
 
 
 def test_glob_inputs_and_quality_for_png(colour_export, tmp_path):
