@@ -110,7 +110,7 @@ def test_evaluate_reports_the_engine(in_cache, tmp_path, capsys):
     out = tmp_path / "r.json"
     assert evaluate.run(["--images", str(images), "--qualities", "20", "--precision", "int8", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["engine"] == "ONNX Runtime int8"
-    assert "(ONNX Runtime int8)" in capsys.readouterr().out
+    assert "(ONNX Runtime int8; --precision int8)" in capsys.readouterr().out
 
 
 def test_export_writes_int8_graphs_with_the_float32_contract(tmp_path, capsys):
