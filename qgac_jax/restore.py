@@ -161,7 +161,8 @@ def _count(tally, job, outcome, quiet: bool) -> None:
 
 class _Pool:
     """Jobs run on one Models each: in this thread when there is one, else in threads (one per Models), at most
-    one job waiting per thread, outcomes in input order. Interrupted, the photos under way are not written."""
+    one job waiting per thread, outcomes in input order. Interrupted, the photos under way are not written (one
+    whose PNG was being written as Ctrl-C came is whole, and not in the summary's count)."""
 
     def __init__(self, models):
         self.models, self._running = list(models), {}

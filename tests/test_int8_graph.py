@@ -21,13 +21,18 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shipped.default_checkpoint(3) is None, reason="this version ships no models")]
 
 
+INT8_COLOUR = shipped.default_checkpoint(3, "psnr", "int8")  # what restore --precision int8 runs for colour
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    """A private ONNX cache holding the colour model's float32 and int8 graphs."""
+    """A private ONNX cache holding the int8 colour model's float32 and int8 graphs, and the float32 graph of the
+    colour model (--precision float32)."""
     folder = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("QGAC_ONNX_CACHE", str(folder))
-        int8_graph.cached(shipped.default_checkpoint(3), log=lambda *a, **k: None)
+        int8_graph.cached(INT8_COLOUR, log=lambda *a, **k: None)
+        onnx_graph.cached(shipped.default_checkpoint(3), log=lambda *a, **k: None)
     return folder
 
 
@@ -39,9 +44,9 @@ def in_cache(cache, monkeypatch):
 
 
 def _graphs(cache):
+    """The int8 colour model's float32 graph and its int8 graph."""
     (int8,) = cache.glob("*.int8-*.onnx")
-    (fp32,) = [p for p in cache.glob("*.onnx") if ".int8-" not in p.name]
-    return fp32, int8
+    return cache / (int8.name.split(".int8-")[0] + ".onnx"), int8
 
 
 def _psnr(a, b):
@@ -58,7 +63,7 @@ def test_convolutions_outside_the_kept_modules_are_int8_and_the_contract_is_unch
     float_convs = [c.name for c in convs if c.name not in int8_convs]
     # small: stem, 2 QGA blocks of 3 convolutions, the full-resolution fuse and the head stay float32
     assert len(convs) == 37 and len(float_convs) == 1 + 2 * 3 + 1 + 1
-    _, params, _ = exports.load_restoration_export(shipped.default_checkpoint(3))
+    _, params, _ = exports.load_restoration_export(INT8_COLOUR)
     assert sorted(float_convs) == sorted(int8_graph.kept_float(onnx.load(str(fp32)), params))
     kept_weights = {np.asarray(params[m]["kernel"], np.float32).transpose(3, 2, 0, 1).tobytes()
                     for m in ("stem", "head", "fuse0")}
