@@ -161,7 +161,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
                                  precision=args.precision, quality=args.quality)
         models = engines.Models(settings, engines.backend(args))
         restorer = models(args.grey)
-        checkpoint = args.checkpoint or shipped.default_checkpoint(1 if args.grey else 3, args.model, models.precision)
+        checkpoint = models.path(args.grey)
         restore = functools.partial(restorer.restore_compressed, quality=args.quality, ensemble=args.ensemble)
         result = evaluate_images(restore, args.images, cases, args.grey, args.max_images, progress=True,
                                  lpips=args.lpips)

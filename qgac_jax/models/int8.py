@@ -114,12 +114,18 @@ def ranges(params) -> Dict[str, np.ndarray]:
     return {"/".join(k[:-1]): np.asarray(v, np.float32) for k, v in flat.items() if k[-1] == RANGE}
 
 
+def _observer(model):
+    """(float params, image, qmap) -> {point: value [B, H, W, C]} of each quantized tensor, jitted."""
+    def run(params, image, qmap):
+        _, state = model.clone(int8="observe").apply({"params": params}, image, qmap, mutable=["int8_points"])
+        flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(state["int8_points"]))
+        return {"/".join(k[:-1]): v[0] for k, v in flat.items()}  # (*module path, 'value') -> the Point's name
+    return jax.jit(run)
+
+
 def observe(model, params, image, qmap) -> Dict[str, np.ndarray]:
     """{point: value [B, H, W, C]} of each quantized tensor of the float network (model.int8 any mode)."""
-    _, state = model.clone(int8="observe").apply({"params": float_params(params)}, image, qmap,
-                                                 mutable=["int8_points"])
-    flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(state["int8_points"]))
-    return {"/".join(k[:-1]): np.asarray(v[0]) for k, v in flat.items()}
+    return {k: np.asarray(v) for k, v in _observer(model)(float_params(params), image, qmap).items()}
 
 
 def calibrate(model, params, feeds: Iterable[Tuple[np.ndarray, np.ndarray]], spread: float = 0.0):
@@ -128,16 +134,15 @@ def calibrate(model, params, feeds: Iterable[Tuple[np.ndarray, np.ndarray]], spr
     qmap [1, H, W, K]) pairs); with `spread` (0..50), the spread-th percentile of the mins and the
     (100 - spread)-th of the maxes instead, wider where images differ (low and high qualities).
     `params` may be a float model's: the ranges are added."""
-    clean = float_params(params)
-    run = jax.jit(lambda p, y, q: model.clone(int8="observe").apply({"params": p}, y, q, mutable=["int8_points"])[1])
+    clean, run = float_params(params), _observer(model)
     seen: Dict[Tuple[str, ...], list] = {}
     for image, qmap in feeds:
-        for key, value in flax.traverse_util.flatten_dict(flax.core.unfreeze(run(clean, image, qmap))).items():
-            key = key[1:-1] + (RANGE,)  # ('int8_points', *module path, 'value') -> the Point's parameter
-            seen.setdefault(key, []).append([np.min(value[0]), np.max(value[0])])
+        for name, value in run(clean, image, qmap).items():
+            seen.setdefault(tuple(name.split("/")) + (RANGE,), []).append([np.min(value), np.max(value)])
     if not seen:
         raise ValueError("calibrate needs at least one (image, qmap) pair and a model with int8 points")
     flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(clean))
+
     def bounds(v):  # [images, 2] -> [2]
         v = np.asarray(v, np.float32)
         return v.mean(axis=0) if not spread else np.array([np.percentile(v[:, 0], spread),

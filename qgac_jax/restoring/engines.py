@@ -142,12 +142,17 @@ class Models:
         engine = "ONNX Runtime" if self.backend == "onnxruntime" or self.settings.onnx else "JAX"
         return f"{engine} {self.precision} ({self.why})"
 
+    def path(self, grey: bool):
+        """The model a file of that colour is restored with: --onnx, --checkpoint, else the shipped one."""
+        args = self.settings
+        return args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3, args.model,
+                                                                          self.precision)
+
     def __call__(self, grey: bool):
         from qgac_jax.restoring.restorer import Restorer
 
         args = self.settings
-        path = args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3, args.model,
-                                                                          self.precision)
+        path = self.path(grey)
         if path in self._loaded:
             return self._loaded[path]
         kwargs = dict(tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels,
