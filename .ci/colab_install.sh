@@ -20,7 +20,7 @@ fi
 "$venv/bin/python" -c "
 import tensorflow as tf, tensorflow_datasets as tfds, qgac_jax
 from qgac_jax import Restorer
-from qgac_jax.restoring import shipped
+from qgac_jax.models import shipped
 assert shipped.default_checkpoint() is not None, 'the shipped models are missing from the installed package'
 print('colab install: tensorflow', tf.__version__, 'tfds', tfds.__version__, 'qgac_jax', qgac_jax.__version__)
 "

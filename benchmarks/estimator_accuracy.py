@@ -23,8 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np  # noqa: E402
 
 from qgac_jax.evaluation import protocol as eval_protocol  # noqa: E402
-from qgac_jax.restoring import shipped
-from qgac_jax.restoring.estimate import QualityEstimate  # noqa: E402
+from qgac_jax.models import shipped
+from qgac_jax.models.quality_estimate import QualityEstimate  # noqa: E402
 
 
 def main():

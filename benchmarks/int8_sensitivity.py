@@ -73,7 +73,8 @@ def main():
     import onnx
     import onnxruntime as ort
 
-    from qgac_jax.restoring import int8_graph, onnx_graph, shipped
+    from qgac_jax.graphs import int8_graph, onnx_graph
+    from qgac_jax.models import shipped
 
     rng = np.random.default_rng(0)
     photos = training_photos()

@@ -32,7 +32,8 @@ import numpy as np  # noqa: E402
 
 from qgac_jax.models import exports  # noqa: E402
 from qgac_jax.models import flops
-from qgac_jax.restoring import int8_graph, onnx_graph, shipped
+from qgac_jax.graphs import int8_graph, onnx_graph
+from qgac_jax.models import shipped
 from timing import timed  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 GEMM = 2048
@@ -165,7 +166,7 @@ def photo(megapixels: float) -> dict:
     """restore_profile's split for a photo of `megapixels`, float32 and int8 (ONNX Runtime)."""
     from restore_profile import photo_jpeg, profile, split_table
 
-    from qgac_jax.restoring import jobs
+    from qgac_jax.commands import jobs
 
     data, out = photo_jpeg(megapixels, 50), {}
     for precision in ("float32", "int8"):

@@ -58,11 +58,12 @@ def main():
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
 
-    from qgac_jax.restoring import jobs, tiling
+    from qgac_jax.commands import jobs
+    from qgac_jax.models import tiling
 
-    settings = jobs.Settings(backend=args.backend, precision=args.precision,
-                                     tile=args.tile or tiling.DEFAULT_TILE,
-                                     overlap=tiling.DEFAULT_OVERLAP if args.overlap is None else args.overlap)
+    settings = jobs.settings(args, tile=args.tile or tiling.DEFAULT_TILE,
+                             overlap=tiling.DEFAULT_OVERLAP if args.overlap is None else args.overlap,
+                             quality="auto")  # (--quality here is the JPEG's, not what the network is told)
     figures = profile(photo_jpeg(args.megapixels, args.quality), settings,
                       [int(v) for v in args.png_levels.split(",")])
     figures.pop("output")
@@ -90,15 +91,17 @@ def split_table(figures) -> str:
 
 def profile(data: bytes, settings, png_levels=()) -> dict:
     """Restores the JPEG `data` as restore does with `settings`, timing each stage (see the module docstring)."""
-    from qgac_jax.restoring import engines, guide, outputs
-    from qgac_jax.restoring.image_io import decode, to_output
+    from qgac_jax.commands import engines
+    from qgac_jax.restoring import guide
+    from qgac_jax.files import outputs
+    from qgac_jax.files.images import decode, to_output
 
-    backend = engines.backend(settings)
-    figures = {"backend": backend, "tile": settings.tile, "overlap": settings.overlap, "cpu_count": os.cpu_count()}
+    engine = engines.decide(settings)
+    figures = {"backend": engine.backend, "tile": settings.tile, "overlap": settings.overlap, "cpu_count": os.cpu_count()}
     split = {}
 
     start = time.perf_counter()
-    restorer = engines.Models(settings, backend)(False)  # loads (and on first use converts) the model
+    restorer = engines.Models(settings, engine)(False)  # loads (and on first use converts) the model
     figures["model_load_s"], figures["engine"] = time.perf_counter() - start, restorer.engine
 
     t = time.perf_counter()

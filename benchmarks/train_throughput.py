@@ -29,7 +29,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from qgac_jax import data
-from qgac_jax.training import qgac  # noqa: E402
+from qgac_jax.training import restoration  # noqa: E402
 from qgac_jax.models import flops
 from qgac_jax.training import sections, sharding, step as train_step
 from qgac_jax.codecs import jpeg  # noqa: E402
@@ -116,11 +116,11 @@ def main():
     repl = sharding.param_sharding(mesh)
     parts = train_step.make_parts(sections.training(config))
     state = jax.device_put(train_step.init_state(parts, jax.random.key(0)), repl)
-    vgg = jax.device_put(qgac.load_vgg_params(parts, config, jax.random.key(1)), repl)
+    vgg = jax.device_put(restoration.load_vgg_params(parts, config, jax.random.key(1)), repl)
     adversarial = args.recipe == "full"
     step = train_step.jit_step(parts, adversarial, mesh)
     prepare = jax.jit(on_device.make_prepare(data_config), out_shardings=sharding.batch_sharding(mesh))
-    fixed = prepare(sharding.global_batch({k: v for k, v in next(batches).items() if k in qgac.STEP_KEYS}, mesh))
+    fixed = prepare(sharding.global_batch({k: v for k, v in next(batches).items() if k in restoration.STEP_KEYS}, mesh))
     step_flops = flops.count_flops(train_step.make_step(parts, adversarial), state, fixed, vgg)
     holder = {"state": state}
 
@@ -134,7 +134,7 @@ def main():
           f"steps/s, {step_flops / 1e12:.3g} TFLOP/step, {tflops:.3g} TFLOP/s = {tflops / peak:.0%} of the matmul)",
           flush=True)
 
-    with to_devices(batches, mesh, qgac.STEP_KEYS, on_device.make_prepare(data_config)) as fed:
+    with to_devices(batches, mesh, restoration.STEP_KEYS, on_device.make_prepare(data_config)) as fed:
         def fed_step():
             holder["state"], metrics = step(holder["state"], next(fed), vgg)
             return metrics

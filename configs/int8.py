@@ -11,7 +11,7 @@ at the 10th and 90th percentiles of the extremes of the run's first 128
 examples (its qualities and codecs) and are parameters from then on, learned
 30 times faster than the weights. Same data mix and loss (L1) as configs/codecs.py,
 at a lower learning rate: the network is already trained, it only learns to
-survive the rounding. The export carries the ranges; `restoring/int8_graph`
+survive the rounding. The export carries the ranges; `graphs/int8_graph`
 writes them into the int8 graph instead of calibrating.
 
 Cost: configs/codecs.py's step plus the rounding (the same FLOPs); measured

@@ -76,7 +76,7 @@ from PIL import Image
 
 from qgac_jax import Restorer, codecs
 from qgac_jax.evaluation import metrics
-from qgac_jax.restoring.shipped import default_checkpoint
+from qgac_jax.models.shipped import default_checkpoint
 
 clean = skimage.data.chelsea()                      # a photo shipped inside scikit-image
 buf = io.BytesIO()
@@ -136,11 +136,11 @@ The full recipes are `configs/cpu.py`, `configs/psnr.py` and `configs/base.py`."
     ("code", """import tempfile
 from configs import smoke
 
-from qgac_jax.training import qgac
+from qgac_jax.training import restoration
 
 workdir = tempfile.mkdtemp(prefix="qgac_smoke_")
 config = smoke.get_config()
-_, summary = qgac.train_and_evaluate(config, workdir)   # the final state and the last metrics
+_, summary = restoration.train_and_evaluate(config, workdir)   # the final state and the last metrics
 print({k: round(v, 4) for k, v in summary.items() if k in ("loss", "psnr", "jpeg_psnr", "model_psnr")})
 
 mine = Restorer.from_checkpoint(workdir)                # restores the export this run wrote

@@ -16,7 +16,7 @@ import argparse
 import importlib.util
 import sys
 
-from qgac_jax.restoring import arguments, engines
+from qgac_jax.commands import arguments, engines
 
 
 def _port(text: str) -> int:
@@ -35,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
     parser.add_argument("--port", type=_port, default=7860, help="port (default 7860)")
     parser.add_argument("--share", action="store_true", help="also ask Gradio for a public link (off by default)")
-    parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped models)")
+    arguments.add_checkpoint(parser, "the shipped models")
     engines.add_arguments(parser)
     arguments.add_max_pixels(parser)
     args = parser.parse_args(argv)
@@ -50,11 +50,10 @@ def main(argv=None) -> None:
 
     args = parse_args(argv)
     quiet_third_party()
-    from qgac_jax.restoring import web_page
-    from qgac_jax.restoring.jobs import Settings
+    from qgac_jax.apps import web_page
+    from qgac_jax.commands import jobs
 
-    settings = Settings(checkpoint=args.checkpoint, backend=args.backend, precision=args.precision,
-                        max_pixels=args.max_pixels)
+    settings = jobs.settings(args)
     try:
         _, url = web_page.serve(settings, args.host, args.port, args.share, block=False)
     except OSError as err:

@@ -31,7 +31,9 @@ import sys
 from typing import Dict, Optional, Sequence
 
 from qgac_jax.codecs import CODECS
-from qgac_jax.restoring import arguments, atomic_files, engines, jobs, shipped
+from qgac_jax.commands import arguments, engines, jobs
+from qgac_jax.files import atomic_files
+from qgac_jax.models import shipped
 from qgac_jax.evaluation.protocol import LPIPS_NAMES, PSNR_CAP, Case, evaluate_images, lpips_nets, markdown_table
 
 
@@ -91,7 +93,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser = argparse.ArgumentParser(prog="python -m qgac_jax.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     arguments.add_shipped_model(parser)
-    parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped --model)")
+    arguments.add_checkpoint(parser, "the shipped --model")
     parser.add_argument("--images", required=True, help="folder of clean images, or 'builtin'")
     parser.add_argument("--qualities", type=_qualities, default=None,
                         help="single-JPEG qualities (default 10,20,30,40; none with --double alone)")
@@ -157,9 +159,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if not args.checkpoint and shipped.default_checkpoint(1 if args.grey else 3, args.model) is None:
         parser.error(f"this version ships no {args.model} model: pass --checkpoint")
     try:
-        settings = jobs.Settings(model=args.model, checkpoint=args.checkpoint, backend=args.backend,
-                                 precision=args.precision, quality=args.quality)
-        models = engines.Models(settings, engines.backend(args))
+        models = engines.Models(jobs.settings(args))
         restorer = models(args.grey)
         checkpoint = models.path(args.grey)
         restore = functools.partial(restorer.restore_compressed, quality=args.quality, ensemble=args.ensemble)

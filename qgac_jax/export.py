@@ -21,7 +21,8 @@ import sys
 import tempfile
 import time
 
-from qgac_jax.restoring import arguments, shipped
+from qgac_jax.commands import arguments
+from qgac_jax.models import shipped
 
 
 def _quality(text: str) -> int:
@@ -39,8 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="output format (default onnx)")
     parser.add_argument("--output", required=True, help="the file to write, e.g. qgac_colour.onnx")
     arguments.add_shipped_model(parser)
-    parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped --model for "
-                                             "--channels)")
+    arguments.add_checkpoint(parser, "the shipped --model for --channels")
     parser.add_argument("--channels", type=int, choices=[1, 3], help="3 colour (default), 1 grey; with --checkpoint "
                                                                      "it must match the checkpoint")
     parser.add_argument("--quality", type=_quality,
@@ -64,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(argv=None) -> int:
     args = parse_args(argv)
     from qgac_jax.models import exports
-    from qgac_jax.restoring import int8_graph, onnx_graph
+    from qgac_jax.graphs import int8_graph, onnx_graph
 
     path = args.checkpoint or shipped.default_checkpoint(args.channels or 3, args.model, args.precision)
     start = time.perf_counter()

@@ -27,7 +27,10 @@ import sys
 import threading
 import time
 
-from qgac_jax.restoring import arguments, atomic_files, engines, guide, inputs, jobs, onnx_graph, outputs
+from qgac_jax.commands import arguments, engines, jobs
+from qgac_jax.files import atomic_files, inputs, outputs
+from qgac_jax.restoring import guide
+from qgac_jax.graphs import onnx_graph
 
 PROGRESS_TILES = 8  # images cut into more tiles than this show a progress bar per tile (on a terminal)
 
@@ -66,11 +69,10 @@ def run(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        backend = engines.backend(args, bool(args.onnx))
-        args.jobs = (args.jobs or onnx_graph.default_jobs()) if backend == "onnxruntime" or args.onnx else 1
+        engine = engines.decide(jobs.settings(args))
+        args.jobs = (args.jobs or onnx_graph.default_jobs()) if engine.backend == "onnxruntime" else 1
         threads = max(1, onnx_graph.cores() // args.jobs) if args.jobs > 1 else None
-        models, *more = [engines.Models(argparse.Namespace(**vars(args), threads=threads), backend)
-                         for _ in range(args.jobs)]
+        models, *more = [engines.Models(jobs.settings(args, threads=threads), engine) for _ in range(args.jobs)]
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

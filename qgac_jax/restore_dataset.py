@@ -26,7 +26,7 @@ import os
 import sys
 import time
 
-from qgac_jax.restoring import arguments
+from qgac_jax.commands import arguments
 
 CPUS_PER_ACTOR = 1  # measured: two one-core actors restore more photos a second than one two-core one
 
@@ -75,7 +75,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run(argv=None) -> int:
     args = parse_args(argv)
-    from qgac_jax.restoring import archive, jobs
+    from qgac_jax.apps import archive
+    from qgac_jax.commands import jobs
 
     start = time.perf_counter()
     try:
@@ -85,9 +86,7 @@ def run(argv=None) -> int:
         return 2
     if job.leftovers:
         print(f"removed {job.leftovers} partial file(s) an interrupted run left in {args.dst}", file=sys.stderr)
-    settings = jobs.Settings(model=args.model, checkpoint=args.checkpoint, onnx=args.onnx, backend=args.backend,
-                             precision=args.precision, tile=args.tile, overlap=args.overlap,
-                             max_pixels=args.max_pixels, quality=args.quality, ensemble=args.ensemble)
+    settings = jobs.settings(args)
     rows = []
     if job.todo:
         import logging

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 def main(argv=None) -> None:
     """`python -m qgac_jax.train` and `qgac-train`."""
-    from qgac_jax.training import entry, qgac
+    from qgac_jax.training import entry, restoration
 
-    entry.main(qgac.train_and_evaluate, "python -m qgac_jax.train", __doc__, argv)
+    entry.main(restoration.train_and_evaluate, "python -m qgac_jax.train", __doc__, argv)
 
 
 if __name__ == "__main__":

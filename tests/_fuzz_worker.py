@@ -15,7 +15,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from qgac_jax import codecs  # noqa: E402
-from qgac_jax.restoring.image_io import decode  # noqa: E402
+from qgac_jax.files.images import decode  # noqa: E402
 
 
 def originals():

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from configs import smoke  # noqa: E402
 
 from qgac_jax import data
-from qgac_jax.training import qgac  # noqa: E402
+from qgac_jax.training import restoration  # noqa: E402
 from qgac_jax.training import sections, sharding, loop as train_loop, step as train_step
 from qgac_jax.data import on_device  # noqa: E402
 
@@ -38,7 +38,7 @@ def one_step(out):
     state = jax.device_put(train_step.init_state(parts, jax.random.key(0)), repl)
     data_config = data.DataConfig.from_config(config.data)
     host = next(data.train_batches(data_config, process_index=0, process_count=1, compact=True))
-    batch = on_device.make_prepare(data_config)(sharding.global_batch({k: host[k] for k in qgac.STEP_KEYS}, mesh))
+    batch = on_device.make_prepare(data_config)(sharding.global_batch({k: host[k] for k in restoration.STEP_KEYS}, mesh))
     step = train_step.jit_step(parts, False, mesh, donate=False)
     state, metrics = step(state, batch, {})
     assert batch["target"].sharding.num_devices == jax.device_count()
@@ -73,7 +73,7 @@ def run_training(workdir, out, overrides):
             yield batch
 
     sharding.initialize_distributed()
-    state, _ = qgac.train_and_evaluate(config, workdir, batches=slow if delay else train_loop.default_batches)
+    state, _ = restoration.train_and_evaluate(config, workdir, batches=slow if delay else train_loop.default_batches)
     if out != "-":  # what this process holds in memory (replicated: its own shard is the whole value)
         local = jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), (state.g_params, state.ema_params))
         np.savez(out, process=jax.process_index(), devices=jax.device_count(), **flat({"g": local[0], "ema": local[1]}))
@@ -93,7 +93,7 @@ def hosts_in_one(out, steps):
     step = train_step.jit_step(parts, False, mesh)
     for _ in range(steps):
         local = [next(h) for h in hosts]
-        batch = {k: np.concatenate([b[k] for b in local]) for k in qgac.STEP_KEYS}
+        batch = {k: np.concatenate([b[k] for b in local]) for k in restoration.STEP_KEYS}
         state, _ = step(state, prepare(sharding.global_batch(batch, mesh)), {})
     np.savez(out, devices=jax.device_count(), **flat({"g": jax.device_get(state.g_params),
                                                       "ema": jax.device_get(state.ema_params)}))

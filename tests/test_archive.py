@@ -2,7 +2,7 @@
 
 import pytest
 
-from qgac_jax.restoring import archive
+from qgac_jax.apps import archive
 from conftest import jpeg_bytes, natural_image
 
 pytest.importorskip("pyarrow", reason="the archive job needs the extra `cluster`")

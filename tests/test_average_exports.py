@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from qgac_jax.models import exports
-from qgac_jax.restoring import shipped
+from qgac_jax.models import shipped
 from qgac_jax.tools import average_exports
 
 

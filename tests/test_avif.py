@@ -96,7 +96,7 @@ def test_av1_steps_divided_by_the_gain_meet_hevcs_at_both_ends():
 
 
 def test_an_image_sequence_without_a_primary_item_is_read_at_its_first_frame():
-    from qgac_jax.restoring.image_io import decode
+    from qgac_jax.files.images import decode
 
     frames = [Image.fromarray(natural_image(64, 48, seed=k)) for k in range(3)]
     buf = io.BytesIO()

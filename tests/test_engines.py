@@ -1,10 +1,11 @@
-"""restoring/engines.py: which backend and precision run the network, and why."""
+"""commands/engines.py: which backend and precision run the network, and why."""
 
 import types
 
 import pytest
 
-from qgac_jax.restoring import engines, shipped
+from qgac_jax.commands import engines
+from qgac_jax.models import shipped
 
 # /proc/cpuinfo's lines of the CPUs the rule is about (flags abridged to the ones that matter and some others)
 XEON_AMX = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8\n"
@@ -60,7 +61,7 @@ def test_int8_takes_the_shipped_model_fine_tuned_for_it_where_one_ships():
 
 
 def test_an_int8_graph_that_cannot_be_built_falls_back_to_float32_under_auto_only(monkeypatch, capsys):
-    from qgac_jax.restoring import int8_graph, onnx_graph
+    from qgac_jax.graphs import int8_graph, onnx_graph
     from qgac_jax.restoring.restorer import Restorer
 
     monkeypatch.setattr(engines, "fast_int8", lambda: "AMX")
@@ -82,6 +83,6 @@ def test_an_int8_graph_that_cannot_be_built_falls_back_to_float32_under_auto_onl
 
 @pytest.mark.parametrize("cores, jobs", [(1, 1), (2, 1), (4, 1), (7, 1), (8, 2), (16, 4), (64, 16)])
 def test_photos_at_once_are_one_per_four_cores(cores, jobs):
-    from qgac_jax.restoring import onnx_graph
+    from qgac_jax.graphs import onnx_graph
 
     assert onnx_graph.default_jobs(cores) == jobs

@@ -9,7 +9,7 @@ import pytest
 import skimage.data
 
 from qgac_jax.evaluation import protocol as eval_protocol
-from qgac_jax.restoring import estimate
+from qgac_jax.models import quality_estimate
 from qgac_jax.codecs import jpeg
 from qgac_jax.models import create_model_from_config, dummy_inputs
 from qgac_jax.models.estimator import QualityEstimator, align_to_grid, grid_phase, luma
@@ -45,19 +45,19 @@ def test_estimator_shapes_and_range():
 
 
 def test_crops_cover_the_image_on_the_grid_and_tiny_images_work():
-    origins = estimate.crop_origins(321, 481, (136, 136))
+    origins = quality_estimate.crop_origins(321, 481, (136, 136))
     assert len(origins) == 16 and all(y % 8 == 0 and x % 8 == 0 for y, x in origins)
     assert max(y for y, _ in origins) + 136 <= 321 and max(x for _, x in origins) + 136 <= 481
     model = QualityEstimator(stem=4, widths=(8, 8), hidden=8)
     params = model.init(jax.random.key(0), *dummy_inputs(model, 40, 40))["params"]
-    estimator = estimate.QualityEstimate(model, params)
+    estimator = quality_estimate.QualityEstimate(model, params)
     for h, w in ((1, 1), (20, 30), (300, 200)):
         value = estimator(np.full((h, w, 3), 0.5, np.float32), jpeg.JpegQuantization.from_quality(50))
         assert 1.0 <= value <= 100.0
 
 
 def test_short_estimator_training_writes_an_export_restore_loads(tmp_path):
-    from qgac_jax.training import estimator as training
+    from qgac_jax.training import estimation as training
 
     config = importlib.import_module("configs.estimator").get_config("steps=3")
     config.data.sources = ("builtin",)
@@ -67,7 +67,7 @@ def test_short_estimator_training_writes_an_export_restore_loads(tmp_path):
     config.train.update(log_every=1, eval_every=3, checkpoint_every=3)
     state, metrics = training.train_and_evaluate(config, str(tmp_path))
     assert int(state.step) == 3 and np.isfinite(metrics["loss"]) and "eval_mae_20:75:4" in metrics
-    estimator = estimate.QualityEstimate.from_checkpoint(tmp_path / "export")
+    estimator = quality_estimate.QualityEstimate.from_checkpoint(tmp_path / "export")
     assert 1.0 <= estimator(np.full((64, 64, 3), 0.5, np.float32), jpeg.JpegQuantization.from_quality(30)) <= 100.0
     with pytest.raises(ValueError, match="quality estimator, not a restoration model"):
         from qgac_jax import Restorer

@@ -170,7 +170,7 @@ def test_other_codecs_are_measured_told_a_jpeg_quality(colour_export, tmp_path, 
 def test_a_jpeg_converted_to_webp_is_measured_with_the_estimate_where_the_estimator_reads_webp(colour_export,
                                                                                                 tmp_path, monkeypatch):
     from qgac_jax import evaluate
-    from qgac_jax.restoring import estimate
+    from qgac_jax.models import quality_estimate
 
     images = tmp_path / "images"
     images.mkdir()
@@ -183,9 +183,9 @@ def test_a_jpeg_converted_to_webp_is_measured_with_the_estimate_where_the_estima
         estimates.append(quantization.codec)
         return 20.0
 
-    monkeypatch.setattr(estimate.QualityEstimate, "codecs", ("jpeg", "webp"), raising=False)
-    monkeypatch.setattr(estimate.QualityEstimate, "__call__", reads_webp)
-    monkeypatch.setattr(estimate.QualityEstimate, "__init__", lambda self, *a: None)
+    monkeypatch.setattr(quality_estimate.QualityEstimate, "codecs", ("jpeg", "webp"), raising=False)
+    monkeypatch.setattr(quality_estimate.QualityEstimate, "__call__", reads_webp)
+    monkeypatch.setattr(quality_estimate.QualityEstimate, "__init__", lambda self, *a: None)
     assert evaluate.run(argv + ["--codec", "webp", "--qualities", "75"]) == 0
     told = json.loads(out.read_text())
     assert told["told"] == "the file's quantizer + estimate" and estimates == ["webp", "webp"]

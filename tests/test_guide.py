@@ -9,7 +9,7 @@ from PIL import Image
 from qgac_jax.codecs import jpeg
 from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax.restoring import guide
-from qgac_jax.restoring.image_io import decode
+from qgac_jax.files.images import decode
 from conftest import jpeg_bytes, natural_image
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from qgac_jax import codecs
 from qgac_jax.codecs import heic, heif
-from qgac_jax.restoring.image_io import decode
+from qgac_jax.files.images import decode
 from conftest import coffee, encoded
 
 

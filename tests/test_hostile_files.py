@@ -12,7 +12,7 @@ from PIL import Image
 
 from qgac_jax import codecs
 from qgac_jax.codecs import heic, heif, jpeg, webp
-from qgac_jax.restoring.image_io import decode
+from qgac_jax.files.images import decode
 from conftest import coffee, encoded, jpeg_bytes, natural_image
 from test_heif import _has_heif, _heif, _iloc, _one_tile_grid, _tile_with_slice_qp
 
@@ -95,7 +95,7 @@ def test_an_orientation_that_is_no_orientation_is_dropped_with_a_warning_and_the
         d = decode(_exif_jpeg(entry))
     assert d.orientation == 1 and d.pixels.shape == (32, 48, 3)
     assert any("is not one of 1..8" in str(w.message) for w in caught)
-    from qgac_jax.restoring import outputs
+    from qgac_jax.files import outputs
 
     outputs.write_png_atomically(np.zeros((4, 4, 3), np.uint8), _tmp_png(), d.metadata)  # its metadata writes
 
@@ -108,14 +108,14 @@ def _tmp_png():
 
 
 def test_decode_lets_only_value_errors_out(monkeypatch):
-    from qgac_jax.restoring import image_io
+    from qgac_jax.files import images
 
     for failure in (RuntimeError("Missing or empty image item"), ZeroDivisionError("division by zero"),
                     OverflowError("math range error"), MemoryError()):
         def broken(*args, failure=failure, **kwargs):
             raise failure
 
-        monkeypatch.setattr(image_io, "_pixels", broken)
+        monkeypatch.setattr(images, "_pixels", broken)
         with pytest.raises(ValueError) as caught:
             decode(jpeg_bytes(natural_image(16, 16), quality=50))
         assert type(caught.value) is ValueError and "\n" not in str(caught.value)
@@ -123,7 +123,7 @@ def test_decode_lets_only_value_errors_out(monkeypatch):
 
 
 def test_a_cut_16_bit_png_is_refused_in_plain_words():
-    from qgac_jax.restoring import png16
+    from qgac_jax.files import png16
 
     deep = png16.encode(np.random.default_rng(0).integers(0, 65536, (200, 150, 3)).astype(np.uint16))
     with pytest.raises(ValueError, match="broken|cut|truncated") as caught:

@@ -1,6 +1,6 @@
 """A restore's inputs: which files, once each, never from the output tree; outputs that keep distinct names."""
 
-from qgac_jax.restoring import inputs
+from qgac_jax.files import inputs
 from conftest import jpeg_bytes, natural_image
 
 

@@ -13,7 +13,8 @@ ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime needs the extra: p
 onnx = pytest.importorskip("onnx")
 
 from qgac_jax import Restorer, evaluate, export, restore  # noqa: E402
-from qgac_jax.restoring import int8_graph, onnx_graph, shipped  # noqa: E402
+from qgac_jax.graphs import int8_graph, onnx_graph
+from qgac_jax.models import shipped  # noqa: E402
 from qgac_jax.models import exports  # noqa: E402
 from conftest import jpeg_bytes, natural_image  # noqa: E402
 

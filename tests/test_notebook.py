@@ -31,7 +31,7 @@ def test_notebook_is_built_from_build_colab():
 def test_notebook_runs_without_errors_and_improves_psnr(tmp_path):
     from nbclient import NotebookClient
 
-    from qgac_jax.restoring.shipped import default_checkpoint
+    from qgac_jax.models.shipped import default_checkpoint
 
     if default_checkpoint() is None:
         pytest.skip("the notebook restores with the shipped checkpoint, which this version lacks")

@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from qgac_jax.restoring import png16
+from qgac_jax.files import png16
 
 
 def _pypng(data: bytes) -> np.ndarray:

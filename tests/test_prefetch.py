@@ -9,7 +9,7 @@ import pytest
 
 from qgac_jax.training import sharding
 from qgac_jax.data import on_device
-from qgac_jax.data.config import DataConfig
+from qgac_jax.data.options import DataConfig
 from qgac_jax.training.prefetch import DevicePrefetcher, to_devices
 
 T_HOST = T_DEVICE = 0.15  # seconds per batch on each side

@@ -12,7 +12,7 @@ from PIL import Image
 
 from qgac_jax import Restorer
 from qgac_jax.evaluation import metrics
-from qgac_jax.restoring.shipped import default_checkpoint
+from qgac_jax.models.shipped import default_checkpoint
 from conftest import SHARED_DATA
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -81,8 +81,8 @@ def test_restore_picks_the_shipped_grey_model_for_grey_jpegs(tmp_path):
 
 
 def _shipped_estimator():
-    from qgac_jax.restoring.estimate import QualityEstimate
-    from qgac_jax.restoring.shipped import estimator_checkpoint
+    from qgac_jax.models.quality_estimate import QualityEstimate
+    from qgac_jax.models.shipped import estimator_checkpoint
 
     path = estimator_checkpoint()
     if path is None:

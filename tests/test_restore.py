@@ -217,7 +217,7 @@ def test_missing_inputs_and_checkpoints_are_one_line_errors(colour_export, tmp_p
 
 def test_without_a_shipped_checkpoint_the_message_says_one_is_needed(tmp_path, monkeypatch, capsys):
     from qgac_jax import restore
-    from qgac_jax.restoring import shipped
+    from qgac_jax.models import shipped
 
     monkeypatch.setattr(shipped, "default_checkpoint", lambda channels=3: None)  # a build without pretrained/
     with pytest.raises(SystemExit) as exit_info:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 def _archive(root: pathlib.Path) -> dict:
     """At least 40 files of every kind restore reads, some damaged, in nested folders; {relative name: kind}."""
-    from qgac_jax.restoring import png16
+    from qgac_jax.files import png16
 
     kinds = {}
 

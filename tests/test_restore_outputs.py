@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from qgac_jax import restore
-from qgac_jax.restoring import png16
+from qgac_jax.files import png16
 from conftest import display_p3_profile, jpeg_bytes, natural_image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

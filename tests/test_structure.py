@@ -117,8 +117,48 @@ def _sources():
 def test_the_top_level_holds_the_command_lines_and_little_else():
     top = sorted(p.stem for p in PACKAGE.glob("*.py"))
     assert top == ["__init__", "app", "evaluate", "export", "restore", "restore_dataset", "train", "train_estimator"]
-    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == {
-        "codecs", "commands", "data", "evaluation", "models", "restoring", "training", "tools"}
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == set(FLOORS) - {"cli"}
+
+
+# Each room's floor: a room imports only rooms below it (README's map draws the same house).
+FLOORS = {"codecs": 0, "models": 1, "files": 1, "data": 2, "graphs": 2, "evaluation": 3, "restoring": 3,
+          "commands": 4, "training": 5, "apps": 5, "tools": 6, "cli": 7}
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and (PACKAGE / parts[1]).is_dir()) else "cli"
+
+
+def _arrows_up(graph):
+    return sorted(f"{src} ({_room(src)}) -> {dep} ({_room(dep)})" for src, deps in graph.items() for dep in deps
+                  if _room(src) != _room(dep) and FLOORS[_room(src)] <= FLOORS[_room(dep)])
+
+
+def test_no_room_imports_a_room_above_it_or_beside_it():
+    graph = import_graph()
+    assert {_room(m) for m in graph} == set(FLOORS)
+    assert _arrows_up(graph) == []
+    # restoring photos is not what training or its data stand on
+    assert [f"{s} -> {d}" for s, deps in graph.items() for d in deps
+            if _room(s) in ("data", "training") and _room(d) in ("restoring", "commands", "apps", "graphs")] == \
+        [f"{s} -> {d}" for s, deps in graph.items() for d in deps
+         if s == "qgac_jax.training.entry" and d == "qgac_jax.commands.logs"]
+
+
+def test_the_floor_check_sees_an_arrow_up():
+    assert _arrows_up({"qgac_jax.files.images": {"qgac_jax.restoring.guide"}}) == [
+        "qgac_jax.files.images (files) -> qgac_jax.restoring.guide (restoring)"]
+    assert _arrows_up({"qgac_jax.data.sources": {"qgac_jax.graphs.onnx_graph"}})  # beside: refused too
+    assert _arrows_up({"qgac_jax.restore": {"qgac_jax.restoring.guide"}}) == []
+
+
+def test_module_names_are_not_repeated_across_rooms():
+    names = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent != PACKAGE and path.stem not in ("__init__", "__main__"):
+            names.setdefault(path.stem, []).append(str(path.relative_to(PACKAGE)))
+    assert {name: where for name, where in names.items() if len(where) > 1} == {}
 
 
 def test_one_definition_each_of_the_shared_ideas():
@@ -131,14 +171,21 @@ def test_one_definition_each_of_the_shared_ideas():
 
     assert where(r"def parse_mode\b|'auto', 'file'\)|\"auto\", \"file\"\)") == ["qgac_jax/restoring/guide.py"]
     assert where(r"what the network is told about the file's quantization") == ["qgac_jax/restoring/guide.py"]
-    assert where(r"add_argument\(\s*\"--max-pixels\"") == ["qgac_jax/restoring/arguments.py"]
+    assert where(r"add_argument\(\s*\"--max-pixels\"") == ["qgac_jax/commands/arguments.py"]
     # (export's --quality bakes one quality's tables into the graph: no file, no mode; the benchmarks' save photos)
     assert where(r"add_argument\(\s*\"--quality\", type=") == [
         "benchmarks/restore_dataset.py", "benchmarks/restore_jobs.py", "benchmarks/restore_precision.py",
-        "benchmarks/restore_profile.py", "qgac_jax/export.py", "qgac_jax/restoring/arguments.py"]
+        "benchmarks/restore_profile.py", "qgac_jax/commands/arguments.py", "qgac_jax/export.py"]
     assert where(r"command_line\(") == ["qgac_jax/training/config.py", "qgac_jax/training/entry.py"]
+    # restore's settings built from the arguments, --checkpoint, and the backend and precision decided: once each
+    assert where(r"def settings\(|Settings\([^)]*=\s*args\.") == ["qgac_jax/commands/jobs.py"]
+    assert where(r"add_argument\(\s*[\"']--checkpoint[\"']") == ["qgac_jax/commands/arguments.py"]
+    assert where(r"fast_int8\(\)|Engine\(backend|f?\"auto: (?:an|int8|this|the)\b|args\.backend\s*=[^=]") == [
+        "qgac_jax/commands/engines.py"]
+    engines_source = (PACKAGE / "commands" / "engines.py").read_text()
+    assert len(re.findall(r"fast_int8\(\)", engines_source)) == 1 and "args.backend =" not in engines_source
     assert where(r"cost_analysis\(|def count_flops|def jaxpr_flops") == ["qgac_jax/models/flops.py"]
-    assert where(r"[\"']pretrained[\"']") == ["qgac_jax/restoring/shipped.py"]
+    assert where(r"[\"']pretrained[\"']") == ["qgac_jax/models/shipped.py"]
 
 
 def _slug(heading: str) -> str:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from qgac_jax.restoring.tiling import restore_tiled, tile_count, tile_origins
+from qgac_jax.models.tiling import restore_tiled, tile_count, tile_origins
 
 
 def test_tile_origins_cover_the_image_on_the_8x8_grid():

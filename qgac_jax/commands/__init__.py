@@ -1,1 +1,2 @@
-"""What every command line shares, whatever its job: quiet third parties, one line for Ctrl-C, exit statuses."""
+"""What every command line shares: its arguments and the settings built from them once (`arguments`), what runs
+the network (`engines`), one file restored as restore restores it (`jobs`), quiet logs and exit statuses (`logs`)."""

@@ -24,7 +24,7 @@ from typing import Dict, Iterator
 
 import numpy as np
 
-from qgac_jax.data.config import PIPELINES, DataConfig
+from qgac_jax.data.options import PIPELINES, DataConfig
 from qgac_jax.data.sources import (IMAGE_SUFFIXES, ImageBank, build_bank, builtin_files, check_source, list_images,
                                    load_image, load_source, pad_to_patch, parse_source, source_files, to_array)
 

@@ -24,7 +24,7 @@ from PIL import Image
 from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax import codecs
 from qgac_jax.codecs import CODECS, heif  # CODECS: what `codec_encode` writes: libjpeg, libwebp, libavif, x265
-from qgac_jax.data.config import DataConfig
+from qgac_jax.data.options import DataConfig
 from qgac_jax.data.sources import to_array
 
 

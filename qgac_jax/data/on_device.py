@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from qgac_jax.codecs import jpeg_tables as qz
-from qgac_jax.data.config import DataConfig
+from qgac_jax.data.options import DataConfig
 
 
 def qmap(tables: jax.Array, height: int, width: int, grey: bool, subsampling: str) -> jax.Array:

@@ -15,7 +15,7 @@ from typing import Dict, Iterator, Optional
 
 import numpy as np
 
-from qgac_jax.data.config import DataConfig
+from qgac_jax.data.options import DataConfig
 from qgac_jax.data.degrade import degrade, finish_batch
 from qgac_jax.data.sources import ImageBank, host_share
 

@@ -24,8 +24,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from qgac_jax.data.config import DataConfig
-from qgac_jax.restoring.image_io import IMAGE_SUFFIXES  # the files restore reads are the files training reads
+from qgac_jax.data.options import DataConfig
+from qgac_jax.files.images import IMAGE_SUFFIXES  # the files restore reads are the files training reads
 
 log = logging.getLogger(__name__)
 

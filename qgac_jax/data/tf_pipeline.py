@@ -18,7 +18,7 @@ import numpy as np
 
 import qgac_jax.data.degrade as dg
 from qgac_jax.codecs import jpeg_tables as qz
-from qgac_jax.data.config import DataConfig
+from qgac_jax.data.options import DataConfig
 from qgac_jax.data.sources import ImageBank, host_share
 
 

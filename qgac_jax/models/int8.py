@@ -1,6 +1,6 @@
 """int8 arithmetic simulated in the forward pass, for quantization-aware fine-tuning.
 
-The int8 graph that restores on CPUs (`restoring/int8_graph`) is ONNX
+The int8 graph that restores on CPUs (`graphs/int8_graph`) is ONNX
 Runtime's QDQ recipe: each convolution outside KEEP_FLOAT reads int8
 weights (symmetric, one scale per output channel: max |w| / 127) and a
 uint8 input, and its output is quantized to uint8 again; every consumer of
@@ -16,7 +16,7 @@ thousandth of an activation step): left in float here.
 
 `int8="observe"` runs the float network and sows each of those tensors
 ('int8_points' collection), which `calibrate` turns into starting ranges
-and `restoring/int8_graph` matches to the graph's tensors by value.
+and `graphs/int8_graph` matches to the graph's tensors by value.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Restoring photos: the Restorer, what the network is told (guide), reading and writing files, the engines."""
+"""Restoring a photo: `Restorer`, what the network is told about the file (`guide`), the self-ensemble."""

@@ -1,7 +1,7 @@
 """The guide: what the network is told about a file's quantization, and the sentence that says so.
 
 QGAC restores what it is told was lost, so this one decision is the method's
-hinge. It takes three things: what the file records (`image_io.decode`
+hinge. It takes three things: what the file records (`images.decode`
 reads it: JPEG tables, VP8 segments, HEVC or AV1 quantizers), the user's
 mode, and the quality estimator.
 
@@ -96,7 +96,7 @@ def raised_tables(quantization: jpeg.JpegQuantization, quality: float) -> jpeg.J
 
 
 def told(decoded, mode: Mode, estimator: Optional[Estimator] = None) -> Guide:
-    """The guide of a file `image_io.decode` read; NoQuantization (a lossless file) or a ValueError (a lossy one
+    """The guide of a file `images.decode` read; NoQuantization (a lossless file) or a ValueError (a lossy one
     our readers cannot follow) where the mode needs a quantization the file does not give."""
     recorded = decoded.recorded
     if isinstance(mode, int):

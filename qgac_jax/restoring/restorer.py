@@ -10,7 +10,7 @@ What the file records of its quantization (a JPEG's tables and subsampling,
 a WebP's segments, an HEIC's QP, an AVIF's quantizer) becomes the Q-map,
 raised by the quality estimator where `quality="auto"` (the default) finds
 the photo was saved before: what the network is told is `guide`'s. Reading
-the file is `image_io`'s, cutting large images into tiles `tiling`'s, the
+the file is `files.images`'s, cutting large images into tiles `tiling`'s, the
 8-pass self-ensemble `ensemble`'s.
 
 Policy when image and model disagree in colour:
@@ -31,8 +31,10 @@ import numpy as np
 
 from qgac_jax import codecs
 from qgac_jax.restoring import ensemble as ensemble_lib
-from qgac_jax.restoring import estimate, guide, shipped, tiling
-from qgac_jax.restoring.image_io import DEFAULT_MAX_PIXELS, Decoded, ImageSource, decode, to_output
+from qgac_jax.models import quality_estimate
+from qgac_jax.models import shipped, tiling
+from qgac_jax.restoring import guide
+from qgac_jax.files.images import DEFAULT_MAX_PIXELS, Decoded, ImageSource, decode, to_output
 
 Progress = Optional[Callable[[int], None]]
 
@@ -58,7 +60,7 @@ class Restorer:
         self._network: tiling.Apply = lambda y, q: jitted(self.params, y, q)
 
     @classmethod
-    def from_checkpoint(cls, path, estimator: estimate.Choice = "shipped", **kwargs) -> "Restorer":
+    def from_checkpoint(cls, path, estimator: quality_estimate.Choice = "shipped", **kwargs) -> "Restorer":
         """From an export folder (or a training workdir that holds export/).
 
         `estimator`: "shipped" (the package's quality estimator, when it ships one), an estimator
@@ -71,10 +73,10 @@ class Restorer:
         if "://" not in path and not os.path.exists(path):
             raise ValueError(f"checkpoint {path} does not exist")
         model, params, _ = exports.load_restoration_export(path)
-        return cls(model, params, estimator=estimate.resolve(estimator), **kwargs)
+        return cls(model, params, estimator=quality_estimate.resolve(estimator), **kwargs)
 
     @classmethod
-    def from_onnx(cls, path, estimator: estimate.Choice = "shipped", threads: Optional[int] = None,
+    def from_onnx(cls, path, estimator: quality_estimate.Choice = "shipped", threads: Optional[int] = None,
                   workers: Optional[int] = None, **kwargs) -> "Restorer":
         """From an ONNX export (`python -m qgac_jax.export`), run by ONNX Runtime on the CPU.
 
@@ -82,11 +84,11 @@ class Restorer:
         Runtime's intra-op threads (default: all cores); `workers`: tiles restored at once, each on
         threads / workers cores (default `onnx_graph.default_workers`).
         """
-        from qgac_jax.restoring.onnx_graph import OnnxModel, default_workers
+        from qgac_jax.graphs.onnx_graph import OnnxModel, default_workers
 
         onnx_model = OnnxModel(path, threads, default_workers(threads) if workers is None else workers)
         kwargs.setdefault("tile_batch", 1)
-        restorer = cls(onnx_model, None, estimator=estimate.resolve(estimator), **kwargs)
+        restorer = cls(onnx_model, None, estimator=quality_estimate.resolve(estimator), **kwargs)
         restorer._network = lambda y, q: onnx_model(np.asarray(y), np.asarray(q))
         restorer.engine = f"ONNX Runtime {onnx_model.precision}"
         restorer.workers = onnx_model.workers
@@ -123,7 +125,7 @@ class Restorer:
 
     def restore_decoded(self, d: Decoded, mode: guide.Mode = "auto", progress: Progress = None,
                         ensemble: bool = False) -> Tuple[np.ndarray, guide.Guide]:
-        """(the restored image, what the network was told) of an image `image_io.decode` already read."""
+        """(the restored image, what the network was told) of an image `images.decode` already read."""
         told = guide.told(d, mode, self.estimator)
         return to_output(self._restore_float(d.pixels, told.quantization, progress, ensemble), d), told
 

@@ -18,7 +18,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from qgac_jax.restoring import int8_graph
+from qgac_jax.graphs import int8_graph
 
 PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
 SIDE = 128

@@ -48,9 +48,9 @@ def main(argv):
     import matplotlib.pyplot as plt
     import skimage.data
 
-    from qgac_jax import Restorer
+    from qgac_jax.restoring.restorer import Restorer
     from qgac_jax.evaluation import metrics
-    from qgac_jax.restoring.shipped import default_checkpoint
+    from qgac_jax.models.shipped import default_checkpoint
 
     clean = np.asarray(Image.open(FLAGS.image).convert("RGB")) if FLAGS.image else skimage.data.chelsea()
     try:

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import ml_collections
 
-from qgac_jax.restoring import shipped
+from qgac_jax.models import shipped
 from qgac_jax.training import sections
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the checkout

@@ -17,7 +17,7 @@ import dataclasses
 import os
 from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from qgac_jax.data.config import DataConfig
+from qgac_jax.data.options import DataConfig
 
 T = TypeVar("T")
 

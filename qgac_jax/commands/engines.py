@@ -11,6 +11,7 @@ The default stays float32 until an int8 model holds float32's quality on every m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import platform
@@ -18,7 +19,7 @@ import sys
 import threading
 from typing import Dict, Optional, Tuple
 
-from qgac_jax.restoring import shipped
+from qgac_jax.models import shipped
 
 BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
 PRECISIONS = ("auto", "float32", "int8")  # what --precision accepts; int8 runs `int8_graph` in ONNX Runtime
@@ -47,20 +48,6 @@ def fast_int8(cpuinfo: Optional[str] = None) -> Optional[str]:
     return next((name for flag, name in INT8_FLAGS.items() if flag in flags), None)
 
 
-def resolve_precision(precision: str, backend: str, onnx_file: bool = False) -> Tuple[str, str]:
-    """(float32 | int8, why) for --precision (auto decides here) and the backend that will run."""
-    if precision != "auto":
-        return precision, f"--precision {precision}"
-    if onnx_file:
-        return "float32", "auto: an ONNX file runs as it is"
-    if backend != "onnxruntime":
-        return "float32", "auto: int8 runs in ONNX Runtime, not JAX"
-    instructions = fast_int8()
-    if instructions is None:
-        return "float32", "auto: this CPU has no fast int8 instructions (VNNI, AMX)"
-    return "int8", f"auto: this CPU has {instructions}"
-
-
 def requested_backend(flag: Optional[str]) -> str:
     """--backend, else $QGAC_BACKEND (any case, spaces ignored, empty meaning unset), else 'auto'; a ValueError
     naming a value that is none of BACKENDS."""
@@ -72,15 +59,13 @@ def requested_backend(flag: Optional[str]) -> str:
     return env
 
 
-def choose_backend(requested: str, onnx_file: bool) -> str:
+def choose_backend(requested: str) -> str:
     """'jax' or 'onnxruntime' for --backend: auto picks ONNX Runtime on a CPU when it is installed."""
-    if onnx_file or requested == "onnxruntime":
-        return "onnxruntime"
-    if requested == "jax":
-        return "jax"
+    if requested in ("jax", "onnxruntime"):
+        return requested
     import jax
 
-    from qgac_jax.restoring import onnx_graph
+    from qgac_jax.graphs import onnx_graph
 
     return "onnxruntime" if jax.default_backend() == "cpu" and onnx_graph.available() else "jax"
 
@@ -99,42 +84,66 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, onnx_file: bool = False) -> None:
-    """Fills in args.backend ($QGAC_BACKEND, --onnx, --precision int8) and rejects combinations that cannot run
-    (parser.error)."""
+    """Rejects --backend / --precision / $QGAC_BACKEND combinations that cannot run (parser.error, one line).
+    Nothing is decided here: `decide` is the one place backend and precision are chosen."""
     if args.precision == "int8" and args.backend == "jax":
         parser.error("--precision int8 runs ONNX Runtime; drop --backend jax")
-    if args.backend is None:
-        try:
-            args.backend = "onnxruntime" if onnx_file else requested_backend(None)
-        except ValueError as err:
-            parser.error(str(err))
-        if args.precision == "int8":  # a flag outweighs $QGAC_BACKEND
-            args.backend = "onnxruntime"
     if args.precision == "int8" and onnx_file:
         parser.error("--precision int8 quantizes the graph converted from a checkpoint; for an ONNX file, export it "
                      "with `python -m qgac_jax.export --precision int8`")
+    if onnx_file and args.backend == "jax":
+        parser.error("--onnx runs ONNX Runtime; drop --backend jax")
+    try:
+        requested_backend(args.backend)
+    except ValueError as err:
+        parser.error(str(err))
 
 
-def backend(args: argparse.Namespace, onnx_file: bool = False) -> str:
-    """The backend that will run (choose_backend), or a ValueError saying which extra is missing."""
-    from qgac_jax.restoring import onnx_graph
+@dataclasses.dataclass(frozen=True)
+class Engine:
+    """What runs the network, decided once per run by `decide`."""
 
-    chosen = choose_backend(args.backend, onnx_file)
-    if args.precision == "auto" and not onnx_graph.available():
-        return chosen  # JAX, float32
-    if (chosen == "onnxruntime" or args.precision == "int8") and not onnx_graph.available():
-        flag = "--precision int8" if args.precision == "int8" else "--backend onnxruntime"
-        raise ValueError(f"{flag} needs the extra: pip install -e '.[onnx]'")
-    return "onnxruntime" if args.precision == "int8" else chosen
+    backend: str  # jax | onnxruntime
+    precision: str  # float32 | int8
+    why: str  # the reason for the precision, for --show-quality and evaluate's header
+
+
+def decide(settings) -> Engine:
+    """The backend and precision a run restores with: --onnx and --precision int8 run ONNX Runtime; --backend
+    (else $QGAC_BACKEND, else auto: ONNX Runtime on a CPU where the extra is installed); --precision auto is int8
+    where ONNX Runtime runs on a CPU with fast int8 instructions, float32 elsewhere. A ValueError names a missing
+    extra. The one place this is decided (`Models` only falls back from an int8 graph that cannot be built)."""
+    from qgac_jax.graphs import onnx_graph
+
+    onnx_file, precision = bool(settings.onnx), settings.precision
+    requested = requested_backend(settings.backend)
+    if onnx_file or precision == "int8" or requested == "onnxruntime":
+        if not onnx_graph.available():
+            flag = "--onnx" if onnx_file else "--precision int8" if precision == "int8" else "--backend onnxruntime"
+            raise ValueError(f"{flag} needs the extra: pip install '.[onnx]'")
+        backend = "onnxruntime"
+    else:
+        backend = choose_backend(requested)
+    if precision != "auto":
+        return Engine(backend, precision, f"--precision {precision}")
+    if onnx_file:
+        return Engine(backend, "float32", "auto: an ONNX file runs as it is")
+    if backend != "onnxruntime":
+        return Engine(backend, "float32", "auto: int8 runs in ONNX Runtime, not JAX")
+    instructions = fast_int8()
+    if instructions is None:
+        return Engine(backend, "float32", "auto: this CPU has no fast int8 instructions (VNNI, AMX)")
+    return Engine(backend, "int8", f"auto: this CPU has {instructions}")
 
 
 class Models:
     """Each model a folder needs, loaded once: --checkpoint / --onnx for every image, else the shipped grey
     model for grey files and the colour one for colour files (for int8, the ones fine-tuned for it)."""
 
-    def __init__(self, settings, backend: str):  # a jobs.Settings, or restore's parsed arguments
-        self.settings, self.backend = settings, backend
-        self.precision, self.why = resolve_precision(settings.precision, backend, bool(settings.onnx))
+    def __init__(self, settings, engine: Optional[Engine] = None):  # a jobs.Settings; engine: decide(settings)
+        engine = decide(settings) if engine is None else engine
+        self.settings, self.backend = settings, engine.backend
+        self.precision, self.why = engine.precision, engine.why
         self._loaded: Dict[str, object] = {}
 
     def describe(self) -> str:
@@ -157,7 +166,7 @@ class Models:
             return self._loaded[path]
         kwargs = dict(tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels,
                       estimator="shipped" if args.quality == "auto" else None)
-        threads = getattr(args, "threads", None)  # ONNX Runtime's cores (an archive job's actor: its CPUs)
+        threads = args.threads  # ONNX Runtime's cores (an archive job's actor: its CPUs; restore --jobs)
         if args.onnx:
             restorer = Restorer.from_onnx(path, threads=threads, **kwargs)
         elif self.backend == "onnxruntime":
@@ -172,7 +181,7 @@ class Models:
     def _onnx_runtime(self, path, threads, kwargs):
         """The model in ONNX Runtime at self.precision. What auto chose falls back with a warning (int8 to
         float32: None; float32 to JAX); an explicit --backend onnxruntime or --precision int8 fails instead."""
-        from qgac_jax.restoring import int8_graph, onnx_graph
+        from qgac_jax.graphs import int8_graph, onnx_graph
         from qgac_jax.restoring.restorer import Restorer
 
         args = self.settings

@@ -37,7 +37,7 @@ def read(img: Image.Image, orientation_applied: bool) -> Metadata:
     exif = img.getexif()
     if orientation_applied and exif.get(ORIENTATION, 1) != 1:
         exif[ORIENTATION] = 1
-    if exif.get(ORIENTATION, 1) not in range(1, 9):  # (image_io warned and restored it as stored)
+    if exif.get(ORIENTATION, 1) not in range(1, 9):  # (images warned and restored it as stored)
         del exif[ORIENTATION]
     try:
         exif.tobytes()

@@ -1,6 +1,6 @@
 """The quality estimate: the effective IJG quality a trained estimator reads off a photo's pixels.
 
-`QualityEstimate` runs the estimator (models/estimator.py) on a few crops of
+`QualityEstimate` runs the estimator network (`estimator`) on a few crops of
 an image, each shown the file's luma table (another codec's map folded on
 8x8), and returns the median of its predictions. For a photo saved once it
 lands near the file's own quality; for a recompressed one near the coarser,
@@ -107,7 +107,7 @@ def resolve(choice: Choice):
     "shipped": the JPEG estimator for JPEGs and, where the package ships it, the codec one for the codecs
     it read (`PerCodec`).
     """
-    from qgac_jax.restoring import shipped
+    from qgac_jax.models import shipped
 
     if isinstance(choice, str) and choice == "shipped":
         jpeg_path, codec_path = shipped.estimator_checkpoint(), shipped.codec_estimator_checkpoint()

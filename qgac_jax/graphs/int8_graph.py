@@ -29,7 +29,8 @@ import numpy as np
 
 from qgac_jax.codecs import jpeg
 from qgac_jax.models import int8 as int8_lib
-from qgac_jax.restoring import onnx_graph, shipped
+from qgac_jax.graphs import onnx_graph
+from qgac_jax.models import shipped
 
 RECIPE = "qdq/conv/per-channel/u8s8/moving-average/float-stem-qga-fuse0-head-v1"  # a new recipe gets new cached graphs
 RECIPE_LEARNED = "qdq/conv/per-channel/u8s8/learned-ranges/float-stem-qga-fuse0-head-v1"  # a model trained for int8

@@ -24,7 +24,7 @@ from qgac_jax.data import on_device, tf_pipeline
 from qgac_jax.evaluation import protocol as eval_protocol
 from qgac_jax.models import create_model_from_config, exports, init_params
 from qgac_jax.models.estimator import grid_phase, luma
-from qgac_jax.restoring.estimate import QualityEstimate
+from qgac_jax.models.quality_estimate import QualityEstimate
 from qgac_jax.training import checkpoints, compiler_options, sections, sharding
 from qgac_jax.training import loop as train_loop
 from qgac_jax.training import step as train_step

@@ -18,9 +18,8 @@ import numpy as np
 
 from qgac_jax.data import on_device, tf_pipeline
 from qgac_jax.evaluation import protocol as eval_protocol
-from qgac_jax.models import exports, int8
+from qgac_jax.models import exports, int8, qmap_channels, tiling
 from qgac_jax.models import vgg as vgg_lib
-from qgac_jax.restoring.restorer import Restorer
 from qgac_jax.training import checkpoints, sections, sharding
 from qgac_jax.training import loop as train_loop
 from qgac_jax.training import step as train_step
@@ -83,11 +82,28 @@ def _start_from(parts, repl, calibration: Callable[[], List]):
     return start_from
 
 
-def _evaluator(config, restorer: Restorer):
+def tiled(model) -> Tuple[Callable, Callable]:
+    """(restore, set_params): `restore(pixels [H, W, C], the file's quantization) -> [H, W, C]` runs the model in
+    tiles as restore does, told the file's own quantization (evaluation's JPEGs carry their true tables)."""
+    jitted = jax.jit(lambda p, y, q: jnp.clip(model.apply({"params": p}, y, q), 0.0, 1.0))
+    held = {}
+    tile_batch = 1 if jax.default_backend() == "cpu" else 4
+
+    def restore(pixels: np.ndarray, quantization) -> np.ndarray:
+        qmap = quantization.qmap(*pixels.shape[:2])[..., :qmap_channels(pixels.shape[-1])]
+        return tiling.restore_tiled(lambda y, q: jitted(held["params"], y, q), pixels, qmap,
+                                    tiling.DEFAULT_TILE, tiling.DEFAULT_OVERLAP, tile_batch)
+
+    return restore, lambda params: held.update(params=params)
+
+
+def _evaluator(config, model):
+    restore, set_params = tiled(model)
+
     def evaluate(state, done: int):
         # The EMA parameters go to one device once per evaluation, not once per tile.
-        restorer.params = jax.device_put(jax.device_get(state.ema_params), jax.local_devices()[0])
-        result = eval_protocol.evaluate_images(restorer.restore_compressed, config.eval.source or "builtin",
+        set_params(jax.device_put(jax.device_get(state.ema_params), jax.local_devices()[0]))
+        result = eval_protocol.evaluate_images(restore, config.eval.source or "builtin",
                                                config.eval.qualities + config.eval.double, config.data.grey,
                                                config.eval.max_images)
         metrics, triplet = eval_protocol.flat_metrics(result), result["example"]
@@ -134,7 +150,7 @@ def train_and_evaluate(config, workdir: str, batches: train_loop.BatchSource = t
     hooks = train_loop.Hooks(
         step=lambda i, state, batch: steps[i >= gan_start](state, batch, vgg_params),
         describe=_describe(schedule.steps),
-        evaluate=_evaluator(config, Restorer(parts.model, None)),  # tiled like inference
+        evaluate=_evaluator(config, parts.model),  # tiled like inference
         export=lambda state: exports.export_params(os.path.join(workdir, "export"),
                                                          jax.device_get(state.ema_params),
                                                          train_step.model_config(config)),

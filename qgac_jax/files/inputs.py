@@ -9,7 +9,7 @@ import pathlib
 from pathlib import PurePath
 from typing import List, Optional, Sequence, Tuple
 
-from qgac_jax.restoring.image_io import IMAGE_SUFFIXES
+from qgac_jax.files.images import IMAGE_SUFFIXES
 
 
 @dataclasses.dataclass(frozen=True)

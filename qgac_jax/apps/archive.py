@@ -22,8 +22,10 @@ import uuid
 from pathlib import PurePosixPath
 from typing import Dict, List, Optional, Tuple
 
-from qgac_jax.restoring import guide, inputs, jobs, outputs
-from qgac_jax.restoring.image_io import IMAGE_SUFFIXES
+from qgac_jax.restoring import guide
+from qgac_jax.files import inputs, outputs
+from qgac_jax.commands import jobs
+from qgac_jax.files.images import IMAGE_SUFFIXES
 
 PARTIAL = ".qgac-partial-"  # in the name of an output being written; a later plan removes what a kill left
 MANIFESTS = "_manifests"  # DST/_manifests/<UTC time>.parquet: one per run, never overwritten
@@ -124,14 +126,15 @@ class RestoreActor:
 
     def __init__(self, settings: jobs.Settings, src: str, dst: str, gpu: bool = False):
         from qgac_jax.commands.logs import quiet_third_party
-        from qgac_jax.restoring import engines
+        from qgac_jax.commands import engines
 
         quiet_third_party()
         self.settings = settings
         # one filesystem each for the actor's life (an S3 or GCS one resolves its region and credentials once)
         (self.src_fs, _), (self.dst_fs, _) = filesystem(src), filesystem(dst)
-        backend = "jax" if gpu else engines.backend(settings)  # ONNX Runtime on CPU nodes, JAX on a GPU
-        self.models = engines.Models(settings, backend)
+        if gpu:  # ONNX Runtime on CPU nodes, JAX on a GPU
+            settings = dataclasses.replace(settings, backend="jax")
+        self.models = engines.Models(settings)
 
     def __call__(self, batch: Dict[str, list]) -> Dict[str, list]:
         rows = [self.restore_one(path, out) for path, out in zip(batch["path"], batch["output"])]

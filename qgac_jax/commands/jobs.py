@@ -8,6 +8,7 @@ the network was told; each problem with one file is a ValueError whose text
 
 from __future__ import annotations
 
+import argparse
 import collections
 import dataclasses
 import warnings
@@ -15,9 +16,10 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from qgac_jax.restoring import engines, guide
-from qgac_jax.restoring.image_io import DEFAULT_MAX_PIXELS, Decoded, decode
-from qgac_jax.restoring.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from qgac_jax.commands import engines
+from qgac_jax.restoring import guide
+from qgac_jax.files.images import DEFAULT_MAX_PIXELS, Decoded, decode
+from qgac_jax.models.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +29,7 @@ class Settings:
     model: str = "psnr"  # the shipped model (shipped.MODELS) where no checkpoint or onnx is named
     checkpoint: Optional[str] = None
     onnx: Optional[str] = None
-    backend: str = "auto"
+    backend: Optional[str] = None  # --backend; None: $QGAC_BACKEND, else auto (engines.decide)
     precision: str = engines.DEFAULT_PRECISION
     tile: int = DEFAULT_TILE
     overlap: int = DEFAULT_OVERLAP
@@ -35,6 +37,13 @@ class Settings:
     quality: guide.Mode = "auto"
     ensemble: bool = False
     threads: Optional[int] = None  # ONNX Runtime's cores (None: all of them)
+
+
+def settings(args: argparse.Namespace, **more) -> Settings:
+    """The Settings of a command's parsed arguments: the fields it parsed, the defaults for the rest, `more` on
+    top. Every command line and the web page build their settings here."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
+    return Settings(**{**given, **more})
 
 
 @dataclasses.dataclass

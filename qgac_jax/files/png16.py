@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from qgac_jax.restoring.metadata import Metadata
+from qgac_jax.files.metadata import Metadata
 
 
 def is_16_bit_colour(img) -> bool:

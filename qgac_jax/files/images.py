@@ -23,8 +23,8 @@ from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from qgac_jax import codecs
 from qgac_jax.codecs import heif, jpeg
-from qgac_jax.restoring import metadata, png16
-from qgac_jax.restoring.metadata import Metadata
+from qgac_jax.files import metadata, png16
+from qgac_jax.files.metadata import Metadata
 
 # A 2-core laptop with 8 GB restores 50 MP (a 45-MP camera's photos) in a few GB; larger needs max_pixels=.
 DEFAULT_MAX_PIXELS = 50_000_000

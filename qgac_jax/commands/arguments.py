@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import math
 
-from qgac_jax.restoring import engines, guide, shipped
-from qgac_jax.restoring.image_io import DEFAULT_MAX_PIXELS
-from qgac_jax.restoring.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from qgac_jax.commands import engines
+from qgac_jax.restoring import guide
+from qgac_jax.models import shipped
+from qgac_jax.files.images import DEFAULT_MAX_PIXELS
+from qgac_jax.models.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 
 def mode(text: str) -> guide.Mode:
@@ -76,12 +78,19 @@ def multiple_of_8(name: str, minimum: int):
 def add_model(parser: argparse.ArgumentParser) -> None:
     """--model, --checkpoint, --onnx, and the engine's --backend and --precision."""
     add_shipped_model(parser)
-    parser.add_argument("--checkpoint", help="export folder or training workdir (default: the shipped models, the "
-                                             "grey one for grey files, the colour one for colour files)")
+    add_checkpoint(parser)
     parser.add_argument("--onnx", metavar="FILE",
                         help="run this ONNX export (python -m qgac_jax.export) with ONNX Runtime instead of JAX; "
                              "needs pip install -e '.[onnx]'")
     engines.add_arguments(parser)
+
+
+def add_checkpoint(parser: argparse.ArgumentParser,
+                   default: str = "the shipped --model, the grey one for grey files and the colour one for colour "
+                                  "files") -> None:
+    """--checkpoint: a trained model of the user's own (restore, evaluate, export, the web page, the archive job)."""
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help=f"export folder or training workdir of your own model (default: {default})")
 
 
 def add_shipped_model(parser: argparse.ArgumentParser) -> None:

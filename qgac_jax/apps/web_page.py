@@ -30,8 +30,11 @@ import dataclasses  # noqa: E402
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qgac_jax.restoring import engines, guide, inputs, jobs, outputs, shipped  # noqa: E402
-from qgac_jax.restoring.jobs import Settings  # noqa: E402
+from qgac_jax.commands import engines, jobs
+from qgac_jax.restoring import guide
+from qgac_jax.files import inputs, outputs
+from qgac_jax.models import shipped  # noqa: E402
+from qgac_jax.commands.jobs import Settings  # noqa: E402
 
 # The guide's modes (`guide`) as the page offers them: auto, file, and the slider's quality.
 MODES = ("auto: the file's own and the estimate", "the file's own", "the quality below")
@@ -66,12 +69,12 @@ class Page:
 
     def __init__(self, settings: Settings, workdir: Optional[str] = None):
         self.settings = settings
-        backend = engines.backend(settings)
+        engine = engines.decide(settings)
         # One set of models per shipped model offered (a --checkpoint or --onnx is the only one).
         offered = ["psnr"] if settings.checkpoint or settings.onnx else \
             [m for m in shipped.MODELS if shipped.default_checkpoint(3, m) is not None]
         self.choices = [MODEL_CHOICES[m] for m in offered]
-        self.models = {MODEL_CHOICES[m]: engines.Models(dataclasses.replace(settings, model=m), backend)
+        self.models = {MODEL_CHOICES[m]: engines.Models(dataclasses.replace(settings, model=m), engine)
                        for m in offered}
         self.workdir = workdir  # parent of each request's temporary folder (None: the system's)
 
@@ -119,7 +122,7 @@ class Page:
 
 def _upright_input(decoded) -> np.ndarray:
     """The decoded input as the output is written (8 or 16 bits, upright, alpha kept): the 'before' side."""
-    from qgac_jax.restoring.image_io import to_output
+    from qgac_jax.files.images import to_output
 
     return to_output(decoded.pixels, decoded)
 

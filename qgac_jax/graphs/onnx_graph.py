@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qgac_jax.restoring import atomic_files
+from qgac_jax.files import atomic_files
 from qgac_jax.codecs import jpeg_tables as qz
 
 OPSET = 17  # ONNX Runtime >= 1.11, OpenVINO, TensorRT 8.5+ and vs-mlrt all read it

@@ -9,8 +9,8 @@ from typing import Optional
 
 from PIL import Image
 
-from qgac_jax.restoring import atomic_files, metadata, png16
-from qgac_jax.restoring.metadata import Metadata
+from qgac_jax.files import atomic_files, metadata, png16
+from qgac_jax.files.metadata import Metadata
 
 PNG_LEVEL = 3  # zlib level of the PNGs: docs/performance.md weighs time against size (Pillow defaults to 6)
 
