@@ -11,19 +11,20 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root: configs
 if os.environ.get("QGAC_TEST_NO_TENSORFLOW"):  # as on a machine without TensorFlow: any import of it fails
     sys.modules["tensorflow"] = None
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from configs import smoke  # noqa: E402
-
-from qgac_jax import data
-from qgac_jax.training import restoration  # noqa: E402
-from qgac_jax.training import sections, sharding, loop as train_loop, step as train_step
+from qgac_jax import data  # noqa: E402
 from qgac_jax.data import on_device  # noqa: E402
+from qgac_jax.training import config as config_lib  # noqa: E402
+from qgac_jax.training import loop as train_loop  # noqa: E402
+from qgac_jax.training import restoration, sections, sharding  # noqa: E402
+from qgac_jax.training import step as train_step  # noqa: E402
+
+SMOKE = os.path.join(config_lib.ROOT, "configs", "smoke.py")  # loaded by path, as `train` loads it
 
 
 def flat(tree):
@@ -31,7 +32,7 @@ def flat(tree):
 
 
 def one_step(out):
-    config = smoke.get_config()
+    config = config_lib.load(SMOKE)
     parts = train_step.make_parts(sections.training(config))
     mesh = sharding.make_mesh()
     repl = sharding.param_sharding(mesh)
@@ -48,14 +49,11 @@ def one_step(out):
 
 def smoke_config(overrides):
     """The smoke config ($SMOKE_ARG) with `config.key=value` overrides, as `train` runs it."""
-    config = smoke.get_config(os.environ.get("SMOKE_ARG", ""))
+    arg = os.environ.get("SMOKE_ARG", "")
+    config = config_lib.load(SMOKE + (f":{arg}" if arg else ""))
     for item in overrides:
         key, value = item.split("=", 1)
-        node = config
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = type(node[leaf])(value) if not isinstance(node[leaf], (tuple, list)) else eval(value)
+        config_lib.override(config, key, value)
     return config
 
 
@@ -81,7 +79,7 @@ def run_training(workdir, out, overrides):
 
 def hosts_in_one(out, steps):
     """The global batches two hosts would make, built here side by side and stepped on this process's devices."""
-    config = smoke.get_config()
+    config = config_lib.load(SMOKE)
     config.train.steps = steps  # the learning-rate schedule spans the run
     data_config = data.DataConfig.from_config(config.data)
     parts = train_step.make_parts(sections.training(config))

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qgac_jax.models import create_model, init_params, int8
+from qgac_jax.models import QGAC, create_model, init_params, int8
 from conftest import natural_image
 
 
@@ -122,7 +122,7 @@ def test_a_spread_takes_percentiles_of_the_images_extremes(tiny):
 def test_quantized_tensors_are_those_of_the_int8_convolutions_each_once(tiny):
     model, params = tiny
     names = set(int8.observe(model, params, *_pairs(n=1)[0]))
-    assert not any(n.startswith(int8.KEEP_FLOAT) for n in names)  # stem, QGA, fuse0, head stay float
+    assert not any(n.startswith(QGAC.KEEP_FLOAT) for n in names)  # stem, QGA, fuse0, head stay float
     # tiny: 1 block per level, 2 levels; a ResBlock's two outputs and its ReLU, and its input where no int8
     # convolution made it; each downsampling's input and output; fuse1, fuse2's input and output.
     assert {"enc0_res0_input", "down0_input", "down0/output", "fuse1_input", "fuse1/output",

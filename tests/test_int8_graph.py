@@ -13,9 +13,8 @@ ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime needs the extra: p
 onnx = pytest.importorskip("onnx")
 
 from qgac_jax import Restorer, evaluate, export, restore  # noqa: E402
-from qgac_jax.graphs import int8_graph, onnx_graph
-from qgac_jax.models import shipped  # noqa: E402
-from qgac_jax.models import exports  # noqa: E402
+from qgac_jax.graphs import int8_graph, onnx_graph  # noqa: E402
+from qgac_jax.models import QGAC, exports, shipped  # noqa: E402
 from conftest import jpeg_bytes, natural_image  # noqa: E402
 
 pytestmark = [pytest.mark.slow,
@@ -65,7 +64,7 @@ def test_convolutions_outside_the_kept_modules_are_int8_and_the_contract_is_unch
     # small: stem, 2 QGA blocks of 3 convolutions, the full-resolution fuse and the head stay float32
     assert len(convs) == 37 and len(float_convs) == 1 + 2 * 3 + 1 + 1
     _, params, _ = exports.load_restoration_export(INT8_COLOUR)
-    assert sorted(float_convs) == sorted(int8_graph.kept_float(onnx.load(str(fp32)), params))
+    assert sorted(float_convs) == sorted(int8_graph.kept_float(onnx.load(str(fp32)), params, QGAC.KEEP_FLOAT))
     kept_weights = {np.asarray(params[m]["kernel"], np.float32).transpose(3, 2, 0, 1).tobytes()
                     for m in ("stem", "head", "fuse0")}
     inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
@@ -206,4 +205,4 @@ def test_learned_ranges_refuse_a_graph_of_another_model(trained_for_int8, in_cac
     onnx_graph.save(onnx_graph.convert(other_model, other_params), path)
     graph = onnx.load(str(path))
     with pytest.raises(ValueError, match="matches 0 quantized tensors of the model"):
-        int8_graph.learned_ranges(graph, int8_graph.kept_float(graph, other_params), model, params)
+        int8_graph.learned_ranges(graph, int8_graph.kept_float(graph, other_params, QGAC.KEEP_FLOAT), model, params)

@@ -5,7 +5,7 @@ around each convolution, int8 weights per output channel, uint8 activations
 whose ranges are calibrated on the JPEG crops shipped in
 `pretrained/calibration` (public-domain and CC0 photos) compressed again at
 qualities 10..90, with the Q-maps of those files. The convolutions of the
-modules in KEEP_FLOAT stay float32: the stem reads the image and the Q-map,
+modules in the network's KEEP_FLOAT stay float32: the stem reads the image and the Q-map,
 the QGA blocks read quantization steps spread over two orders of magnitude
 and write a sigmoid's argument, the full-resolution fuse and the head carry
 the residual's small values next to large ones. They hold a few percent of the
@@ -35,7 +35,6 @@ from qgac_jax.models import shipped
 RECIPE = "qdq/conv/per-channel/u8s8/moving-average/float-stem-qga-fuse0-head-v1"  # a new recipe gets new cached graphs
 RECIPE_LEARNED = "qdq/conv/per-channel/u8s8/learned-ranges/float-stem-qga-fuse0-head-v1"  # a model trained for int8
 CALIBRATION = shipped.ROOT / "calibration"
-KEEP_FLOAT = int8_lib.KEEP_FLOAT  # prefixes of QGAC's module names (models/qgac.py)
 
 
 def calibration_files() -> List[pathlib.Path]:
@@ -67,15 +66,16 @@ def calibration_pairs(channels: int) -> List[Tuple[np.ndarray, np.ndarray]]:
     return [(f["image"].transpose(0, 2, 3, 1), f["qmap"].transpose(0, 2, 3, 1)) for f in calibration_feeds(channels)]
 
 
-def kept_float(model, params) -> List[str]:
-    """Names of the Conv nodes of an ONNX ModelProto whose weights belong to a KEEP_FLOAT module of `params`."""
+def kept_float(model, params, keep_float) -> List[str]:
+    """Names of the Conv nodes of an ONNX ModelProto whose weights belong to a `keep_float` module of `params`
+    (the network's KEEP_FLOAT: prefixes of its module names)."""
     import jax
     from onnx import numpy_helper
 
     keep = set()
     for path, value in jax.tree_util.tree_flatten_with_path(params)[0]:
         module = str(getattr(path[0], "key", path[0]))
-        if getattr(path[-1], "key", None) == "kernel" and np.ndim(value) == 4 and module.startswith(KEEP_FLOAT):
+        if getattr(path[-1], "key", None) == "kernel" and np.ndim(value) == 4 and module.startswith(tuple(keep_float)):
             keep.add(np.asarray(value, np.float32).transpose(3, 2, 0, 1).tobytes())  # HWIO -> ONNX's OIHW
     weights = {init.name: init for init in model.graph.initializer}
     kept = [node.name for node in model.graph.node if node.op_type == "Conv" and node.input[1] in weights
@@ -182,7 +182,7 @@ def quantize(float_path, out_path, model, params, quality: Optional[int] = None)
         pre, out = pathlib.Path(tmp) / "pre.onnx", pathlib.Path(tmp) / "int8.onnx"
         preprocess(float_path, pre)
         graph = onnx.load(str(pre))
-        keep = kept_float(graph, params)
+        keep = kept_float(graph, params, model.KEEP_FLOAT)
         if int8_lib.ranges(params):
             recipe = RECIPE_LEARNED
             quantize_with_ranges(pre, out, learned_ranges(graph, keep, model, params, quality), keep)

@@ -1,6 +1,6 @@
-"""Model factory: named QGAC variants, and their size and cost.
+"""Model factory: the architectures (one registry), their named variants, and their size and cost.
 
-    model = create_model("small", channels=3)
+    model = create_model("small", channels=3)  # architecture="qgac", the default
     params = init_params(model, jax.random.key(0))
     restored = model.apply({"params": params}, y, qmap)  # y, qmap: [B, H, W, C], [B, H, W, K]
 
@@ -22,15 +22,17 @@ from typing import Any, Dict
 import jax
 import jax.numpy as jnp
 
+from qgac_jax.models import qgac
 from qgac_jax.models.estimator import QualityEstimator
 from qgac_jax.models.qga import QGABlock, pool_qmap
 from qgac_jax.models.qgac import QGAC, ResBlock, pad_to_multiple
 
-VARIANTS: Dict[str, Dict[str, Any]] = {
-    "tiny": dict(widths=(16, 32, 64), blocks=1, bottleneck_blocks=1, qga_hidden=16),
-    "small": dict(widths=(32, 64, 128), blocks=2, bottleneck_blocks=2, qga_hidden=32),
-    "base": dict(widths=(64, 128, 256, 256), blocks=2, bottleneck_blocks=4, qga_hidden=64),
-}
+# The restoration architectures, by the name a config's model.architecture and an export give. Each is a module
+# with VARIANTS (named sizes: {name: constructor fields}) and MODEL, a Flax module built as
+# MODEL(channels=, dtype=, **fields) and applied to (y [B, H, W, C], qmap [B, H, W, K]) -> [B, H, W, C], with
+# `int8` ("" for float) and KEEP_FLOAT (module name prefixes the int8 graph keeps float32) as QGAC has them.
+ARCHITECTURES = {"qgac": qgac}
+VARIANTS: Dict[str, Dict[str, Any]] = qgac.VARIANTS  # the default architecture's (python -m qgac_jax.models)
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -40,29 +42,33 @@ def qmap_channels(channels: int) -> int:
     return 1 if channels == 1 else 2
 
 
-def create_model(variant: str = "small", *, channels: int = 3, dtype: Any = "float32", **overrides) -> QGAC:
-    """A QGAC of a named variant; `overrides` replace any QGAC attribute (widths=...)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown model variant {variant!r}; choose one of {sorted(VARIANTS)}")
+def create_model(variant: str = "small", *, architecture: str = "qgac", channels: int = 3, dtype: Any = "float32",
+                 **overrides):
+    """A network of `architecture` (ARCHITECTURES) of a named variant; `overrides` replace any of its fields
+    (widths=...)."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown model architecture {architecture!r}; choose one of {sorted(ARCHITECTURES)}")
+    variants, network = ARCHITECTURES[architecture].VARIANTS, ARCHITECTURES[architecture].MODEL
+    if variant not in variants:
+        raise ValueError(f"unknown model variant {variant!r}; choose one of {sorted(variants)}")
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grey) or 3 (colour), got {channels}")
     if isinstance(dtype, str):
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}")
         dtype = DTYPES[dtype]
-    fields = {f.name for f in dataclasses.fields(QGAC)}
+    fields = {f.name for f in dataclasses.fields(network)}
     unknown = set(overrides) - fields
     if unknown:
         raise ValueError(f"unknown model options {sorted(unknown)}")
-    kwargs = {**VARIANTS[variant], **overrides}
-    kwargs["widths"] = tuple(kwargs["widths"])
-    return QGAC(channels=channels, dtype=dtype, **kwargs)
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in {**variants[variant], **overrides}.items()}
+    return network(channels=channels, dtype=dtype, **kwargs)
 
 
 def create_model_from_config(config):
     """The model an export's config dict describes.
 
-    Restoration networks: {'variant', 'channels', 'dtype', 'overrides'}; quality
+    Restoration networks: {'architecture' (qgac where absent), 'variant', 'channels', 'dtype', 'overrides'}; quality
     estimators: {'kind': 'estimator', 'dtype', 'overrides'}.
     """
     dtype = config.get("dtype", "float32")
@@ -70,7 +76,8 @@ def create_model_from_config(config):
     if config.get("kind", "restorer") == "estimator":
         return QualityEstimator(dtype=DTYPES[dtype], **{k: tuple(v) if isinstance(v, list) else v
                                                        for k, v in overrides.items()})
-    return create_model(config["variant"], channels=int(config["channels"]), dtype=dtype, **overrides)
+    return create_model(config["variant"], architecture=config.get("architecture", "qgac"),
+                        channels=int(config["channels"]), dtype=dtype, **overrides)
 
 
 def dummy_inputs(model, height: int = 64, width: int = 64, batch: int = 1):
@@ -106,6 +113,7 @@ def model_stats(model: QGAC, height: int = 256, width: int = 256) -> Dict[str, f
 
 
 __all__ = [
+    "ARCHITECTURES",
     "QGAC",
     "QGABlock",
     "QualityEstimator",

@@ -1,7 +1,7 @@
 """int8 arithmetic simulated in the forward pass, for quantization-aware fine-tuning.
 
 The int8 graph that restores on CPUs (`graphs/int8_graph`) is ONNX
-Runtime's QDQ recipe: each convolution outside KEEP_FLOAT reads int8
+Runtime's QDQ recipe: each convolution outside the model's KEEP_FLOAT reads int8
 weights (symmetric, one scale per output channel: max |w| / 127) and a
 uint8 input, and its output is quantized to uint8 again; every consumer of
 a quantized tensor (a residual add, the QGA's multiply, a concat) reads its
@@ -30,7 +30,6 @@ import jax.numpy as jnp
 import numpy as np
 
 MODES = ("", "observe", "fake")  # QGAC.int8: float, float with its points sown, int8 simulated
-KEEP_FLOAT = ("stem", "qga", "fuse0", "head")  # modules whose convolutions stay float32 (module names of QGAC)
 RANGE = "int8_range"  # the parameter holding a tensor's [lo, hi]
 
 

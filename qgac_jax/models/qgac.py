@@ -7,7 +7,7 @@ X = Y + R, so a zero-initialised head starts training from the identity
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, ClassVar, Dict, Sequence, Tuple
 
 import flax.linen as nn
 import jax
@@ -60,6 +60,14 @@ def pad_to_multiple(x: jax.Array, multiple: int) -> jax.Array:
     return jax.lax.slice_in_dim(x, 0, wp, axis=2)
 
 
+# Named sizes of the architecture (`create_model(variant)`); models/__init__.py's table has their cost.
+VARIANTS: Dict[str, Dict[str, Any]] = {
+    "tiny": dict(widths=(16, 32, 64), blocks=1, bottleneck_blocks=1, qga_hidden=16),
+    "small": dict(widths=(32, 64, 128), blocks=2, bottleneck_blocks=2, qga_hidden=32),
+    "base": dict(widths=(64, 128, 256, 256), blocks=2, bottleneck_blocks=4, qga_hidden=64),
+}
+
+
 class QGAC(nn.Module):
     """Quantization-guided artifact correction network.
 
@@ -88,6 +96,9 @@ class QGAC(nn.Module):
     zero_head: bool = True
     dtype: Any = jnp.float32
     int8: str = ""
+    # Modules whose convolutions stay float32 in the int8 graph (prefixes of module names): the stem reads the
+    # image and the Q-map, the QGA blocks' sigmoids and the head are the most sensitive (docs/algorithm.md).
+    KEEP_FLOAT: ClassVar[Tuple[str, ...]] = ("stem", "qga", "fuse0", "head")
 
     def __post_init__(self):
         if self.int8 not in int8_lib.MODES:
@@ -112,13 +123,13 @@ class QGAC(nn.Module):
 
     def _conv(self, features, kernel, name, strides=(1, 1)):
         """A convolution of the network: int8 (`int8_lib.Conv`) under `int8` unless its module stays float."""
-        if self.int8 and not name.startswith(int8_lib.KEEP_FLOAT):
+        if self.int8 and not name.startswith(self.KEEP_FLOAT):
             return int8_lib.Conv(features, kernel, strides, dtype=self.dtype, mode=self.int8, name=name)
         return nn.Conv(features, kernel, strides=strides, dtype=self.dtype, name=name)
 
     def _point(self, x, name):
         """x as a quantized tensor where the int8 graph quantizes it (the input of an int8 convolution)."""
-        if self.int8 and not name.startswith(int8_lib.KEEP_FLOAT):
+        if self.int8 and not name.startswith(self.KEEP_FLOAT):
             return int8_lib.Point(self.int8, name=f"{name}_input")(x)
         return x
 
@@ -176,3 +187,4 @@ class QGAC(nn.Module):
         out = yp + residual.astype(jnp.float32)
         # Slices, not indexing (a gather there): they keep dynamic sizes exact in the ONNX export.
         return jax.lax.slice_in_dim(jax.lax.slice_in_dim(out, 0, height, axis=1), 0, width, axis=2)
+MODEL = QGAC  # what models.ARCHITECTURES builds for 'qgac'

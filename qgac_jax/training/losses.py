@@ -1,7 +1,8 @@
 """Losses: L1, VGG perceptual (squared feature distance) and adversarial.
 
 Pure functions of arrays: the train step composes them with the weights of
-the config (l1 * L1 + l2 * perceptual + l3 * adversarial).
+the config's loss section (loss.l1 * L1 + loss.perceptual * VGG + loss.adversarial * GAN; the warm-up
+before loss.gan_start_step is loss.l1 * L1 alone: training/step.py).
 """
 
 from __future__ import annotations

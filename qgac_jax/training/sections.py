@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 @dataclasses.dataclass(frozen=True)
 class ModelSection:
+    architecture: str = "qgac"  # models.ARCHITECTURES
     variant: str = "base"
     channels: int = 3
     dtype: str = "bfloat16"

@@ -2,8 +2,10 @@
 
 `make_step` returns a pure function (state, batch, vgg_params) -> (state,
 metrics); `jit_step` compiles it for a mesh (batch sharded, state replicated,
-the CPU compiler options of `compiler_options`). The GAN stage and the L1
-warm-up are two compilations of the same function (`adversarial` is static),
+the CPU compiler options of `compiler_options`). L1 first, as QGAC trains:
+the warm-up (steps before loss.gan_start_step) is L1 alone; from then on the
+step adds loss.perceptual * VGG and loss.adversarial * GAN. The two stages
+are two compilations of the same function (`adversarial` is static),
 selected by step in the train loop.
 """
 
@@ -57,8 +59,8 @@ def schedule(optim, total_steps: int) -> optax.Schedule:
 def model_config(config: sections.TrainingConfig) -> Dict:
     """The model part of a training config as the plain dict exports store (and inference reads)."""
     model = config.model
-    return {"variant": model.variant, "channels": model.channels, "dtype": model.dtype,
-            "overrides": dict(model.overrides)}
+    return {"architecture": model.architecture, "variant": model.variant, "channels": model.channels,
+            "dtype": model.dtype, "overrides": dict(model.overrides)}
 
 
 def make_parts(config: sections.TrainingConfig) -> TrainParts:
@@ -141,7 +143,7 @@ def make_step(parts: TrainParts, adversarial: bool) -> Callable:
             pred = parts.model.apply({"params": p}, y, q)
             terms = {"l1": losses.l1(pred, x)}
             total = cfg.l1 * terms["l1"]
-            if parts.vgg is not None:
+            if adversarial and parts.vgg is not None:  # (the warm-up is L1 alone)
                 terms["perceptual"] = losses.perceptual(parts.vgg, vgg_params, pred, x, cfg.vgg_layer_weights)
                 total = total + cfg.perceptual * terms["perceptual"]
             if use_adv:
