@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's light install for restoring, verbatim, in a fresh clone: it must restore a photo with the
 # console script, and its virtual environment must stay under 1.2 GB (no TensorFlow, no test tools, no Ray).
+# Then a script beside the clone imports the package (the clone's folder, also named qgac_jax, must not hide
+# it), and the documented extras for HEIC and the web page install on top in either order with `pip check` clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -32,3 +34,13 @@ if [ "$size_mb" -gt 1200 ]; then
   echo "restore install: ${size_mb} MB is over 1.2 GB" >&2
   exit 1
 fi
+cd "$(dirname "$clone")"  # beside the clone, whose folder is named like the package
+"$clone/.venv/bin/python" -c "from qgac_jax import Restorer; import qgac_jax; assert qgac_jax.__file__, 'shadowed'"
+echo "restore install: a script beside the clone imports qgac_jax"
+cd "$clone"
+for extras in "$(grep -o "pip install '\.\[onnx,heic\]'" README.md)" "$(grep -o "pip install '\.\[onnx,app\]'" README.md)"; do
+  test -n "$extras"
+  echo "+ .venv/bin/$extras"
+  eval ".venv/bin/$extras" >/dev/null
+  .venv/bin/pip check
+done

@@ -97,7 +97,8 @@ def profile(data: bytes, settings, png_levels=()) -> dict:
     from qgac_jax.files.images import decode, to_output
 
     engine = engines.decide(settings)
-    figures = {"backend": engine.backend, "tile": settings.tile, "overlap": settings.overlap, "cpu_count": os.cpu_count()}
+    figures = {"backend": engine.backend, "tile": settings.tile, "overlap": settings.overlap,
+               "cpu_count": os.cpu_count()}
     split = {}
 
     start = time.perf_counter()

@@ -14,6 +14,7 @@ from conftest import SHARED_DATA, xla_flags
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 DOCS = README + "".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
+VENV_BIN = pathlib.Path(sys.executable).parent  # what .venv/bin/ is for the environment under test
 
 
 def readme_commands():
@@ -28,7 +29,7 @@ def readme_commands():
             if line:
                 commands.append(re.sub(r"\s+", " ", line))
     for span in re.findall(r"`([^`\n]+)`", DOCS):
-        if re.match(r"(python3? |bash |launch/|\.venv/bin/)", span) and " " in span.split(" -m ")[-1]:
+        if re.match(r"(python3? |pip |bash |launch/|\.venv/bin/)", span) and " " in span.split(" -m ")[-1]:
             commands.append(span)
     return list(dict.fromkeys(commands))  # once each, in order
 
@@ -38,7 +39,10 @@ def python_snippets():
 
 
 def _env():
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT), XLA_FLAGS=xla_flags())
+    """A fresh shell's: the venv's bin/ is not on PATH (a command that needs it names it)."""
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if p and pathlib.Path(p).resolve() != VENV_BIN.resolve())
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT), XLA_FLAGS=xla_flags(), PATH=path)
 
 
 def _run(argv, cwd=ROOT, timeout=600):
@@ -47,9 +51,13 @@ def _run(argv, cwd=ROOT, timeout=600):
 
 
 def _argv(command):
+    """The command's argv as a fresh shell runs it from the checkout: `.venv/bin/X` is this environment's X. A
+    bare `python` or `pip` would run whatever the shell's PATH holds (no venv there): documented commands name
+    the venv's."""
     argv = shlex.split(command)
-    if argv[0] in ("python", "python3"):
-        argv[0] = sys.executable
+    assert argv[0] not in ("python", "pip", "qgac-restore"), f"{command!r} needs the venv's path (.venv/bin/...)"
+    if argv[0].startswith(".venv/bin/"):
+        argv[0] = str(VENV_BIN / argv[0][len(".venv/bin/"):])
     return argv
 
 

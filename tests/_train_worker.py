@@ -39,7 +39,8 @@ def one_step(out):
     state = jax.device_put(train_step.init_state(parts, jax.random.key(0)), repl)
     data_config = data.DataConfig.from_config(config.data)
     host = next(data.train_batches(data_config, process_index=0, process_count=1, compact=True))
-    batch = on_device.make_prepare(data_config)(sharding.global_batch({k: host[k] for k in restoration.STEP_KEYS}, mesh))
+    host = {k: host[k] for k in restoration.STEP_KEYS}
+    batch = on_device.make_prepare(data_config)(sharding.global_batch(host, mesh))
     step = train_step.jit_step(parts, False, mesh, donate=False)
     state, metrics = step(state, batch, {})
     assert batch["target"].sharding.num_devices == jax.device_count()

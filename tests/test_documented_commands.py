@@ -29,8 +29,8 @@ def _parse_with_the_cli(command):
 
 
 def test_every_documented_command_line_parses():
-    """Fast tier: each `python -m qgac_jax.X ...` of the README and docs/ is accepted by X's parser."""
-    commands = [c for c in readme_commands() if re.match(r"python -m qgac_jax\.(train|train_estimator|restore|"
+    """Fast tier: each `.venv/bin/python -m qgac_jax.X ...` of the README and docs/ is accepted by X's parser."""
+    commands = [c for c in readme_commands() if re.match(r"\.venv/bin/python -m qgac_jax\.(train|train_estimator|restore|"
                                                          r"evaluate|export) ", c)]
     assert len(commands) >= 15
     for command in commands:

@@ -25,15 +25,46 @@ def test_fast_int8_reads_the_cpus_flags(cpuinfo, found):
 
 
 def test_auto_runs_int8_only_in_onnx_runtime_on_a_cpu_with_fast_int8(monkeypatch):
+    from qgac_jax.graphs import onnx_graph
+
+    monkeypatch.setattr(onnx_graph, "available", lambda: True)
     monkeypatch.setattr(engines, "fast_int8", lambda: "AVX-512 VNNI")
-    assert engines.resolve_precision("auto", "onnxruntime") == ("int8", "auto: this CPU has AVX-512 VNNI")
-    assert engines.resolve_precision("auto", "jax")[0] == "float32"
-    assert engines.resolve_precision("auto", "onnxruntime", onnx_file=True)[0] == "float32"
-    assert engines.resolve_precision("float32", "onnxruntime") == ("float32", "--precision float32")
+    decide = engines.decide
+    assert decide(_settings(backend="onnxruntime")) == engines.Engine(
+        "onnxruntime", "int8", "auto: this CPU has AVX-512 VNNI")
+    assert decide(_settings(backend="jax")) == engines.Engine(
+        "jax", "float32", "auto: int8 runs in ONNX Runtime, not JAX")
+    assert decide(_settings(onnx="m.onnx")) == engines.Engine(
+        "onnxruntime", "float32", "auto: an ONNX file runs as it is")
+    assert decide(_settings(backend="onnxruntime", precision="float32")) == engines.Engine(
+        "onnxruntime", "float32", "--precision float32")
     monkeypatch.setattr(engines, "fast_int8", lambda: None)
-    assert engines.resolve_precision("auto", "onnxruntime") == (
-        "float32", "auto: this CPU has no fast int8 instructions (VNNI, AMX)")
-    assert engines.resolve_precision("int8", "onnxruntime") == ("int8", "--precision int8")
+    assert decide(_settings(backend="onnxruntime")) == engines.Engine(
+        "onnxruntime", "float32", "auto: this CPU has no fast int8 instructions (VNNI, AMX)")
+    # --precision int8 runs ONNX Runtime whatever $QGAC_BACKEND says (a flag outweighs the environment)
+    monkeypatch.setenv("QGAC_BACKEND", "jax")
+    assert decide(_settings(backend=None, precision="int8")) == engines.Engine(
+        "onnxruntime", "int8", "--precision int8")
+    assert decide(_settings(backend=None, precision="float32")).backend == "jax"
+
+
+@pytest.mark.parametrize("value, backend", [("JAX", "jax"), (" OnnxRuntime ", "onnxruntime"), ("", "auto")])
+def test_qgac_backend_is_read_in_any_case_and_empty_means_unset(monkeypatch, value, backend):
+    monkeypatch.setenv("QGAC_BACKEND", value)
+    assert engines.requested_backend(None) == backend
+    assert engines.requested_backend("jax") == "jax"  # the flag outweighs the environment
+
+
+def test_a_missing_onnx_extra_is_named_where_onnx_runtime_was_asked_for(monkeypatch):
+    from qgac_jax.graphs import onnx_graph
+
+    monkeypatch.setattr(onnx_graph, "available", lambda: False)
+    with pytest.raises(ValueError, match=r"--precision int8 needs the extra: pip install '\.\[onnx\]'"):
+        engines.decide(_settings(precision="int8"))
+    with pytest.raises(ValueError, match="--backend onnxruntime needs the extra"):
+        engines.decide(_settings(backend="onnxruntime", precision="float32"))
+    assert engines.decide(_settings(backend="auto", precision="auto")) == engines.Engine(
+        "jax", "float32", "auto: int8 runs in ONNX Runtime, not JAX")  # auto: JAX, float32, no error
 
 
 def _settings(**kw):
@@ -44,10 +75,13 @@ def _settings(**kw):
 
 def test_models_say_what_runs_and_why(monkeypatch):
     monkeypatch.setattr(engines, "fast_int8", lambda: "AMX")
-    assert engines.Models(_settings(), "onnxruntime").describe() == "ONNX Runtime int8 (auto: this CPU has AMX)"
-    assert engines.Models(_settings(), "jax").describe() == \
+    from qgac_jax.graphs import onnx_graph
+
+    monkeypatch.setattr(onnx_graph, "available", lambda: True)
+    assert engines.Models(_settings(backend="onnxruntime")).describe() == "ONNX Runtime int8 (auto: this CPU has AMX)"
+    assert engines.Models(_settings(backend="jax")).describe() == \
         "JAX float32 (auto: int8 runs in ONNX Runtime, not JAX)"
-    assert engines.Models(_settings(precision="float32"), "onnxruntime").describe() == \
+    assert engines.Models(_settings(backend="onnxruntime", precision="float32")).describe() == \
         "ONNX Runtime float32 (--precision float32)"
 
 
@@ -73,12 +107,13 @@ def test_an_int8_graph_that_cannot_be_built_falls_back_to_float32_under_auto_onl
     monkeypatch.setattr(int8_graph, "cached", broken)
     monkeypatch.setattr(onnx_graph, "cached", lambda path, log=print: built.append(path) or "float.onnx")
     monkeypatch.setattr(Restorer, "from_onnx", classmethod(lambda cls, graph, **kw: f"restorer of {graph}"))
-    models = engines.Models(_settings(checkpoint="ckpt"), "onnxruntime")
+    monkeypatch.setattr(onnx_graph, "available", lambda: True)
+    models = engines.Models(_settings(checkpoint="ckpt", backend="onnxruntime"))
     assert models(False) == "restorer of float.onnx" and built == ["ckpt"]
     assert models.describe() == "ONNX Runtime float32 (auto: the int8 graph could not be built)"
     assert "warning: no int8 graph for ckpt (disk full); restoring in float32" in capsys.readouterr().err
     with pytest.raises(ValueError, match="cannot run ckpt with ONNX Runtime: disk full"):
-        engines.Models(_settings(checkpoint="ckpt", precision="int8"), "onnxruntime")(False)
+        engines.Models(_settings(checkpoint="ckpt", precision="int8"))(False)
 
 
 @pytest.mark.parametrize("cores, jobs", [(1, 1), (2, 1), (4, 1), (7, 1), (8, 2), (16, 4), (64, 16)])

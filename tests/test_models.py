@@ -147,7 +147,7 @@ def test_wrong_input_shapes_raise():
         model.apply({"params": params}, jnp.zeros((1, 8, 8, 3)), jnp.zeros((1, 4, 8, 2)))
 
 
-TOY_ARCHITECTURE = '''"""A toy restoration architecture: one hidden convolution over the image and its Q-map, a residual."""
+TOY_ARCHITECTURE = '''"""A toy restoration architecture: one hidden convolution over image and Q-map, a residual."""
 from typing import Any, ClassVar, Tuple
 
 import flax.linen as nn

@@ -13,7 +13,7 @@ ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime needs the extra: p
 
 from qgac_jax import Restorer, export, restore  # noqa: E402
 from qgac_jax.codecs import jpeg_tables as qz  # noqa: E402
-from qgac_jax.graphs import onnx_graph
+from qgac_jax.graphs import onnx_graph  # noqa: E402
 from qgac_jax.models import shipped  # noqa: E402
 from qgac_jax.models import exports  # noqa: E402
 from conftest import jpeg_bytes, natural_image  # noqa: E402

@@ -38,7 +38,7 @@ def by_ci(command, tmp_path):
 def fast_tier(command, tmp_path):
     """The fast tier's command, collected (running it here would run the suite inside itself): it selects
     tests, none of them marked slow, and the slow ones are left for the full command."""
-    argv = _argv(command.replace(".venv/bin/python", "python")) + ["--collect-only"]
+    argv = _argv(command) + ["--collect-only"]
     argv = [a for a in argv if a not in ("-n", "2")]
     proc = _run(argv, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -141,7 +141,7 @@ def restore_entry_point(command, tmp_path):
     script = pathlib.Path(sys.executable).parent / "qgac-restore"
     if not script.exists():
         pytest.skip(f"{script} is absent (the package is not pip-installed in this environment)")
-    restore(command.replace(".venv/bin/qgac-restore", f"{sys.executable} -m qgac_jax.restore"), tmp_path)
+    restore(command.replace(".venv/bin/qgac-restore", ".venv/bin/python -m qgac_jax.restore"), tmp_path)
     work = _sandbox(tmp_path / "script")
     proc = _run([str(script)] + _argv(command)[1:], cwd=work)
     assert proc.returncode == 0 and (work / "restored" / "photo.png").is_file(), proc.stderr[-3000:]
@@ -267,42 +267,42 @@ RULES = [
     (r"^\.venv/bin/python -m pytest -q -n 2 -m \"not slow\"$", fast_tier),
     (r"^bash \.ci/run$", by_ci),
     (r"^bash \.ci/restore_install\.sh$", by_ci),
-    (r"^python3 -m venv \.venv && \.venv/bin/pip install -e '\.\[onnx\]'$", by_ci),
-    (r"^python -m qgac_jax\.train --config=configs/\w+\.py(:[\w,=]+)? --workdir=workdirs/", train_short),
-    (r"^python -m qgac_jax\.train_estimator --config=configs/estimator\.py(:[\w,=]+)? --workdir=workdirs/",
+    (r"^python3 -m venv \.venv && \.venv/bin/pip install '\.\[onnx\]'$", by_ci),
+    (r"^\.venv/bin/python -m qgac_jax\.train --config=configs/\w+\.py(:[\w,=]+)? --workdir=workdirs/", train_short),
+    (r"^\.venv/bin/python -m qgac_jax\.train_estimator --config=configs/estimator\.py(:[\w,=]+)? --workdir=workdirs/",
      train_estimator_short),
-    (r"^python -m qgac_jax\.train --config=configs/(psnr|base)\.py --workdir=gs://", train_offline_div2k),
+    (r"^\.venv/bin/python -m qgac_jax\.train --config=configs/(psnr|base)\.py --workdir=gs://", train_offline_div2k),
     (r"^launch/(tpu_vm|gpu_slurm)\.sh ", dry_run),
     (r"^launch/train_shipped\.sh ", train_shipped_dry_run),
-    (r"^python -m qgac_jax\.train --help$", covered_by("tests/test_config.py::test_help_lists_the_shipped_configs")),
-    (r"^python -m qgac_jax\.app$", covered_by(
+    (r"^\.venv/bin/python -m qgac_jax\.train --help$", covered_by("tests/test_config.py::test_help_lists_the_shipped_configs")),
+    (r"^\.venv/bin/python -m qgac_jax\.app$", covered_by(
         "tests/test_web_page.py::test_the_browser_restores_downloads_changes_the_guide_and_shows_errors")),
-    (r"^pip install -e '\.\[[a-z,]+\]'$", extras_exist),
+    (r"^\.venv/bin/pip install (-e )?'\.\[[a-z,]+\]'$", extras_exist),
     (r"^bash deploy/huggingface_space/build\.sh ", covered_by(
         "tests/test_web_page.py::test_the_hugging_face_space_assembles_and_its_app_builds_the_page")),
-    (r"^python -m qgac_jax\.restore ", restore),
-    (r"^python -m qgac_jax\.restore_dataset more_photos/ restored/$", restore_dataset),
-    (r"^python benchmarks/restore_dataset\.py", run_in_sandbox(["--photos", "2"])),
+    (r"^\.venv/bin/python -m qgac_jax\.restore ", restore),
+    (r"^\.venv/bin/python -m qgac_jax\.restore_dataset more_photos/ restored/$", restore_dataset),
+    (r"^\.venv/bin/python benchmarks/restore_dataset\.py", run_in_sandbox(["--photos", "2"])),
     (r"^\.venv/bin/qgac-restore ", restore_entry_point),
-    (r"^python -m qgac_jax\.evaluate ", evaluate),
-    (r"^python -m qgac_jax\.export ", export_onnx),
-    (r"^python -m qgac_jax\.tools\.make_figure ", run_in_sandbox([])),
-    (r"^python -m qgac_jax\.tools\.make_calibration$", make_calibration),
-    (r"^python -m qgac_jax\.tools\.average_exports ", average_exports),
-    (r"^python -m qgac_jax\.tools\.convert_vgg ",
+    (r"^\.venv/bin/python -m qgac_jax\.evaluate ", evaluate),
+    (r"^\.venv/bin/python -m qgac_jax\.export ", export_onnx),
+    (r"^\.venv/bin/python -m qgac_jax\.tools\.make_figure ", run_in_sandbox([])),
+    (r"^\.venv/bin/python -m qgac_jax\.tools\.make_calibration$", make_calibration),
+    (r"^\.venv/bin/python -m qgac_jax\.tools\.average_exports ", average_exports),
+    (r"^\.venv/bin/python -m qgac_jax\.tools\.convert_vgg ",
      covered_by("tests/test_vgg.py::test_convert_cli_from_a_local_keras_file_and_refuses_to_overwrite")),
-    (r"^python benchmarks/input_pipeline\.py( --codecs)?$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),
-    (r"^python benchmarks/restore_memory\.py", run_in_sandbox(["--megapixels", "0.3"])),
-    (r"^python benchmarks/train_throughput\.py ", train_throughput),
-    (r"^python benchmarks/vs_pytorch\.py ", vs_pytorch),
-    (r"^python benchmarks/restore_backends\.py", restore_backends),
-    (r"^python benchmarks/restore_precision\.py", run_in_sandbox(["--megapixels", "0.1", "--rounds", "1"])),
-    (r"^python benchmarks/restore_jobs\.py", run_in_sandbox(["--count", "2"])),
-    (r"^python benchmarks/restore_profile\.py", run_in_sandbox(["--megapixels", "0.2", "--png-levels", "1"])),
-    (r"^python benchmarks/int8_sensitivity\.py", run_in_sandbox(["--calibration", "2", "--rank", "2", "--keep", "1",
+    (r"^\.venv/bin/python benchmarks/input_pipeline\.py( --codecs)?$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),
+    (r"^\.venv/bin/python benchmarks/restore_memory\.py", run_in_sandbox(["--megapixels", "0.3"])),
+    (r"^\.venv/bin/python benchmarks/train_throughput\.py ", train_throughput),
+    (r"^\.venv/bin/python benchmarks/vs_pytorch\.py ", vs_pytorch),
+    (r"^\.venv/bin/python benchmarks/restore_backends\.py", restore_backends),
+    (r"^\.venv/bin/python benchmarks/restore_precision\.py", run_in_sandbox(["--megapixels", "0.1", "--rounds", "1"])),
+    (r"^\.venv/bin/python benchmarks/restore_jobs\.py", run_in_sandbox(["--count", "2"])),
+    (r"^\.venv/bin/python benchmarks/restore_profile\.py", run_in_sandbox(["--megapixels", "0.2", "--png-levels", "1"])),
+    (r"^\.venv/bin/python benchmarks/int8_sensitivity\.py", run_in_sandbox(["--calibration", "2", "--rank", "2", "--keep", "1",
                                                                  "--seconds", "0.05"])),
-    (r"^python benchmarks/estimator_accuracy\.py ", lambda c, t: run_in_sandbox(["--max-images", "1"])(_shared(c), t)),
-    (r"^python benchmarks/profile_step\.py$", run_in_sandbox(["--variant", "tiny", "--batch", "1", "--patch", "32",
+    (r"^\.venv/bin/python benchmarks/estimator_accuracy\.py ", lambda c, t: run_in_sandbox(["--max-images", "1"])(_shared(c), t)),
+    (r"^\.venv/bin/python benchmarks/profile_step\.py$", run_in_sandbox(["--variant", "tiny", "--batch", "1", "--patch", "32",
                                                               "--seconds", "0.05"])),
 ]
 

@@ -159,14 +159,6 @@ def test_bad_arguments_are_one_line(tmp_path, monkeypatch, capsys, args, env, me
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("value, backend", [("JAX", "jax"), (" OnnxRuntime ", "onnxruntime"), ("", "auto")])
-def test_qgac_backend_is_read_in_any_case_and_empty_means_unset(tmp_path, monkeypatch, value, backend):
-    monkeypatch.setenv("QGAC_BACKEND", value)
-    assert restore.parse_args(["x.jpg", "--output", str(tmp_path)]).backend == backend
-    int8 = restore.parse_args(["x.jpg", "--output", str(tmp_path), "--precision", "int8"])
-    assert int8.backend == "onnxruntime"  # the flag outweighs the environment
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_ctrl_c_in_a_folder_prints_the_summary_and_exits_130(colour_export, tmp_path, jobs):

@@ -16,6 +16,7 @@ import pytest
 import _train_worker
 from conftest import shared_dataset, xla_flags
 from qgac_jax import data
+from qgac_jax.training import step as train_step
 from qgac_jax.training import restoration
 from qgac_jax.models import exports
 from qgac_jax.training import checkpoints, sections
@@ -55,7 +56,7 @@ def test_every_config_parses_and_builds(name, arg):
     config = _config(name, arg)
     data_config = data.DataConfig.from_config(config.data)
     assert data_config.batch_size > 0
-    parts = qgac.train_step.make_parts(sections.training(config))
+    parts = train_step.make_parts(sections.training(config))
     assert parts.model.channels == (1 if data_config.grey else 3)
     assert "python -m qgac_jax.train --config=configs/" in importlib.import_module(f"configs.{name}").__doc__
 
@@ -184,8 +185,8 @@ def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint
     assert "error: non-finite loss at step" in proc.stderr and "Traceback" not in proc.stderr
     saved = sorted(int(p.name) for p in (work / "checkpoints").iterdir() if p.name.isdigit())
     assert max(saved) == 4  # nothing saved after the loss broke
-    parts = qgac.train_step.make_parts(sections.training(_config("smoke")))
-    state_like = qgac.train_step.init_state(parts, jax.random.key(0))
+    parts = train_step.make_parts(sections.training(_config("smoke")))
+    state_like = train_step.init_state(parts, jax.random.key(0))
     ckpt = checkpoints.Checkpointer(work)
     state, meta = ckpt.restore_latest(state_like)
     ckpt.close()
@@ -242,7 +243,7 @@ def test_the_perceptual_loss_reads_lpips_jaxs_vgg16_and_vgg19_needs_a_converted_
     from qgac_jax.models import imagenet_weights
 
     config = sections.training(_config("smoke", "gan"))
-    parts = qgac.train_step.make_parts(config)
+    parts = train_step.make_parts(config)
     params = restoration.load_vgg_params(parts, config, jax.random.key(0))
     np.testing.assert_array_equal(params["block1_conv1"]["kernel"],
                                   imagenet_weights.load("vgg16")["VGG16_0"]["Conv_0"]["kernel"])
@@ -264,8 +265,8 @@ def test_short_cpu_run_beats_jpeg_on_cbsd68(tmp_path):
     config.optim.lr, config.optim.warmup_steps, config.optim.ema_decay = 2e-3, 10, 0.9
     config.train.steps, config.train.log_every, config.train.eval_every = 150, 50, 150
     config.train.checkpoint_every = 150
-    parts = qgac.train_step.make_parts(sections.training(config))
-    initial = Restorer(parts.model, qgac.train_step.init_state(parts, jax.random.key(0)).ema_params)
+    parts = train_step.make_parts(sections.training(config))
+    initial = Restorer(parts.model, train_step.init_state(parts, jax.random.key(0)).ema_params)
     before = eval_protocol.flat_metrics(eval_protocol.evaluate_images(initial.restore_compressed, str(root), (10,),
                                                                 max_images=3))
     _, result = restoration.train_and_evaluate(config, str(tmp_path))

@@ -8,6 +8,7 @@ import pytest
 
 from qgac_jax.models import exports, int8
 from qgac_jax.models import shipped
+from qgac_jax.training import step as train_step
 from qgac_jax.training import loop, restoration, sections
 
 
@@ -16,7 +17,7 @@ def _config(arg=""):
 
 
 def test_int8_ranges_learn_at_their_own_rate():
-    parts = qgac.train_step.make_parts(sections.training(_config()))
+    parts = train_step.make_parts(sections.training(_config()))
     params = {"conv": {"kernel": np.ones((3, 3), np.float32), "output": {int8.RANGE: np.array([-1.0, 1.0])}}}
     grads = jax.tree.map(np.ones_like, params)
     opt = parts.g_tx.init(params)

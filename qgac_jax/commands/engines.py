@@ -3,7 +3,7 @@ that restore (restore, evaluate, the web page, the archive job), and `Models`, w
 needs once.
 
 --precision auto runs int8 where it pays: ONNX Runtime on a CPU with int8 dot-product instructions (VNNI,
-AMX, Arm's dot product), where the int8 graph restores 1.5 to 2 times as fast as float32; float32 elsewhere.
+AMX, Arm's dot product), where the int8 graph is faster (docs/performance.md); float32 elsewhere.
 The default stays float32 until an int8 model holds float32's quality on every measured set
 (docs/performance.md#int8-by-default).
 """
@@ -17,7 +17,7 @@ import os
 import platform
 import sys
 import threading
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 from qgac_jax.models import shipped
 
@@ -77,9 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cached), else JAX")
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="float32 (default): the exact float network; int8: a quantized graph in ONNX "
-                             "Runtime (of the shipped model fine-tuned for it where one ships), 1.5 to 2 times as "
-                             "fast on a CPU with VNNI or AMX, 0.02-0.10 dB of PSNR below float32 on the sets measured "
-                             "(docs/performance.md); auto: int8 where the CPU has such instructions (VNNI, AMX, "
+                             "Runtime (of the shipped model fine-tuned for it where one ships), 1.5 to 2.0 times as "
+                             "fast on a 12-megapixel photo on a CPU with VNNI or AMX, 0.02-0.10 dB of PSNR below float32 "
+                             "on the sets measured (docs/performance.md); auto: int8 where the CPU has such instructions (VNNI, AMX, "
                              "Arm's dot product), float32 elsewhere")
 
 

@@ -76,7 +76,9 @@ def main(argv):
         sys.exit(f"error: {err}")
     y, x, size = (int(v) for v in FLAGS.crop.split(","))
     clean = rows[0][-1][1]
-    fig, axes = plt.subplots(len(rows), len(rows[0]), figsize=(4 * len(rows[0]), 4.4 * len(rows)), squeeze=False)
+    # constrained layout keeps two-line titles inside the figure (tight_layout clipped their first line)
+    fig, axes = plt.subplots(len(rows), len(rows[0]), figsize=(4 * len(rows[0]), 4.6 * len(rows)), squeeze=False,
+                             layout="constrained")
     for ax_row, panels in zip(axes, rows):
         for ax, (title, img) in zip(ax_row, panels):
             psnr = "" if img is clean else f"\nPSNR {float(metrics.psnr(clean, img)[0]):.2f}, " \
@@ -88,13 +90,12 @@ def main(argv):
             ax.imshow(img[y:y + size, x:x + size], interpolation="nearest")
             ax.set_title(f"{title}{psnr}", fontsize=10)
             ax.axis("off")
-    fig.tight_layout(rect=(0, 0.05 / len(rows), 1, 1))
     saved = f"saved at quality {FLAGS.first}, cut by {FLAGS.shift} px, saved again at {FLAGS.quality}" \
         if FLAGS.first is not None else f"JPEG quality {FLAGS.quality}" if not FLAGS.codec else \
         f"each encoder's quality {FLAGS.quality}"
-    fig.text(0.5, 0.02 / len(rows), f"{saved}; {size}x{size} crop of a {clean.shape[1]}x{clean.shape[0]} image; "
-             "metrics over the whole image", ha="center", fontsize=10)
-    fig.savefig(FLAGS.out, dpi=110)
+    fig.supxlabel(f"{saved}; {size}x{size} crop of a {clean.shape[1]}x{clean.shape[0]} image; "
+                  "metrics over the whole image", fontsize=10)
+    fig.savefig(FLAGS.out, dpi=110, bbox_inches="tight", pad_inches=0.1)
     print(f"wrote {FLAGS.out}")
 
 
@@ -102,10 +103,10 @@ def _jpeg_row(restorer, clean):
     from qgac_jax.evaluation.protocol import Case
 
     jpeg, clean, _, data = Case(FLAGS.quality, FLAGS.first, FLAGS.shift).apply(clean)
-    panels = [("JPEG", jpeg)]
+    panels = [(f"JPEG quality {FLAGS.quality}" if FLAGS.first is None else "JPEG", jpeg)]
     if FLAGS.first is not None:
         panels.append(("restored, told the file's tables", restorer.restore(data, quality="file")))
-    return panels + [("restored (QGAC)" if FLAGS.first is None else "restored (default: tables + estimate)",
+    return panels + [("restored by the shipped model" if FLAGS.first is None else "restored (default: tables + estimate)",
                       restorer.restore(data)), ("original", clean)]
 
 
