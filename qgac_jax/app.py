@@ -16,7 +16,7 @@ import argparse
 import importlib.util
 import sys
 
-from qgac_jax.commands import arguments, engines
+from qgac_jax.commands import arguments, engines, logs
 
 
 def _port(text: str) -> int:
@@ -30,7 +30,7 @@ def _port(text: str) -> int:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m qgac_jax.app", description=__doc__,
+    parser = argparse.ArgumentParser(prog=logs.prog("qgac_jax.app"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
     parser.add_argument("--port", type=_port, default=7860, help="port (default 7860)")

@@ -31,7 +31,7 @@ import sys
 from typing import Dict, Optional, Sequence
 
 from qgac_jax.codecs import CODECS
-from qgac_jax.commands import arguments, engines, jobs
+from qgac_jax.commands import arguments, engines, jobs, logs
 from qgac_jax.files import atomic_files
 from qgac_jax.models import shipped
 from qgac_jax.evaluation.protocol import LPIPS_NAMES, PSNR_CAP, Case, evaluate_images, lpips_nets, markdown_table
@@ -90,7 +90,7 @@ def _nets(text: str):
 
 def parse_args(argv: Optional[Sequence[str]] = None):
     """(parser, arguments, cases); argparse exits 2 with one line on a mistake."""
-    parser = argparse.ArgumentParser(prog="python -m qgac_jax.evaluate", description=__doc__,
+    parser = argparse.ArgumentParser(prog=logs.prog("qgac_jax.evaluate"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     arguments.add_shipped_model(parser)
     arguments.add_checkpoint(parser, "the shipped --model")

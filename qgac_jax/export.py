@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from qgac_jax.commands import arguments
+from qgac_jax.commands import arguments, logs
 from qgac_jax.models import shipped
 
 
@@ -35,7 +35,7 @@ def _quality(text: str) -> int:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m qgac_jax.export", description=__doc__,
+    parser = argparse.ArgumentParser(prog=logs.prog("qgac_jax.export"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="output format (default onnx)")
     parser.add_argument("--output", required=True, help="the file to write, e.g. qgac_colour.onnx")

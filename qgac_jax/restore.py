@@ -27,16 +27,17 @@ import sys
 import threading
 import time
 
-from qgac_jax.commands import arguments, engines, jobs
+from qgac_jax.commands import arguments, engines, jobs, logs
 from qgac_jax.files import atomic_files, inputs, outputs
 from qgac_jax.restoring import guide
 from qgac_jax.graphs import onnx_graph
 
 PROGRESS_TILES = 8  # images cut into more tiles than this show a progress bar per tile (on a terminal)
+LOG_EVERY_S = 5.0  # ... and, piped to a log, a progress line this often
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m qgac_jax.restore", description=__doc__,
+    parser = argparse.ArgumentParser(prog=logs.prog("qgac_jax.restore"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="photos (JPEG, WebP, AVIF, HEIC; others with --quality Q), directories or globs")
@@ -104,7 +105,7 @@ def restore_all(args, models, found, out_root: pathlib.Path, failed: int, more_m
     job = None
     try:
         for job, outcome in pool.map(lambda job: _restore_job(args, job, out_root, seen), files):
-            _count(tally, job, outcome, quiet=not files.disable)
+            _count(tally, job, outcome)
     except KeyboardInterrupt:
         files.close()
         abandoned = ", ".join(map(str, pool.running())) or (job.src if job else "before the first file")
@@ -141,14 +142,15 @@ def _restore_job(args, job, out_root: pathlib.Path, seen):
     return run
 
 
-def _count(tally, job, outcome, quiet: bool) -> None:
-    """One job's outcome into the tally, with its line."""
+def _count(tally, job, outcome) -> None:
+    """One job's outcome into the tally, with its line (above the bars on a terminal: tqdm.write)."""
     from tqdm import tqdm
 
     if outcome == "skipped":
         tally.skipped += 1
-    elif isinstance(outcome, guide.NoQuantization) and job.walked:  # met in a folder: listed in the summary
+    elif isinstance(outcome, guide.NoQuantization) and job.walked:  # met in a folder: named, and counted
         tally.not_restored[outcome.format_name] += 1
+        tqdm.write(f"not restored: {job.src}: {outcome}")
     elif isinstance(outcome, BaseException):  # named on the command line, or any other problem: an error
         tally.failed += 1
         tqdm.write(f"error: {job.src}: {jobs.reason(outcome)}", file=sys.stderr)
@@ -156,9 +158,7 @@ def _count(tally, job, outcome, quiet: bool) -> None:
         pixels, dest, seconds = outcome
         tally.restored += 1
         tally.megapixels += pixels.shape[0] * pixels.shape[1] / 1e6
-        if not quiet:  # logs and pipes: one line per file instead of a bar
-            print(f"restored {job.src} -> {dest} ({pixels.shape[1]}x{pixels.shape[0]}, {seconds:.1f} s)",
-                  flush=True)
+        tqdm.write(f"restored {job.src} -> {dest} ({pixels.shape[1]}x{pixels.shape[0]}, {seconds:.1f} s)")
 
 
 class _Pool:
@@ -218,11 +218,13 @@ def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path, keep=lambda
 
     bar = tqdm(total=0, desc=src.name, unit="tile", leave=False, disable=True)
 
-    def show_bar(decoded, restorer):  # a bar per tile on a terminal, for images of many tiles
+    def show_bar(decoded, restorer):  # a bar per tile on a terminal, for images of many tiles; a line in logs
         nonlocal bar
         tiles = restorer.tile_count(*decoded.pixels.shape[:2]) * (8 if args.ensemble else 1)
-        bar = tqdm(total=tiles, desc=src.name, unit="tile", leave=False,
-                   disable=None if tiles > PROGRESS_TILES and args.jobs == 1 else True)
+        many = tiles > PROGRESS_TILES and args.jobs == 1
+        bar = tqdm(total=tiles, desc=src.name, unit="tile", leave=False, disable=None if many else True)
+        if many and bar.disable:  # piped to a log: no bar, so a line every LOG_EVERY_S seconds instead
+            bar = _LogLines(src, tiles)
 
     try:
         result = jobs.restore_file(models, src, args, progress=lambda n: bar.update(n), on_decoded=show_bar)
@@ -235,6 +237,26 @@ def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path, keep=lambda
     if keep():
         outputs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
     return result.pixels
+
+
+class _LogLines:
+    """A photo's progress where there is no terminal for a bar: a line every LOG_EVERY_S seconds."""
+
+    def __init__(self, src: pathlib.Path, tiles: int):
+        self.src, self.tiles, self.done = src, tiles, 0
+        self.start = self.last = time.perf_counter()
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if now - self.last >= LOG_EVERY_S and self.done < self.tiles:
+            self.last = now
+            left = (now - self.start) / self.done * (self.tiles - self.done)
+            print(f"{self.src}: {self.done}/{self.tiles} tiles, {now - self.start:.0f} s, about {left:.0f} s left",
+                  flush=True)
+
+    def close(self) -> None:
+        pass
 
 
 def main():

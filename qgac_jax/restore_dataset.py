@@ -26,7 +26,7 @@ import os
 import sys
 import time
 
-from qgac_jax.commands import arguments
+from qgac_jax.commands import arguments, logs
 
 CPUS_PER_ACTOR = 1  # measured: two one-core actors restore more photos a second than one two-core one
 
@@ -44,7 +44,7 @@ def _positive(name: str):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m qgac_jax.restore_dataset", description=__doc__,
+    parser = argparse.ArgumentParser(prog=logs.prog("qgac_jax.restore_dataset"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("src", metavar="SRC", help="a folder (searched recursively), one photo, or a URI")
     parser.add_argument("dst", metavar="DST", help="the folder (or URI) for the PNGs and the manifests")

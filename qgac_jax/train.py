@@ -14,9 +14,10 @@ from __future__ import annotations
 
 def main(argv=None) -> None:
     """`python -m qgac_jax.train` and `qgac-train`."""
+    from qgac_jax.commands import logs
     from qgac_jax.training import entry, restoration
 
-    entry.main(restoration.train_and_evaluate, "python -m qgac_jax.train", __doc__, argv)
+    entry.main(restoration.train_and_evaluate, logs.prog("qgac_jax.train"), __doc__, argv)
 
 
 if __name__ == "__main__":

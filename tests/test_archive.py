@@ -73,6 +73,6 @@ def test_outputs_are_whole_or_absent_and_the_manifest_has_a_row_per_input(tmp_pa
     assert line == "restored 1, skipped 1 (output exists), failed 1; 1.50 megapixels in 2.0 s"
     assert counts == {"restored": 1, "failed": 1}
     assert archive.summary(rows, 0, 1.0)[0] == (  # restore's own words for what it could not restore
-        "restored 1, skipped 0 (output exists), not restored: 1 lossless PNG (no quantization to read; --quality Q "
+        "restored 1, not restored: 1 lossless PNG (no quantization to read; --quality Q "
         "restores them as JPEGs of quality Q), failed 1; 1.50 megapixels in 1.0 s")
     assert archive.default_concurrency(16, 1) == 16 and archive.default_concurrency(3, 2) == 1

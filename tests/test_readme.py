@@ -20,9 +20,7 @@ SHORT_TRAINING = ["--config.train.steps=1", "--config.train.checkpoint_every=1",
                   "--config.train.log_every=1", "--config.data.patch_size=32", "--config.data.batch_size=2",
                   "--config.eval.max_images=1", "--config.eval.qualities=(10,)"]
 
-
 # ----------------------------------------------------------------------------- how each command is exercised
-
 
 def by_ci(command, tmp_path):
     """The two set-up commands and CI itself: `.ci/run` runs the README's marked lines verbatim."""
@@ -261,48 +259,49 @@ def covered_by(test):
     return check
 
 
+PY = r"^\.venv/bin/python "  # how the docs run a module or a script
 RULES = [
     (r"^python3 -m venv \.venv && \.venv/bin/pip install -e '\.\[test\]' && ", by_ci),
-    (r"^\.venv/bin/python -m pytest -q -n 2$", by_ci),
-    (r"^\.venv/bin/python -m pytest -q -n 2 -m \"not slow\"$", fast_tier),
+    (PY + r"-m pytest -q -n 2$", by_ci),
+    (PY + r"-m pytest -q -n 2 -m \"not slow\"$", fast_tier),
     (r"^bash \.ci/run$", by_ci),
     (r"^bash \.ci/restore_install\.sh$", by_ci),
     (r"^python3 -m venv \.venv && \.venv/bin/pip install '\.\[onnx\]'$", by_ci),
-    (r"^\.venv/bin/python -m qgac_jax\.train --config=configs/\w+\.py(:[\w,=]+)? --workdir=workdirs/", train_short),
-    (r"^\.venv/bin/python -m qgac_jax\.train_estimator --config=configs/estimator\.py(:[\w,=]+)? --workdir=workdirs/",
+    (PY + r"-m qgac_jax\.train --config=configs/\w+\.py(:[\w,=]+)? --workdir=workdirs/", train_short),
+    (PY + r"-m qgac_jax\.train_estimator --config=configs/estimator\.py(:[\w,=]+)? --workdir=workdirs/",
      train_estimator_short),
-    (r"^\.venv/bin/python -m qgac_jax\.train --config=configs/(psnr|base)\.py --workdir=gs://", train_offline_div2k),
+    (PY + r"-m qgac_jax\.train --config=configs/(psnr|base)\.py --workdir=gs://", train_offline_div2k),
     (r"^launch/(tpu_vm|gpu_slurm)\.sh ", dry_run),
     (r"^launch/train_shipped\.sh ", train_shipped_dry_run),
-    (r"^\.venv/bin/python -m qgac_jax\.train --help$", covered_by("tests/test_config.py::test_help_lists_the_shipped_configs")),
-    (r"^\.venv/bin/python -m qgac_jax\.app$", covered_by(
+    (PY + r"-m qgac_jax\.train --help$", covered_by("tests/test_config.py::test_help_lists_the_shipped_configs")),
+    (r"^\.venv/bin/qgac-app$", covered_by(
         "tests/test_web_page.py::test_the_browser_restores_downloads_changes_the_guide_and_shows_errors")),
     (r"^\.venv/bin/pip install (-e )?'\.\[[a-z,]+\]'$", extras_exist),
     (r"^bash deploy/huggingface_space/build\.sh ", covered_by(
         "tests/test_web_page.py::test_the_hugging_face_space_assembles_and_its_app_builds_the_page")),
-    (r"^\.venv/bin/python -m qgac_jax\.restore ", restore),
-    (r"^\.venv/bin/python -m qgac_jax\.restore_dataset more_photos/ restored/$", restore_dataset),
-    (r"^\.venv/bin/python benchmarks/restore_dataset\.py", run_in_sandbox(["--photos", "2"])),
+    (PY + r"-m qgac_jax\.restore ", restore),
+    (PY + r"-m qgac_jax\.restore_dataset more_photos/ restored/$", restore_dataset),
+    (PY + r"benchmarks/restore_dataset\.py", run_in_sandbox(["--photos", "2"])),
     (r"^\.venv/bin/qgac-restore ", restore_entry_point),
-    (r"^\.venv/bin/python -m qgac_jax\.evaluate ", evaluate),
-    (r"^\.venv/bin/python -m qgac_jax\.export ", export_onnx),
-    (r"^\.venv/bin/python -m qgac_jax\.tools\.make_figure ", run_in_sandbox([])),
-    (r"^\.venv/bin/python -m qgac_jax\.tools\.make_calibration$", make_calibration),
-    (r"^\.venv/bin/python -m qgac_jax\.tools\.average_exports ", average_exports),
-    (r"^\.venv/bin/python -m qgac_jax\.tools\.convert_vgg ",
+    (PY + r"-m qgac_jax\.evaluate ", evaluate),
+    (PY + r"-m qgac_jax\.export ", export_onnx),
+    (PY + r"-m qgac_jax\.tools\.make_figure ", run_in_sandbox([])),
+    (PY + r"-m qgac_jax\.tools\.make_calibration$", make_calibration),
+    (PY + r"-m qgac_jax\.tools\.average_exports ", average_exports),
+    (PY + r"-m qgac_jax\.tools\.convert_vgg ",
      covered_by("tests/test_vgg.py::test_convert_cli_from_a_local_keras_file_and_refuses_to_overwrite")),
-    (r"^\.venv/bin/python benchmarks/input_pipeline\.py( --codecs)?$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),
-    (r"^\.venv/bin/python benchmarks/restore_memory\.py", run_in_sandbox(["--megapixels", "0.3"])),
-    (r"^\.venv/bin/python benchmarks/train_throughput\.py ", train_throughput),
-    (r"^\.venv/bin/python benchmarks/vs_pytorch\.py ", vs_pytorch),
-    (r"^\.venv/bin/python benchmarks/restore_backends\.py", restore_backends),
-    (r"^\.venv/bin/python benchmarks/restore_precision\.py", run_in_sandbox(["--megapixels", "0.1", "--rounds", "1"])),
-    (r"^\.venv/bin/python benchmarks/restore_jobs\.py", run_in_sandbox(["--count", "2"])),
-    (r"^\.venv/bin/python benchmarks/restore_profile\.py", run_in_sandbox(["--megapixels", "0.2", "--png-levels", "1"])),
-    (r"^\.venv/bin/python benchmarks/int8_sensitivity\.py", run_in_sandbox(["--calibration", "2", "--rank", "2", "--keep", "1",
+    (PY + r"benchmarks/input_pipeline\.py( --codecs)?$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),
+    (PY + r"benchmarks/restore_memory\.py", run_in_sandbox(["--megapixels", "0.3"])),
+    (PY + r"benchmarks/train_throughput\.py ", train_throughput),
+    (PY + r"benchmarks/vs_pytorch\.py ", vs_pytorch),
+    (PY + r"benchmarks/restore_backends\.py", restore_backends),
+    (PY + r"benchmarks/restore_precision\.py", run_in_sandbox(["--megapixels", "0.1", "--rounds", "1"])),
+    (PY + r"benchmarks/restore_jobs\.py", run_in_sandbox(["--count", "2"])),
+    (PY + r"benchmarks/restore_profile\.py", run_in_sandbox(["--megapixels", "0.2", "--png-levels", "1"])),
+    (PY + r"benchmarks/int8_sensitivity\.py", run_in_sandbox(["--calibration", "2", "--rank", "2", "--keep", "1",
                                                                  "--seconds", "0.05"])),
-    (r"^\.venv/bin/python benchmarks/estimator_accuracy\.py ", lambda c, t: run_in_sandbox(["--max-images", "1"])(_shared(c), t)),
-    (r"^\.venv/bin/python benchmarks/profile_step\.py$", run_in_sandbox(["--variant", "tiny", "--batch", "1", "--patch", "32",
+    (PY + r"benchmarks/estimator_accuracy\.py ", lambda c, t: run_in_sandbox(["--max-images", "1"])(_shared(c), t)),
+    (PY + r"benchmarks/profile_step\.py$", run_in_sandbox(["--variant", "tiny", "--batch", "1", "--patch", "32",
                                                               "--seconds", "0.05"])),
 ]
 

@@ -99,7 +99,7 @@ def test_hostile_folder_good_files_restore_bad_ones_get_one_line_each(colour_exp
     restored = {p.name: np.asarray(Image.open(p)).shape for p in out.iterdir()}
     assert restored == {n.rsplit(".", 1)[0] + ".png": shape for n, shape in expect.items() if shape is not None}
     n_good = sum(shape is not None for shape in expect.values())
-    assert (f"restored {n_good}, skipped 0 (output exists), not restored: 1 lossless PNG (no quantization to read; "
+    assert (f"restored {n_good}, not restored: 1 lossless PNG (no quantization to read; "
             f"--quality Q restores them as JPEGs of quality Q), failed {len(failed)}") in proc.stdout
     assert {p.name: _digest(p) for p in folder.iterdir()} == before  # inputs untouched
 
@@ -155,7 +155,7 @@ def test_jobs_restore_photos_at_once_into_the_same_pngs(colour_export, tmp_path)
                     "--show-quality", "--backend", "onnxruntime")
         assert proc.returncode == 1 and proc.stderr.count("error: ") == 1, proc.stderr
         assert proc.stdout.startswith("network: ONNX Runtime ") and proc.stdout.count("network:") == 1
-        assert "restored 5, skipped 0 (output exists), failed 1" in proc.stdout
+        assert "restored 5, failed 1" in proc.stdout
         runs[jobs] = {p.name: np.asarray(Image.open(p)) for p in (tmp_path / jobs).glob("*.png")}
     assert sorted(runs["1"]) == [f"{i}.png" for i in range(5)]
     for name, pixels in runs["1"].items():

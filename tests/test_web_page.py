@@ -19,6 +19,8 @@ from PIL import Image
 from conftest import jpeg_bytes, natural_image
 
 pytest.importorskip("gradio", reason="the web page needs the extra `app`")
+from qgac_jax.apps import web_page  # noqa: E402
+from qgac_jax.files.images import DEFAULT_MAX_PIXELS  # noqa: E402
 pytestmark = pytest.mark.slow
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
@@ -104,20 +106,40 @@ def test_the_browser_restores_downloads_changes_the_guide_and_shows_errors(app, 
             link.click()
         download.value.save_as(tmp_path / "page.png")
         assert (tmp_path / "page.png").read_bytes() == expected  # the same bytes restore writes
+        page.get_by_text("coffee.jpg: before (left), restored (right)").wait_for(timeout=10_000)
         page.screenshot(path=str(tmp_path / "page.png.screenshot.png"), full_page=True)
+        text = page.locator("body").inner_text()
+        assert f"up to {web_page.megabytes(web_page.upload_limit(MAX_PIXELS))} and 2 megapixels" in text
+        assert "What the network is told" not in text and "auto:" not in text  # the page's words, not the flags'
 
-        page.get_by_label("the quality below").check()
+        # two photos: each restored one has its own labelled before / after
+        (tmp_path / "second.jpg").write_bytes(photo.read_bytes())
+        page.locator("#photos input[type=file]").set_input_files([str(photo), str(tmp_path / "second.jpg")])
+        page.locator("#restore").click()
+        page.locator("#report").get_by_text("second.jpg: file tables about quality 20").wait_for(timeout=120_000)
+        page.get_by_text("coffee.jpg: before (left), restored (right)").wait_for(timeout=10_000)
+        page.locator("#compare input").click()
+        page.get_by_role("option", name="second.jpg").click()
+        page.get_by_text("second.jpg: before (left), restored (right)").wait_for(timeout=10_000)
+        assert page.locator("#comparison img").count() >= 2
+
+        quality = page.locator("#quality input[type=number]")
+        assert quality.is_disabled()  # the quality only matters to the last choice: it looks inactive until then
+        page.get_by_label(web_page.MODES[2]).check()
+        quality.wait_for(state="visible")
+        page.wait_for_function("!document.querySelector('#quality input[type=number]').disabled", timeout=10_000)
         page.locator("#quality input[type=number]").fill("5")
         page.locator("#quality input[type=number]").press("Enter")
         page.locator("#restore").click()
-        page.locator("#report").get_by_text("IJG tables of quality 5").wait_for(timeout=120_000)
+        page.locator("#report").get_by_text("told IJG tables of quality 5 (chosen on the page)").wait_for(
+            timeout=120_000)
         with page.expect_download() as download:
             page.locator("#downloads a[download], #downloads a[href]").first.click()
         download.value.save_as(tmp_path / "strong.png")
         assert (tmp_path / "strong.png").read_bytes() == stronger != expected
 
         (tmp_path / "notes.jpg").write_text("just some text, not a picture\n")
-        page.get_by_label("auto: the file's own and the estimate").check()
+        page.get_by_label(web_page.MODES[0]).check()
         page.locator("#photos input[type=file]").set_input_files(str(tmp_path / "notes.jpg"))
         page.locator("#restore").click()
         page.locator("#report").get_by_text("error: notes.jpg: not an image file").wait_for(timeout=60_000)
@@ -174,7 +196,7 @@ def test_a_model_the_page_does_not_offer_is_one_line_and_a_checkpoint_is_the_onl
 
     page = web_page.Page(Settings())
     assert page.choices[0] == web_page.MODEL_CHOICES["psnr"]
-    pngs, comparison, report = page.restore([str(photo)], model="sharpest", progress=lambda *a, **k: None)
+    pngs, comparison, report, _ = page.restore([str(photo)], model="sharpest", progress=lambda *a, **k: None)
     assert pngs == [] and comparison is None and report.startswith("error: no model 'sharpest' here")
     assert web_page.Page(Settings(checkpoint=str(colour_export))).choices == [web_page.MODEL_CHOICES["psnr"]]
 
@@ -202,13 +224,19 @@ def test_each_upload_of_a_request_succeeds_or_fails_alone_under_a_distinct_name(
     (tmp_path / "big.jpg").write_bytes(photo.read_bytes() + b"\0" * (8 * 2**20))  # over the 7 MB upload limit
     with pytest.raises(Exception, match="(?i)size|large|limit"):
         client.predict([handle_file(str(tmp_path / "big.jpg"))], api_name="/restore")
-    for refused in (("nonsense", 50), ("the quality below", 500)):  # Gradio refuses these before the page runs
+    for refused in (("nonsense", 50), (web_page.MODES[2], 500)):  # Gradio refuses these before the page runs
         with pytest.raises(Exception, match="not in the list of choices|greater than maximum"):
             client.predict([handle_file(str(photo))], *refused, api_name="/restore")
     again, _, _ = client.predict([handle_file(str(photo))], api_name="/restore")  # still serving
     assert len(again) == 1
     log = (logs / "stderr.txt").read_text()
     assert "Traceback" not in log and "refused a request: 'Value 500 is greater than maximum value 100.'" in log
+    assert "request: 4 photo(s), model faithful (highest PSNR), auto: restored 3, failed 1," in log  # one per request
+
+
+def test_the_upload_limit_is_one_number_on_the_page_and_in_its_docs():
+    limit = web_page.megabytes(web_page.upload_limit(DEFAULT_MAX_PIXELS))
+    assert limit == "151 MB" and f"({limit} at the" in (ROOT / "docs" / "web_page.md").read_text()
 
 
 def _webp(pixels) -> bytes:

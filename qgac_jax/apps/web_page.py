@@ -1,9 +1,9 @@
-"""The restoring web page: upload photos, choose what the network is told, compare before / after, download.
+"""The restoring web page: upload photos, choose how strongly to correct, compare each before / after, download.
 
 The page is a face on `restore`'s engine (`restore_jobs`): the same model per
 colour, backend, tiling, quality estimate, size limit and PNG writing (with
 the input's colour profile and EXIF), so a download equals what
-`python -m qgac_jax.restore` writes with the same settings. Each failure is
+`qgac-restore` writes with the same settings. Each failure is
 one line in the page. Requests queue one at a time (the network already
 takes every core); each request works in a temporary folder of its own,
 deleted seconds after the response (once Gradio has its copy), and Gradio's
@@ -20,8 +20,9 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import traceback
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -30,14 +31,20 @@ import dataclasses  # noqa: E402
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qgac_jax.commands import engines, jobs
-from qgac_jax.restoring import guide
-from qgac_jax.files import inputs, outputs
-from qgac_jax.models import shipped  # noqa: E402
+from qgac_jax.commands import engines, jobs  # noqa: E402
 from qgac_jax.commands.jobs import Settings  # noqa: E402
+from qgac_jax.files import inputs, outputs  # noqa: E402
+from qgac_jax.models import shipped  # noqa: E402
+from qgac_jax.restoring import guide  # noqa: E402
 
-# The guide's modes (`guide`) as the page offers them: auto, file, and the slider's quality.
-MODES = ("auto: the file's own and the estimate", "the file's own", "the quality below")
+# What the network is told (`guide`'s modes auto, file and a quality), in words for the page.
+MODES = ("automatic (recommended): from how the file was saved, and whether it was saved before",
+         "only how the file says it was saved",
+         "as a JPEG of the quality I choose below")
+# guide's sentences name restore's flag; on the page the choice above is the way to it
+FOR_THE_PAGE = (("--quality Q restores it as a JPEG of quality Q",
+                 f"choose \"{MODES[2]}\" to restore it as a JPEG of that quality"),
+                (" (--quality)", " (chosen on the page)"))
 DELETE_AFTER_S = 120  # Gradio's copies of uploads and results: checked every minute, deleted at this age
 KEEP_OURS_S = 10.0  # a request's own folder outlives the response by this much (Gradio copies it at once)
 PREVIEW_SIDE = 4096  # the before / after comparison shows photos up to this side at 1:1 (larger ones halved, ...)
@@ -50,6 +57,17 @@ def upload_limit(max_pixels: int) -> int:
     """Bytes one upload may have: an uncompressed 8-bit RGB photo of --max-pixels and 1 MB of metadata. Gradio
     refuses larger ones before reading them, so an upload cannot fill memory or disk past what restoring takes."""
     return 3 * int(max_pixels) + 2**20
+
+
+def megabytes(size: int) -> str:
+    """A size as the page and docs/web_page.md write it: decimal megabytes."""
+    return f"{size / 1e6:,.0f} MB"
+
+
+def _words(line: str) -> str:
+    for flag, words in FOR_THE_PAGE:
+        line = line.replace(flag, words)
+    return line
 
 
 def _mode(choice: str, quality: float) -> guide.Mode:
@@ -80,16 +98,17 @@ class Page:
 
     def restore(self, files: Optional[Sequence[str]], told: str = MODES[0], quality: float = 50,
                 model: str = MODEL_CHOICES["psnr"], progress=gr.Progress()
-                ) -> Tuple[List[str], Optional[tuple], str]:
-        """(PNG paths to download, (before, after) of the first restored photo, a line per file)."""
+                ) -> Tuple[List[str], Optional[gr.ImageSlider], str, Dict[str, tuple]]:
+        """(PNG paths to download, the first restored photo's before / after, a line per file, {upload name:
+        (before, after)} of every restored photo: the page's 'Compare' choice; not part of the API)."""
         if model not in self.models:  # the API can be called without the page
-            return [], None, f"error: no model {model!r} here; choose one of: {', '.join(self.choices)}"
+            return [], None, f"error: no model {model!r} here; choose one of: {', '.join(self.choices)}", {}
         models = self.models[model]
         files = [files] if isinstance(files, str) else list(files or [])
         if not files:  # (an answer, not an exception: nothing for the server's log)
-            return [], None, "Choose one or more photos first."
-        out_dir = tempfile.mkdtemp(prefix="qgac-page-", dir=self.workdir)
-        pngs, lines, comparison = [], [], None
+            return [], None, "Choose one or more photos first.", {}
+        start, out_dir = time.perf_counter(), tempfile.mkdtemp(prefix="qgac-page-", dir=self.workdir)
+        pngs, lines, comparisons = [], [], {}
         names = [pathlib.Path(path).name for path in files]
         for number, (path, name, png_name) in enumerate(zip(files, names, inputs.output_names(names))):
             total = [1]
@@ -106,18 +125,34 @@ class Page:
                                            progress=step, on_decoded=started)
                 dest = pathlib.Path(out_dir) / png_name
                 outputs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
-                if comparison is None:
-                    comparison = (_preview(_upright_input(result.decoded)), _preview(result.pixels))
+                comparisons[name] = (_preview(_upright_input(result.decoded)), _preview(result.pixels))
             except Exception as err:  # noqa: BLE001 - one line per file, as restore prints them; the page goes on
-                lines.append(f"error: {name}: {jobs.reason(err)}")
+                lines.append(f"error: {name}: {_words(jobs.reason(err))}")
                 continue
             pngs.append(str(dest))
             lines += [f"warning: {name}: {note}" for note in result.notes]
             renamed = png_name != pathlib.Path(name).stem + ".png"  # its stem is another upload's too
-            lines.append(f"{name}: {result.guide.sentence}" + (f" (saved as {png_name})" if renamed else ""))
+            lines.append(f"{name}: {_words(result.guide.sentence)}" + (f" (saved as {png_name})" if renamed else ""))
         # Gradio copies the results into its own cache once this returns (milliseconds); ours go soon after.
         threading.Timer(0.0 if not pngs else KEEP_OURS_S, shutil.rmtree, (out_dir,), {"ignore_errors": True}).start()
-        return pngs, comparison, "\n\n".join(lines)
+        print(f"request: {len(files)} photo(s), model {model}, {_mode(told, quality)}: restored {len(pngs)}, "
+              f"failed {len(files) - len(pngs)}, {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+        first = next(iter(comparisons), None)
+        return pngs, (_comparison(first, comparisons[first]) if first else None), "\n\n".join(lines), comparisons
+
+
+def _comparison(name: str, pair: tuple) -> gr.ImageSlider:
+    """The before / after slider showing one photo, labelled with its name."""
+    return gr.ImageSlider(value=pair, label=f"{name}: before (left), restored (right)")
+
+
+def _compare_choices(comparisons: Dict[str, tuple]) -> gr.Dropdown:
+    names = list(comparisons)
+    return gr.Dropdown(choices=names, value=names[0] if names else None, visible=len(names) > 1)
+
+
+def _compare(comparisons: Dict[str, tuple], name: Optional[str]):
+    return _comparison(name, comparisons[name]) if name in comparisons else gr.ImageSlider()
 
 
 def _upright_input(decoded) -> np.ndarray:
@@ -131,25 +166,35 @@ def build(page: Page) -> gr.Blocks:
     """The page's layout and events; `demo.launch` serves it."""
     with gr.Blocks(title="qgac_jax: restore compressed photos", analytics_enabled=False,
                    delete_cache=(60, DELETE_AFTER_S)) as demo:
-        gr.Markdown("# Restore compressed photos\nUpload JPEG, WebP, AVIF or HEIC photos (others with a quality), "
-                    f"up to {upload_limit(page.settings.max_pixels) / 2**20:,.0f} MB and "
-                    f"{page.settings.max_pixels / 1e6:,.0f} megapixels each. "
-                    "The result is a lossless PNG with the photo's colour profile and EXIF.")
+        gr.Markdown("# Restore compressed photos\nUpload JPEG, WebP, AVIF or HEIC photos, up to "
+                    f"{megabytes(upload_limit(page.settings.max_pixels))} and "
+                    f"{page.settings.max_pixels / 1e6:,.0f} megapixels each (a PNG or other lossless photo "
+                    "records no compression: restore it as a JPEG of a quality you choose). "
+                    "Each result is a lossless PNG with the photo's colour profile and EXIF.")
+        comparisons = gr.State({})  # upload name -> (before, after) of the last request's restored photos
         with gr.Row():
             with gr.Column():
                 files = gr.File(label="Photos", file_count="multiple", type="filepath", elem_id="photos")
-                told = gr.Radio(list(MODES), value=MODES[0], label="What the network is told", elem_id="guide")
-                quality = gr.Slider(1, 100, value=50, step=1, label="Quality (lower asks for a stronger correction)",
-                                    elem_id="quality")
+                told = gr.Radio(list(MODES), value=MODES[0], label="How strongly to correct", elem_id="guide")
+                quality = gr.Slider(1, 100, value=50, step=1, interactive=False, elem_id="quality",
+                                    label="JPEG quality to correct as (lower: stronger); used by the last choice "
+                                          "above only")
                 model = gr.Radio(page.choices, value=page.choices[0], label="Model", elem_id="model",
                                  visible=len(page.choices) > 1)
                 button = gr.Button("Restore", variant="primary", elem_id="restore")
             with gr.Column():
-                slider = gr.ImageSlider(label="Before / after", elem_id="comparison", type="numpy")
+                compare = gr.Dropdown([], label="Compare", elem_id="compare", visible=False, interactive=True)
+                slider = gr.ImageSlider(label="Before (left) / restored (right)", elem_id="comparison",
+                                        type="numpy")
+                gr.Markdown("Drag the divider to compare. Compression artefacts are small: open the picture full "
+                            "screen (its top-right button) to see it at full size.", elem_id="comparison-help")
                 downloads = gr.File(label="Restored PNGs", file_count="multiple", elem_id="downloads")
                 report = gr.Markdown(elem_id="report")
-        button.click(page.restore, [files, told, quality, model], [downloads, slider, report], api_name="restore",
-                     concurrency_limit=1)
+        told.change(lambda choice: gr.Slider(interactive=choice == MODES[2]), told, quality, api_name=False)
+        button.click(page.restore, [files, told, quality, model], [downloads, slider, report, comparisons],
+                     api_name="restore", concurrency_limit=1).then(
+            _compare_choices, comparisons, compare, api_name=False)
+        compare.change(_compare, [comparisons, compare], slider, api_name=False)
     return demo
 
 

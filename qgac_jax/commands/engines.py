@@ -78,9 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="float32 (default): the exact float network; int8: a quantized graph in ONNX "
                              "Runtime (of the shipped model fine-tuned for it where one ships), 1.5 to 2.0 times as "
-                             "fast on a 12-megapixel photo on a CPU with VNNI or AMX, 0.02-0.10 dB of PSNR below float32 "
-                             "on the sets measured (docs/performance.md); auto: int8 where the CPU has such instructions (VNNI, AMX, "
-                             "Arm's dot product), float32 elsewhere")
+                             "fast on a 12-megapixel photo on a CPU with VNNI or AMX, 0.02-0.10 dB of PSNR below "
+                             "float32 on the sets measured (docs/performance.md); auto: int8 where the CPU has such "
+                             "instructions (VNNI, AMX, Arm's dot product), float32 elsewhere")
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, onnx_file: bool = False) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import re
 import warnings
 from typing import Callable, List, Optional
 
@@ -83,10 +84,11 @@ class Tally:
 
     def line(self, seconds: float) -> str:
         kinds = ", ".join(f"{n} {name}" for name, n in sorted(self.not_restored.items()))
+        skipped = f", skipped {self.skipped} (output exists)" if self.skipped else ""
         lossless = (f", not restored: {kinds} (no quantization to read; --quality Q restores them as JPEGs of "
                     "quality Q)"
                     if self.not_restored else "")
-        return (f"restored {self.restored}, skipped {self.skipped} (output exists){lossless}, failed {self.failed}; "
+        return (f"restored {self.restored}{skipped}{lossless}, failed {self.failed}; "
                 f"{self.megapixels:.2f} megapixels in {seconds:.1f} s")
 
 
@@ -96,4 +98,5 @@ def reason(err: BaseException) -> str:
         return "out of memory (lower --max-pixels or --tile)"
     if isinstance(err, OSError) and err.strerror:
         return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
-    return str(err).strip() or type(err).__name__
+    text = re.sub(r"\s*\(0 bytes not processed\)", "", str(err)).strip()  # Pillow's aside on a cut file
+    return text or type(err).__name__

@@ -15,6 +15,13 @@ import sys
 import warnings
 from typing import Callable, NoReturn
 
+def prog(module: str) -> str:
+    """The name a command's usage and errors give it: the console script it was started as (qgac-restore),
+    else `python -m MODULE`."""
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return script if script.startswith("qgac-") else f"python -m {module}"
+
+
 NOISY = (
     "onnx_ir",
     "onnxscript",

@@ -106,8 +106,8 @@ def _jpeg_row(restorer, clean):
     panels = [(f"JPEG quality {FLAGS.quality}" if FLAGS.first is None else "JPEG", jpeg)]
     if FLAGS.first is not None:
         panels.append(("restored, told the file's tables", restorer.restore(data, quality="file")))
-    return panels + [("restored by the shipped model" if FLAGS.first is None else "restored (default: tables + estimate)",
-                      restorer.restore(data)), ("original", clean)]
+    title = "restored by the shipped model" if FLAGS.first is None else "restored (default: tables + estimate)"
+    return panels + [(title, restorer.restore(data)), ("original", clean)]
 
 
 def _models_row(restorers, clean):
