@@ -24,32 +24,28 @@ docs/model_cards.md.
 
 import os
 
-import ml_collections
-
 from qgac_jax.codecs import CODECS
 from qgac_jax.training.config import PRETRAINED, defaults, local_data, parse_arg
 
 
 def get_config(arg: str = ""):
     args = parse_arg(arg, codecs=False, steps=20_000)
-    colour = defaults()
-    local_data(colour, grey=False)
-    c = ml_collections.ConfigDict()
-    c.model = dict(dtype="float32", overrides={})  # the estimator's own network (models/estimator.py): no variant
-    c.data = dict(colour.data)
-    c.data.update(patch_size=136, batch_size=32, p_double=0.5, p_shift=0.5, p_random_table=0.2)
-    c.eval = dict(colour.eval)
-    c.eval.update(qualities=(10, 30, 50, 70, 90), double=("20:75", "20:75:4", "30:90"), max_images=8)
-    c.optim = dict(colour.optim)
-    c.optim.update(lr=1e-3, warmup_steps=500, final_lr_ratio=0.01, clip=1.0, weight_decay=1e-4, ema_decay=0.999)
-    c.train = dict(colour.train)
-    c.train.update(steps=args["steps"], log_every=100, eval_every=2_000, checkpoint_every=1_000, keep_checkpoints=2)
-    c.estimator = dict(colour.estimator)
+    c = defaults()
+    local_data(c, grey=False)
+    c.model.dtype, c.model.overrides = "float32", {}  # the estimator's own network (models/estimator.py)
+    c.data.patch_size, c.data.batch_size, c.data.p_double, c.data.p_shift, c.data.p_random_table = \
+        136, 32, 0.5, 0.5, 0.2
+    c.eval.qualities, c.eval.double, c.eval.max_images = (10, 30, 50, 70, 90), ("20:75", "20:75:4", "30:90"), 8
+    c.optim.lr, c.optim.warmup_steps, c.optim.final_lr_ratio = 1e-3, 500, 0.01
+    c.optim.clip, c.optim.weight_decay, c.optim.ema_decay = 1.0, 1e-4, 0.999
+    c.train.steps, c.train.log_every, c.train.eval_every = args["steps"], 100, 2_000
+    c.train.checkpoint_every, c.train.keep_checkpoints = 1_000, 2
     if args["codecs"]:
-        c.data.update(pipeline="pillow", workers=1, codecs=CODECS, codec_weights=(0.4, 0.2, 0.2, 0.2),
-                      codec_q_min=5, codec_q_max=95, codec_p_jpeg_first=0.5)
+        c.data.pipeline, c.data.workers, c.data.codecs, c.data.codec_weights = "pillow", 1, CODECS, (0.4, 0.2, 0.2, 0.2)
+        c.data.codec_q_min, c.data.codec_q_max, c.data.codec_p_jpeg_first = 5, 95, 0.5
         c.eval.qualities += ("webp:50", "avif:50", "heic:50")
         c.eval.double += ("20:webp:75", "30:avif:90", "20:heic:90")
-        c.optim.update(lr=3e-4, warmup_steps=100)
-        c.train.update(init_from=os.path.join(PRETRAINED, "estimator"), eval_every=1_000, checkpoint_every=200)
+        c.optim.lr, c.optim.warmup_steps = 3e-4, 100
+        c.train.init_from = os.path.join(PRETRAINED, "estimator")
+        c.train.eval_every, c.train.checkpoint_every = 1_000, 200
     return c

@@ -46,7 +46,8 @@ def test_overrides_take_python_literals_of_the_fields_type(key, text, want):
     c = config_lib.defaults()
     config_lib.override(c, key, text)
     section, field = key.split(".")
-    assert c[section][field] == want and type(c[section][field]) is type(want)
+    value = getattr(getattr(c, section), field)
+    assert value == want and type(value) is type(want)
 
 
 @pytest.mark.parametrize("key, text, message", [
@@ -112,11 +113,24 @@ def test_every_documented_config_key_is_a_field_every_shipped_config_it_applies_
     for key in keys:
         name, field = key.split(".")
         assert field in {f.name for f in dataclasses.fields(sections.SECTIONS[name])}, f"{key} is no config field"
-        having = [c for c in configs if name in configs[c]]
-        assert having, key
-        for config_name in having:  # the section is there: the key must be (set here to its own value)
-            c = configs[config_name]
-            assert field in c[name], f"--config.{key} is refused by configs/{config_name}"
-            config_lib.override(c, key, repr(c[name][field]))
+        for config_name, c in configs.items():  # every config has every section: set here to its own value
+            config_lib.override(c, key, repr(getattr(getattr(c, name), field)))
     for config_name, c in configs.items():
         sections.training(c)  # still valid after every override
+
+
+def test_a_config_has_one_shape_from_its_file_to_the_step():
+    """The file's TrainingConfig is what overrides set, the entry point checks and the step reads: no ConfigDict,
+    no copy into another form (only an export stores the model's part as a dict)."""
+    from qgac_jax.training import sections
+    from qgac_jax.training import step as train_step
+
+    config, _ = config_lib.command_line([f"--config={ROOT / 'configs' / 'smoke.py'}", "--workdir=w",
+                                         "--config.eval.qualities=[10, 20]"], "train", "")
+    assert type(config) is sections.TrainingConfig and config.eval.qualities == (10, 20)  # a list checked to a tuple
+    assert sections.training(config) is config
+    parts = train_step.make_parts(config)
+    assert parts.loss is config.loss and parts.model.channels == config.model.channels
+    with pytest.raises(ValueError, match="optim.lr must be float, got 'fast'"):
+        config.optim.lr = "fast"
+        sections.training(config)

@@ -61,10 +61,11 @@ def test_short_estimator_training_writes_an_export_restore_loads(tmp_path):
 
     config = importlib.import_module("configs.estimator").get_config("steps=3")
     config.data.sources = ("builtin",)
-    config.data.update(batch_size=4, pipeline="pillow", workers=1)
+    config.data.batch_size, config.data.pipeline, config.data.workers = 4, "pillow", 1
     config.model.overrides = dict(stem=4, widths=(8, 8), hidden=8)
-    config.eval.update(source="builtin", qualities=(30,), double=("20:75:4",), max_images=1)
-    config.train.update(log_every=1, eval_every=3, checkpoint_every=3)
+    config.eval.source, config.eval.qualities, config.eval.double, config.eval.max_images = \
+        "builtin", (30,), ("20:75:4",), 1
+    config.train.log_every, config.train.eval_every, config.train.checkpoint_every = 1, 3, 3
     state, metrics = training.train_and_evaluate(config, str(tmp_path))
     assert int(state.step) == 3 and np.isfinite(metrics["loss"]) and "eval_mae_20:75:4" in metrics
     estimator = quality_estimate.QualityEstimate.from_checkpoint(tmp_path / "export")

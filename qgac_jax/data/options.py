@@ -11,7 +11,7 @@ from qgac_jax.codecs import CODECS
 PIPELINES = ("tf.data", "pillow")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class DataConfig:
     """Sources, patch and batch, and the JPEG degradation recipe.
 
@@ -126,8 +126,8 @@ class DataConfig:
 
     @classmethod
     def from_config(cls, config) -> "DataConfig":
-        """From an ml_collections ConfigDict (or dict) holding these fields."""
-        d = dict(config)
+        """From a DataConfig (a copy) or a mapping holding these fields."""
+        d = dataclasses.asdict(config) if isinstance(config, DataConfig) else dict(config)
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - fields
         if unknown:

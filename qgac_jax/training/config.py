@@ -18,8 +18,6 @@ import os
 import textwrap
 from typing import Any, Sequence
 
-import ml_collections
-
 from qgac_jax.models import shipped
 from qgac_jax.training import sections
 
@@ -30,22 +28,19 @@ SHARED = os.environ.get("QGAC_DATA") or os.path.join(os.path.dirname(ROOT), "sha
 COLOUR_SETS = ("t91", "bsds500_train", "wiki49", "urban100_20", "mcmaster18")
 
 
-def defaults() -> ml_collections.ConfigDict:
+def defaults() -> sections.TrainingConfig:
     """Every field a training config has, at its one default (`sections`): the full recipe, `configs/base.py`."""
-    c = ml_collections.ConfigDict()
-    for name, cls in sections.SECTIONS.items():
-        c[name] = dataclasses.asdict(cls())
-    return c
+    return sections.TrainingConfig()
 
 
-def l1_only(c: ml_collections.ConfigDict) -> None:
+def l1_only(c: sections.TrainingConfig) -> None:
     """The PSNR model's loss: L1 alone, no VGG, no discriminator."""
     c.loss.l1, c.loss.perceptual, c.loss.adversarial = 1.0, 0.0, 0.0
     c.loss.gan_start_step = 10**12
     c.optim.lr = 2e-4
 
 
-def local_data(c: ml_collections.ConfigDict, grey: bool) -> None:
+def local_data(c: sections.TrainingConfig, grey: bool) -> None:
     """Training folders of ../shared/data (or $QGAC_DATA) that exist, plus the built-in photos; 8 images of
     cbsd68 / bsd68 for validation (the built-in photos when absent)."""
     c.model.channels = 1 if grey else 3
@@ -58,7 +53,7 @@ def local_data(c: ml_collections.ConfigDict, grey: bool) -> None:
     c.eval.max_images = 8
 
 
-def codec_mix(c: ml_collections.ConfigDict, grey: bool) -> None:
+def codec_mix(c: sections.TrainingConfig, grey: bool) -> None:
     """The shipped models' fine-tuning set-up: 'small' in float32 from the shipped model of that colour, batch 8
     of 96x96 on `local_data`, JPEG (40%) beside WebP, AVIF and HEIC (20% each) at qualities 5..95 (Pillow)."""
     local_data(c, grey)
@@ -99,7 +94,7 @@ def parse_arg(arg, **spec):
     return values
 
 
-def load(spec: str) -> ml_collections.ConfigDict:
+def load(spec: str) -> sections.TrainingConfig:
     """`path/to/config.py[:arg]` -> its `get_config(arg)`; a ValueError with one line when it cannot."""
     path, _, arg = spec.partition(":")
     if not os.path.isfile(path):
@@ -112,7 +107,11 @@ def load(spec: str) -> ml_collections.ConfigDict:
     module_spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
         raise ValueError(f"{path} has no get_config(arg) function")
-    return module.get_config(arg)
+    config = module.get_config(arg)
+    if not isinstance(config, sections.TrainingConfig):
+        raise ValueError(f"{path}: get_config must return a TrainingConfig (config.defaults()), "
+                         f"not {type(config).__name__}")
+    return config
 
 
 def _value(text: str, current: Any, key: str):
@@ -133,21 +132,21 @@ def _value(text: str, current: Any, key: str):
     raise ValueError(f"--config.{key}={text}: expected {type(current).__name__}, got {type(value).__name__}")
 
 
-def override(c: ml_collections.ConfigDict, key: str, text: str) -> None:
+def override(c: sections.TrainingConfig, key: str, text: str) -> None:
     """Sets `key` ("optim.lr") to the value `text` reads as (a Python literal, else a string)."""
     node = c
     *parents, leaf = key.split(".")
     for i, part in enumerate(parents):
-        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+        if not dataclasses.is_dataclass(node) or part not in {f.name for f in dataclasses.fields(node)}:
             raise ValueError(f"unknown config key {'.'.join(parents[:i + 1])} (in --config.{key})")
-        node = node[part]
-    if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+        node = getattr(node, part)
+    if not dataclasses.is_dataclass(node) or leaf not in {f.name for f in dataclasses.fields(node)} or \
+            dataclasses.is_dataclass(getattr(node, leaf)):
         raise ValueError(f"unknown config key {key}")
-    with node.unlocked():
-        node[leaf] = _value(text, node[leaf], key)
+    setattr(node, leaf, _value(text, getattr(node, leaf), key))
 
 
-def apply_overrides(c: ml_collections.ConfigDict, argv: Sequence[str]) -> None:
+def apply_overrides(c: sections.TrainingConfig, argv: Sequence[str]) -> None:
     """`--config.a.b=value` (or `--config.a.b value`) arguments, in order."""
     args = list(argv)
     while args:

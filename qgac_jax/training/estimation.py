@@ -144,5 +144,5 @@ def train_and_evaluate(config, workdir: str, batches: train_loop.BatchSource = t
                                                          jax.device_get(state.ema_params), model_config(config)))
     start = int(jax.device_get(state.step))
     device_batches = to_devices(batches(data_config, start), mesh, STEP_KEYS, on_device.make_prepare(data_config))
-    meta = {"config": config.to_json_best_effort()}
+    meta = {"config": config.to_json()}
     return train_loop.run(state, device_batches, hooks, schedule, ckpt, workdir, meta)

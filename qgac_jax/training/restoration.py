@@ -162,4 +162,4 @@ def train_and_evaluate(config, workdir: str, batches: train_loop.BatchSource = t
 
 
 def _meta(config) -> Dict:
-    return {"config": config.to_json_best_effort()}
+    return {"config": config.to_json()}

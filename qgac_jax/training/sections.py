@@ -1,13 +1,14 @@
-"""Training configs as frozen dataclasses: every field's one default, read once at the entry point.
+"""Training configs as dataclasses: every field's one default, and the one shape a config has.
 
-The dataclasses' defaults are the full recipe (`configs/base.py`); config
-files start from them (`config.defaults()` is built from these classes)
-and change what their experiment needs. `training(c)` turns a config file's
-ConfigDict into frozen, typed sections once, at the entry point, and the
-trainers, the step and the model read those. A key a section does not have,
-or a value of the wrong type, is a ValueError naming it;
-`validate_training` adds the checks that need the whole config (data
-sources exist, VGG weights are there, the model matches the data).
+The dataclasses' defaults are the full recipe (`configs/base.py`); a config
+file starts from them (`config.defaults()` is a TrainingConfig) and sets what
+its experiment needs; command-line overrides set fields of the same object;
+the trainers, the step and the model read it: one shape from the file to the
+step. `training(c)` checks it once, at the entry point: every field of the
+type its section declares (a tuple where a list was given, a float where an
+int), a ValueError naming a key that is not. `validate_training` adds the
+checks that need the whole config (data sources exist, VGG weights are
+there, the model matches the data).
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import os
-from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Mapping, Optional, Tuple, Type, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from qgac_jax.data.options import DataConfig
 
 T = TypeVar("T")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class ModelSection:
     architecture: str = "qgac"  # models.ARCHITECTURES
     variant: str = "base"
@@ -31,7 +32,7 @@ class ModelSection:
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class EvalSection:
     source: str = "builtin"  # a folder, "builtin", or "" for no evaluation (estimator)
     qualities: Tuple[Union[int, str], ...] = (10, 20, 30, 40)  # eval_protocol cases: Q, or CODEC:Q (webp:10)
@@ -39,7 +40,7 @@ class EvalSection:
     double: Tuple[str, ...] = ()  # cases of photos saved twice, "Q1:Q2[:S]" or "Q1:CODEC:Q", beside `qualities`
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class LossSection:
     l1: float = 0.01
     perceptual: float = 1.0
@@ -53,13 +54,13 @@ class LossSection:
     allow_random_vgg: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class DiscriminatorSection:
     widths: Tuple[int, ...] = (64, 128, 256, 512)
     spectral_norm: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class OptimSection:
     lr: float = 1e-4
     d_lr: float = 1e-4
@@ -73,7 +74,7 @@ class OptimSection:
     range_lr_scale: float = 1.0  # a model trained for int8: its ranges' learning rate, relative to the weights'
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class TrainSection:
     steps: int = 300_000
     log_every: int = 100
@@ -85,27 +86,31 @@ class TrainSection:
     profile_steps: int = 0
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class EstimatorSection:
     """What only the quality estimator's training reads."""
 
     p_true_shift: float = 0.5  # share of each batch aligned to its true grid (the rest to the detected one)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class TrainingConfig:
-    model: ModelSection
-    data: DataConfig
-    eval: EvalSection
-    loss: LossSection
-    discriminator: DiscriminatorSection
-    optim: OptimSection
-    train: TrainSection
-    estimator: EstimatorSection
-    source: Any = dataclasses.field(default=None, compare=False, repr=False)  # the ConfigDict it was read from
+    """A training config: its sections, each at its defaults unless set (`config.defaults()`)."""
 
-    def to_json_best_effort(self) -> str:
-        return self.source.to_json_best_effort() if hasattr(self.source, "to_json_best_effort") else repr(self)
+    model: ModelSection = dataclasses.field(default_factory=ModelSection)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    eval: EvalSection = dataclasses.field(default_factory=EvalSection)
+    loss: LossSection = dataclasses.field(default_factory=LossSection)
+    discriminator: DiscriminatorSection = dataclasses.field(default_factory=DiscriminatorSection)
+    optim: OptimSection = dataclasses.field(default_factory=OptimSection)
+    train: TrainSection = dataclasses.field(default_factory=TrainSection)
+    estimator: EstimatorSection = dataclasses.field(default_factory=EstimatorSection)
+
+    def to_json(self) -> str:
+        """The whole config as JSON (a run's TensorBoard text and checkpoint metadata)."""
+        import json
+
+        return json.dumps(dataclasses.asdict(self), indent=2, default=repr)
 
 
 # Each section of a config, by its key: `config.defaults()` is built from these.
@@ -150,7 +155,7 @@ def _coerce(value, hint, where: str):
 
 
 def section(cls: Type[T], values: Optional[Mapping], name: str) -> T:
-    """A frozen `cls` from a mapping; an unknown key or a value of the wrong type is a ValueError naming it."""
+    """A `cls` from a mapping; an unknown key or a value of the wrong type is a ValueError naming it."""
     values = dict(values or {})
     hints = get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
@@ -160,27 +165,18 @@ def section(cls: Type[T], values: Optional[Mapping], name: str) -> T:
     return cls(**{k: _coerce(v, hints[k], f"{name}.{k}") for k, v in values.items()})
 
 
-def _to_dict(node) -> Dict:
-    return node.to_dict() if hasattr(node, "to_dict") else dict(node or {})
-
-
-def training(c) -> TrainingConfig:
-    """A config file's ConfigDict as typed sections (a TrainingConfig is returned as it is: converted once)."""
-    if isinstance(c, TrainingConfig):
-        return c
-    unknown = sorted(set(c) - set(SECTIONS))
-    if unknown:
-        raise ValueError(f"unknown config section {unknown[0]} (a config has: {', '.join(SECTIONS)})")
-    return TrainingConfig(
-        model=section(ModelSection, _to_dict(c.model), "model"),
-        data=DataConfig.from_config(c.data),
-        eval=section(EvalSection, _to_dict(c.eval), "eval"),
-        loss=section(LossSection, _to_dict(c.get("loss")), "loss"),
-        discriminator=section(DiscriminatorSection, _to_dict(c.get("discriminator")), "discriminator"),
-        optim=section(OptimSection, _to_dict(c.optim), "optim"),
-        train=section(TrainSection, _to_dict(c.train), "train"),
-        estimator=section(EstimatorSection, _to_dict(c.get("estimator")), "estimator"),
-        source=c)
+def training(c: "TrainingConfig") -> "TrainingConfig":
+    """Checks a config once, at the entry point, and returns it: each section of its class, each field of its
+    type (a list becomes a tuple, an int a float), a ValueError naming the key otherwise."""
+    if not isinstance(c, TrainingConfig):
+        raise ValueError(f"a config is a TrainingConfig (config.defaults()), got {type(c).__name__}")
+    for name, cls in SECTIONS.items():
+        part = getattr(c, name)
+        if not isinstance(part, cls):
+            raise ValueError(f"config section {name} must be a {cls.__name__}, got {type(part).__name__}")
+        # rebuilt from its own fields: each coerced, and the section's own checks (__post_init__) run again
+        setattr(c, name, section(cls, {f.name: getattr(part, f.name) for f in dataclasses.fields(cls)}, name))
+    return c
 
 
 def validate_training(c: TrainingConfig, losses: bool = True) -> None:
