@@ -190,11 +190,11 @@ def build(page: Page) -> gr.Blocks:
                             "screen (its top-right button) to see it at full size.", elem_id="comparison-help")
                 downloads = gr.File(label="Restored PNGs", file_count="multiple", elem_id="downloads")
                 report = gr.Markdown(elem_id="report")
-        told.change(lambda choice: gr.Slider(interactive=choice == MODES[2]), told, quality, api_name=False)
+        told.change(lambda choice: gr.Slider(interactive=choice == MODES[2]), told, quality, api_visibility="private")
         button.click(page.restore, [files, told, quality, model], [downloads, slider, report, comparisons],
                      api_name="restore", concurrency_limit=1).then(
-            _compare_choices, comparisons, compare, api_name=False)
-        compare.change(_compare, [comparisons, compare], slider, api_name=False)
+            _compare_choices, comparisons, compare, api_visibility="private")
+        compare.change(_compare, [comparisons, compare], slider, api_visibility="private")
     return demo
 
 
