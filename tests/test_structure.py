@@ -252,3 +252,16 @@ def _module_source(module: str) -> str:
     if (path / "__init__.py").is_file():
         return (path / "__init__.py").read_text()
     return path.with_suffix(".py").read_text()
+
+
+# Test files that hold the whole project to something rather than mirror one module.
+SUITE_LEVEL = {"test_readme.py": "README.md's commands", "test_documented_commands.py": "docs/' commands",
+               "test_launch.py": "launch/", "test_notebook.py": "notebooks/", "test_structure.py": "the package",
+               "test_fuzz.py": "every reader at once"}
+
+
+def test_test_files_mirror_the_modules_they_test():
+    names = {p.stem for p in PACKAGE.rglob("*.py")} | {p.name for p in PACKAGE.iterdir() if p.is_dir()}
+    orphans = sorted(p.name for p in (ROOT / "tests").glob("test_*.py")
+                     if p.stem[len("test_"):] not in names and p.name not in SUITE_LEVEL)
+    assert orphans == []

@@ -207,7 +207,7 @@ def test_a_model_the_page_does_not_offer_is_one_line_and_a_checkpoint_is_the_onl
 def test_each_upload_of_a_request_succeeds_or_fails_alone_under_a_distinct_name(app, photo, tmp_path):
     from gradio_client import Client, handle_file
 
-    from test_hostile_files import _exif_jpeg
+    from test_images import _exif_jpeg
 
     url, _, logs = app
     client = Client(url, verbose=False)
