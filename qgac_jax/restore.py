@@ -1,13 +1,15 @@
-"""Restore compressed photos (JPEG, WebP, AVIF, HEIC) with the shipped models or a trained checkpoint.
+"""Restore compressed photos (JPEG, WebP, AVIF, HEIC) and clips (H.264, HEVC, VP9, AV1) with the shipped models
+or a trained checkpoint.
 
     python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH | --onnx FILE] [--backend B]
                                [--precision float32|int8|auto] [--quality auto|file|Q]
                                [--show-quality] [--ensemble] [--overwrite] [--tile N] [--overlap N]
-                               [--max-pixels N] [--jobs N]
+                               [--max-pixels N] [--jobs N] [--video-codec x264|x265|av1|ffv1] [--crf N]
 
-INPUT: files, directories (searched recursively) or globs. Each output is a
-lossless PNG at DIR/<relative path>/<name>.png, written atomically (inputs
-that would share a name keep their whole names: a.jpg.png, a.webp.png).
+INPUT: files, directories (searched recursively) or globs. Each photo's output is a
+lossless PNG at DIR/<relative path>/<name>.png, each clip's a clip of the same name
+(`restoring.video`), written atomically (inputs that would share a name keep their
+whole names: a.jpg.png, a.webp.png).
 
 Reruns resume: an output that exists is skipped (not rewritten) unless
 --overwrite. A file that cannot be restored gets one line on stderr,
@@ -27,9 +29,9 @@ import sys
 import threading
 import time
 
-from qgac_jax.commands import arguments, engines, jobs, logs
-from qgac_jax.files import atomic_files, inputs, outputs
-from qgac_jax.restoring import guide
+from qgac_jax.commands import arguments, clip_jobs, engines, jobs, logs
+from qgac_jax.files import atomic_files, clips, inputs, outputs
+from qgac_jax.restoring import guide, video
 from qgac_jax.graphs import onnx_graph
 
 PROGRESS_TILES = 8  # images cut into more tiles than this show a progress bar per tile (on a terminal)
@@ -40,8 +42,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=logs.prog("qgac_jax.restore"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="photos (JPEG, WebP, AVIF, HEIC; others with --quality Q), directories or globs")
-    parser.add_argument("--output", required=True, help="folder for the restored PNGs (created if missing)")
+                        help="photos (JPEG, WebP, AVIF, HEIC; others with --quality Q), clips (H.264, HEVC, VP9, "
+                             "AV1 in MP4, MKV, MOV, WebM), directories or globs")
+    parser.add_argument("--output", required=True,
+                        help="folder for the restored PNGs and clips (created if missing)")
     arguments.add_model(parser)
     arguments.add_guide(parser)
     parser.add_argument("--show-quality", action="store_true",
@@ -52,6 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     arguments.add_tiles(parser)
     arguments.add_max_pixels(parser)
+    arguments.add_video(parser)
     parser.add_argument("--jobs", type=arguments.count("--jobs"), default=None,
                         help="photos restored at once in ONNX Runtime, each on cores / jobs cores (default: one "
                              "per 4 cores, at least 1, as one photo's tiles keep up to 4 cores busy; "
@@ -83,7 +88,7 @@ def run(argv=None) -> int:
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-    found, errors = inputs.collect_inputs(args.inputs, out_root)
+    found, errors = inputs.collect_inputs(args.inputs, out_root, args.video_codec)
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
     leftovers = atomic_files.remove_leftovers(out_root)
@@ -105,7 +110,7 @@ def restore_all(args, models, found, out_root: pathlib.Path, failed: int, more_m
     job = None
     try:
         for job, outcome in pool.map(lambda job: _restore_job(args, job, out_root, seen), files):
-            _count(tally, job, outcome)
+            _count(tally, job, outcome, args.show_quality)
     except KeyboardInterrupt:
         files.close()
         abandoned = ", ".join(map(str, pool.running())) or (job.src if job else "before the first file")
@@ -135,14 +140,17 @@ def _restore_job(args, job, out_root: pathlib.Path, seen):
     def run(models, keep=lambda: True):
         file_start = time.perf_counter()
         try:
-            pixels = restore_one(args, models, job.src, dest, keep)
+            if job.src.suffix.lower() in clips.VIDEO_SUFFIXES:
+                restored = clip_jobs.restore_clip(jobs.settings(args), models, job.src, dest, args.jobs)
+            else:
+                restored = restore_one(args, models, job.src, dest, keep)
         except Exception as err:  # noqa: BLE001 - whatever one file does (bombs, libjpeg, memory), the rest go on
             return err
-        return pixels, dest, time.perf_counter() - file_start
+        return restored, dest, time.perf_counter() - file_start
     return run
 
 
-def _count(tally, job, outcome) -> None:
+def _count(tally, job, outcome, show_quality: bool = False) -> None:
     """One job's outcome into the tally, with its line (above the bars on a terminal: tqdm.write)."""
     from tqdm import tqdm
 
@@ -154,6 +162,12 @@ def _count(tally, job, outcome) -> None:
     elif isinstance(outcome, BaseException):  # named on the command line, or any other problem: an error
         tally.failed += 1
         tqdm.write(f"error: {job.src}: {jobs.reason(outcome)}", file=sys.stderr)
+    elif isinstance(outcome[0], video.ClipReport):
+        report, dest, _ = outcome
+        tally.restored += 1
+        tally.megapixels += report.frames * report.info.width * report.info.height / 1e6
+        for line in clip_jobs.lines(report, job.src, dest, show_quality):
+            tqdm.write(line, file=sys.stderr if line.startswith("warning") else sys.stdout)
     else:
         pixels, dest, seconds = outcome
         tally.restored += 1

@@ -135,7 +135,8 @@ def _sequence_header(b: BitReader) -> dict:
     profile = b.f(3)
     b.f(1)  # still_picture
     seq = {"reduced": b.f(1), "decoder_model": 0, "equal_interval": 0, "ops": [], "frame_ids": 0,
-           "sct": 2, "int_mv": 2, "order_hint_bits": 0}  # 2: SELECT, chosen per frame
+           "sct": 2, "int_mv": 2, "order_hint_bits": 0,  # 2: SELECT, chosen per frame
+           "ref_frame_mvs": 0, "delta_id_bits": 0}
     if seq["reduced"]:
         b.f(5)  # seq_level_idx
     else:
@@ -144,14 +145,16 @@ def _sequence_header(b: BitReader) -> dict:
     seq["wbits"], seq["hbits"] = wbits, hbits
     seq["width"], seq["height"] = b.f(wbits) + 1, b.f(hbits) + 1
     if not seq["reduced"] and b.f(1):  # frame_id_numbers_present_flag
-        seq["frame_ids"] = b.f(4) + 2 + b.f(3) + 1  # the id's length
+        seq["delta_id_bits"] = b.f(4) + 2
+        seq["frame_ids"] = seq["delta_id_bits"] + b.f(3) + 1  # the id's length
     seq["sb128"] = b.f(1)
     b.f(2)  # filter intra, intra edge filter
     if not seq["reduced"]:
         b.f(4)  # interintra and masked compound, warped motion, dual filter
         order_hint = b.f(1)
         if order_hint:
-            b.f(2)  # jnt_comp, ref_frame_mvs
+            b.f(1)  # jnt_comp
+            seq["ref_frame_mvs"] = b.f(1)  # (what inter frames' headers depend on: `av1_stream`)
         seq["sct"] = 2 if b.f(1) else b.f(1)  # seq_choose_screen_content_tools, seq_force_screen_content_tools
         if seq["sct"]:
             seq["int_mv"] = 2 if b.f(1) else b.f(1)
@@ -316,10 +319,16 @@ def _tile_info(b: BitReader, width: int, height: int, sb128: int) -> None:
         b.f(cols_log2 + rows_log2 + 2)  # context_update_tile_id, tile_size_bytes_minus_1
 
 
-def _segmentation(b: BitReader) -> bool:
-    """Section 5.9.14 for a frame without a reference: whether any segment changes the quantizer index."""
+def _segmentation(b: BitReader, primary_ref: bool = False, earlier: bool = False) -> bool:
+    """Section 5.9.14: whether any segment changes the quantizer index (`earlier`: the reference frame's answer,
+    for a frame that keeps its segment data)."""
     if not b.f(1):
         return False
+    if primary_ref:  # a frame with a primary reference may keep that frame's segment data
+        if b.f(1):  # segmentation_update_map
+            b.f(1)  # segmentation_temporal_update
+        if not b.f(1):  # segmentation_update_data
+            return earlier
     bits, signed = (8, 6, 6, 6, 6, 3, 0, 0), (1, 1, 1, 1, 1, 0, 0, 0)
     changes_q = False
     for _ in range(8):

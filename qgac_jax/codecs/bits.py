@@ -38,6 +38,16 @@ class BitReader:
         value = self.u(n)
         return value - (1 << n) if value & (1 << (n - 1)) else value
 
+    def more_data(self) -> bool:
+        """H.264 / H.265's more_rbsp_data(): whether anything but the trailing stop bit and zeros is left."""
+        last = len(self.data) - 1
+        while last >= 0 and self.data[last] == 0:
+            last -= 1
+        if last < 0:
+            return False
+        stop = last * 8 + 7 - (self.data[last] & -self.data[last]).bit_length() + 1  # the final 1 bit's position
+        return self.pos < stop
+
     def ns(self, n: int) -> int:
         w = n.bit_length()
         m = (1 << w) - n

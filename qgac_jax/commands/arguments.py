@@ -108,6 +108,19 @@ def check_shipped_model(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error(f"--model {args.model} names a shipped model, and {other} another; pass one")
 
 
+def add_video(parser: argparse.ArgumentParser) -> None:
+    """--video-codec and --crf: how a restored clip's video is encoded."""
+    from qgac_jax.files import clip_output
+
+    defaults = ", ".join(f"{name} {crf}" for name, (_, crf) in clip_output.ENCODERS.items() if crf is not None)
+    parser.add_argument("--video-codec", choices=list(clip_output.ENCODERS), default=clip_output.DEFAULT_CODEC,
+                        help="how restored clips are encoded: x264 (default: H.264 at a CRF that looks lossless, in "
+                             "the source's container where it holds H.264, else MKV), x265 (HEVC), av1 (SVT-AV1), "
+                             "ffv1 (lossless, MKV); audio and subtitles are copied as they are")
+    parser.add_argument("--crf", type=count("--crf", 0), default=None,
+                        help=f"the encoder's constant rate factor (lower: larger and closer; defaults {defaults})")
+
+
 def add_tiles(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", type=multiple_of_8("--tile", 16), default=DEFAULT_TILE,
                         help=f"tile size in pixels, a multiple of 8 (default {DEFAULT_TILE})")

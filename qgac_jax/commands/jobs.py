@@ -38,6 +38,8 @@ class Settings:
     quality: guide.Mode = "auto"
     ensemble: bool = False
     threads: Optional[int] = None  # ONNX Runtime's cores (None: all of them)
+    video_codec: str = "x264"  # what a restored clip's video is encoded with (files.clip_output.ENCODERS)
+    crf: Optional[int] = None  # its CRF (None: the codec's default)
 
 
 def settings(args: argparse.Namespace, **more) -> Settings:

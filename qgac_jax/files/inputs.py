@@ -9,7 +9,11 @@ import pathlib
 from pathlib import PurePath
 from typing import List, Optional, Sequence, Tuple
 
+from qgac_jax.files.clip_output import DEFAULT_CODEC, output_suffix
+from qgac_jax.files.clips import VIDEO_SUFFIXES
 from qgac_jax.files.images import IMAGE_SUFFIXES
+
+SUFFIXES = IMAGE_SUFFIXES + VIDEO_SUFFIXES  # what a folder is searched for: photos and clips
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +27,15 @@ def _inside(path: pathlib.Path, folder: pathlib.Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def collect_inputs(patterns: List[str], out_root: Optional[pathlib.Path] = None) -> Tuple[List[Job], List[str]]:
+def output_path(path: PurePath, video_codec: str = DEFAULT_CODEC) -> PurePath:
+    """A photo's PNG, or a clip in its own container where it can hold the video codec (else .mkv)."""
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return path.with_suffix(output_suffix(path.suffix, video_codec))
+    return path.with_suffix(".png")
+
+
+def collect_inputs(patterns: List[str], out_root: Optional[pathlib.Path] = None,
+                   video_codec: str = DEFAULT_CODEC) -> Tuple[List[Job], List[str]]:
     """The jobs and the one-line errors of files, directories and globs; each file once however often named.
 
     Walking never enters the output tree: an output folder inside an input folder is not searched, and
@@ -45,21 +57,21 @@ def collect_inputs(patterns: List[str], out_root: Optional[pathlib.Path] = None)
     for pattern in patterns:
         path = pathlib.Path(pattern)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
                            and not (out is not None and out != path.resolve() and _inside(p.resolve(), out)))
             before = len(jobs)
             for f in files:
-                add(f, f.relative_to(path).with_suffix(".png"), True)
+                add(f, output_path(f.relative_to(path), video_codec), True)
             if not files and len(jobs) == before:
                 errors.append(f"{pattern}: no images in this directory")
         elif path.is_file():
-            add(path, pathlib.Path(path.name).with_suffix(".png"), False)
+            add(path, output_path(pathlib.Path(path.name), video_codec), False)
         else:
             files = [m for m in sorted(pathlib.Path(m) for m in glob.glob(pattern, recursive=True)) if m.is_file()]
             if not files:
                 errors.append(f"{pattern}: no such file, directory or matching glob")
             for f in files:
-                add(f, pathlib.Path(f.name).with_suffix(".png"), True)
+                add(f, output_path(pathlib.Path(f.name), video_codec), True)
     return _distinct_outputs(jobs), errors
 
 
@@ -73,7 +85,7 @@ def distinct(rels: Sequence[PurePath], names: Sequence[str]) -> List[PurePath]:
     a.jpg.png and a.webp.png. (Compared without case: a.JPG and a.jpg collide on some file systems.) `rels`:
     each output's path below the output folder; `names`: each input's file name."""
     counts = collections.Counter(str(r).lower() for r in rels)
-    return [r.with_name(n + ".png") if counts[str(r).lower()] > 1 else r for r, n in zip(rels, names)]
+    return [r.with_name(n + r.suffix) if counts[str(r).lower()] > 1 else r for r, n in zip(rels, names)]
 
 
 def output_names(names: List[str]) -> List[str]:
