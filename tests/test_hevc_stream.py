@@ -1,4 +1,4 @@
-"""codecs/hevc_stream.py: the QP of every picture of an x265 clip, I, P and B, as FFmpeg's own header parser reads it."""
+"""codecs/hevc_stream.py: the QP of each x265 picture (I, P, B) as FFmpeg's own header parser reads it."""
 
 import pytest
 
