@@ -23,7 +23,8 @@ def panned(frames: int, height: int = 96, width: int = 128) -> list:
     from PIL import Image
 
     photo = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((256, 256), Image.Resampling.LANCZOS))
-    return [np.ascontiguousarray(photo[2 * t:2 * t + height, 3 * t:3 * t + width]) for t in range(frames)]
+    ys, xs = (2 * t % (256 - height) for t in range(frames)), (3 * t % (256 - width) for t in range(frames))
+    return [np.ascontiguousarray(photo[y:y + height, x:x + width]) for y, x in zip(ys, xs)]
 
 
 def make_clip(path, codec: str = "h264", frames: int = 12, crf: int = 35, audio: bool = False, vfr: bool = False,
@@ -35,7 +36,7 @@ def make_clip(path, codec: str = "h264", frames: int = 12, crf: int = 35, audio:
     stream = container.add_stream(encoder, rate=24)
     stream.width, stream.height, stream.pix_fmt = originals[0].shape[1], originals[0].shape[0], "yuv420p"
     stream.time_base = fractions.Fraction(1, 1000)
-    if vfr:  # the encoder counts in milliseconds too (its default, 1/24 s, would round the irregular gaps away)
+    if encoder != "mpeg2video":  # the encoder counts in milliseconds too (MPEG-2 only takes its standard rates)
         stream.codec_context.time_base = stream.time_base
     stream.options = {**({"crf": str(crf)} if crf is not None else {}), **QUIET.get(encoder, {}), **(options or {})}
     if bt709:
@@ -44,16 +45,16 @@ def make_clip(path, codec: str = "h264", frames: int = 12, crf: int = 35, audio:
     if rotation:
         stream.set_display_rotation(rotation)
     sound = container.add_stream("aac", rate=48000) if audio else None
-    pts = 0
+    pts, packets = 0, []
     for i, pixels in enumerate(originals):
         frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
         if bt709:
             frame = frame.reformat(format="yuv420p", dst_colorspace="itu709", dst_color_range=1)
         frame.pts, frame.time_base = pts, stream.time_base
         pts += 42 if not vfr else (30 if i % 3 else 80)  # a variable rate: irregular gaps
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode():
+        packets += stream.encode(frame)
+    packets += stream.encode()
+    for packet in packets:  # (muxed after encoding: PyAV 18 muxing between encodes upset x264's last timestamps)
         container.mux(packet)
     if sound is not None:
         _sine(container, sound, seconds=pts / 1000)
