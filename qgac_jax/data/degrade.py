@@ -24,7 +24,8 @@ from PIL import Image
 from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax import codecs
 from qgac_jax.codecs import CODECS, heif  # CODECS: what `codec_encode` writes: libjpeg, libwebp, libavif, x265
-from qgac_jax.data.options import DataConfig
+from qgac_jax.data import motion
+from qgac_jax.data.options import ALL_CODECS, DataConfig
 from qgac_jax.data.sources import to_array
 
 
@@ -129,11 +130,13 @@ def degrade(config: DataConfig, crop: np.ndarray, rng: np.random.Generator, keep
     'quality' (the file's IJG quality, 0 for random tables),
     'effective_quality' (`quantization.equivalent_quality` of the guide's luma) and
     'grid_shift' [2] (where the coarser save's 8x8 grid starts; see `jpeg_pair`).
-    A config that mixes codecs adds 'codec' (its index in `codecs.CODECS`) and the float32 'qmap'
+    A config that mixes codecs adds 'codec' (its index in `options.ALL_CODECS`) and the float32 'qmap'
     [P, P, K] of the guide; a WebP, AVIF or HEIC example has its encoder's quality (`_codec_example`).
     """
     codec = config.codecs[int(rng.choice(len(config.codecs), p=config.codec_probs))] if len(config.codecs) > 1 \
         else config.codecs[0]  # (a JPEG-only stream draws nothing here: it stays what it was)
+    if codec in motion.VIDEO_CODECS:
+        return _frame_example(config, crop, codec, rng)
     if codec != "jpeg":
         return _codec_example(config, crop, codec, rng, keep_jpeg)
     quality = int(rng.integers(config.q_min, config.q_max + 1))
@@ -147,7 +150,7 @@ def degrade(config: DataConfig, crop: np.ndarray, rng: np.random.Generator, keep
            "effective_quality": np.int32(qz.equivalent_quality(guide[0])), "grid_shift": grid}
     if config.mixes_codecs:
         p = config.patch_size
-        out["codec"] = np.int32(CODECS.index("jpeg"))
+        out["codec"] = np.int32(ALL_CODECS.index("jpeg"))
         out["qmap"] = qz.qmap(guide[0], None if config.grey else guide[1], p, p, config.subsampling)
     if keep_jpeg:
         out["jpeg"] = data
@@ -181,10 +184,23 @@ def _codec_example(config: DataConfig, crop: np.ndarray, codec: str, rng: np.ran
         grid, effective = np.array([(8 - dy) % 8, (8 - dx) % 8], np.int32), qz.equivalent_quality(first[0])
     out = {"compressed": codec_decode(data, config.grey), "target": target, "tables": tables, "guide_tables": zeros,
            "quality": np.int32(quality), "effective_quality": np.int32(effective), "grid_shift": grid,
-           "codec": np.int32(CODECS.index(codec)), "qmap": np.ascontiguousarray(qmap)}
+           "codec": np.int32(ALL_CODECS.index(codec)), "qmap": np.ascontiguousarray(qmap)}
     if keep_file:
         out["jpeg"] = data
     return out
+
+
+def _frame_example(config: DataConfig, crop: np.ndarray, codec: str, rng: np.random.Generator
+                   ) -> Dict[str, np.ndarray]:
+    """`degrade` for a frame of a clip (`motion.video_example`), guided by the quantizers its codec recorded;
+    'quality' is the clip's CRF, 'tables' its luma map folded on 8x8, as a codec save's."""
+    example = motion.video_example(crop, config.patch_size, codec, config.grey, rng)
+    qmap = example["qmap"]
+    return {"compressed": example["compressed"], "target": example["target"],
+            "tables": np.stack([qz.fold_luma(qmap[..., 0]), qz.fold_luma(qmap[..., -1])]),
+            "guide_tables": np.zeros((2, 8, 8), np.int32), "quality": example["quality"],
+            "effective_quality": np.int32(100), "grid_shift": np.zeros(2, np.int32),
+            "codec": np.int32(ALL_CODECS.index(codec)), "qmap": qmap}
 
 
 def finish_batch(config: DataConfig, compact: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:

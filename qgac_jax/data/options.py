@@ -7,6 +7,9 @@ from typing import Optional, Tuple
 
 from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax.codecs import CODECS
+from qgac_jax.data.motion import VIDEO_CODECS
+
+ALL_CODECS = CODECS + VIDEO_CODECS  # a training example's 'codec' is its index here
 
 PIPELINES = ("tf.data", "pillow")
 
@@ -47,7 +50,7 @@ class DataConfig:
     first_q_max: int = 95
     p_shift: float = 0.5
     subsampling: str = "4:2:0"
-    codecs: Tuple[str, ...] = ("jpeg",)  # of qgac_jax.codecs.CODECS
+    codecs: Tuple[str, ...] = ("jpeg",)  # of ALL_CODECS: photos' codecs, and frames of clips (data/motion.py)
     codec_weights: Optional[Tuple[float, ...]] = None  # per codec; None = equally
     codec_q_min: int = 10  # the encoder quality of WebP, AVIF and HEIC saves
     codec_q_max: int = 90
@@ -65,9 +68,9 @@ class DataConfig:
             raise ValueError("data.sources is empty; give at least one of builtin, folder:<path>, tfds:<name>:<split>")
         self._check_weights("weights", "sources")
         self._check_weights("codec_weights", "codecs")
-        unknown = [c for c in self.codecs if c not in CODECS]
+        unknown = [c for c in self.codecs if c not in ALL_CODECS]
         if not self.codecs or unknown or len(set(self.codecs)) != len(self.codecs):
-            raise ValueError(f"data.codecs {self.codecs} must name each of {', '.join(CODECS)} at most once")
+            raise ValueError(f"data.codecs {self.codecs} must name each of {', '.join(ALL_CODECS)} at most once")
         if self.mixes_codecs and self.pipeline != "pillow":
             raise ValueError(f"data.codecs {self.codecs} need data.pipeline='pillow' (TensorFlow has no WebP, AVIF "
                              "or HEIC encoder)")

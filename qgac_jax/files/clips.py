@@ -67,7 +67,7 @@ def probe(path) -> ClipInfo:
         raise NotRestorable("restoring clips needs PyAV: pip install '.[video]'") from None
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(_source(path)) as container:
             return _info(container)
     except av.FFmpegError as err:
         raise NotRestorable(f"not a video file FFmpeg can open ({_reason(err)})") from None
@@ -105,7 +105,7 @@ def frames(path, info: ClipInfo, lost: Optional[List[str]] = None,
     import av
 
     lost = [] if lost is None else lost
-    with av.open(str(path)) as container:
+    with av.open(_source(path)) as container:
         stream = container.streams.video[0]
         stream.codec_context.options = {"export_side_data": "venc_params"}  # (before the decoder opens)
         told = _Told(info, bytes(stream.codec_context.extradata or b""))
@@ -153,6 +153,11 @@ class _Told:
         if self.info.codec == "vp9":
             return vp9.Vp9Quantization(int(params.qp), grey, kind)
         return h264.H264Quantization(np.asarray(params.qp_map(), np.int32), self.offsets, grey, kind)
+
+
+def _source(path):
+    """What av.open takes: a path's text, or a file object as it is (the training clips, encoded in memory)."""
+    return path if hasattr(path, "read") else str(path)
 
 
 def _when(pts: Optional[int], time_base) -> str:

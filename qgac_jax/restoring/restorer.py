@@ -5,6 +5,7 @@
     r = Restorer.from_checkpoint("workdirs/cpu")           # or an export folder / training workdir
     out = r.restore("photo.jpg")                           # uint8 [H, W, 3] (or [H, W] for grey)
     out = r.restore(array_or_bytes_or_path, quality=30)    # IJG tables of quality 30 instead
+    r.restore_clip("clip.mp4", "restored/clip.mp4")        # a clip, each frame told its own quantizers
 
 What the file records of its quantization (a JPEG's tables and subsampling,
 a WebP's segments, an HEIC's QP, an AVIF's quantizer) becomes the Q-map,
@@ -122,6 +123,16 @@ class Restorer:
         mode = guide.parse_mode(quality)
         decoded = decode(source, self.max_pixels, full=guide.needs_file(mode))
         return self.restore_decoded(decoded, mode, ensemble=ensemble)[0]
+
+    def restore_clip(self, src, dest, quality: guide.Mode = "auto", codec: str = "x264", crf: Optional[int] = None,
+                     progress: Optional[Callable[[int, int], None]] = None):
+        """Restores a clip (H.264, HEVC, VP9 or AV1 in MP4, MKV, MOV or WebM) into `dest`, each frame told the
+        quantizers its codec recorded for it (`quality` a number: those IJG tables for every frame), encoded by
+        `codec` (x264, x265, av1, ffv1) with the source's audio, subtitles and timing; returns the report
+        (`video.ClipReport`: frames, seconds, frames lost to damage)."""
+        from qgac_jax.restoring import video
+
+        return video.restore_clip(self, src, dest, quality, codec, crf, progress)
 
     def restore_decoded(self, d: Decoded, mode: guide.Mode = "auto", progress: Progress = None,
                         ensemble: bool = False) -> Tuple[np.ndarray, guide.Guide]:
