@@ -92,6 +92,31 @@ def _sandbox(tmp_path):
     Image.fromarray(photo[::-1]).save(work / "more_photos" / "a.jpg", quality=30)
     Image.fromarray(np.asarray(Image.fromarray(photo).convert("L"))).save(work / "scans" / "b.jpg", quality=10)
     (work / "workdirs" / "cpu").symlink_to(ROOT / "qgac_jax" / "pretrained" / "colour")
+    try:  # a short clip (docs/video.md)
+        from _clips import make_clip
+
+        make_clip(work / "clip.mp4", "h264", frames=4)
+    except BaseException:  # (no PyAV: the video commands skip)  # noqa: BLE001 - pytest's Skipped too
+        pass
     for folder in ("benchmarks", "configs"):  # scripts the README runs from the repository root
         (work / folder).symlink_to(ROOT / folder)
     return work
+
+
+_CONVERTED = []  # the first qgac_colour.onnx written this session: later sandboxes get a copy
+
+
+def _onnx_for(text, work):
+    """Puts the ONNX export a README command or snippet names (qgac_colour.onnx) into the sandbox, converted
+    by the export CLI once per session (the export command's own rule converts on every run)."""
+    import shutil
+
+    if "qgac_colour.onnx" not in text or (work / "qgac_colour.onnx").exists():
+        return
+    if _CONVERTED:
+        shutil.copy(_CONVERTED[0], work / "qgac_colour.onnx")
+        return
+    pytest.importorskip("jax2onnx", reason="the ONNX export needs the extra `onnx`")
+    proc = _run([sys.executable, "-m", "qgac_jax.export", "--output", "qgac_colour.onnx"], cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _CONVERTED.append(work / "qgac_colour.onnx")

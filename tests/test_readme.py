@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from qgac_jax.evaluation.protocol import Case
-from _documented import README, ROOT, _argv, _run, _sandbox, _shared, python_snippets, readme_commands
+from _documented import README, ROOT, _argv, _onnx_for, _run, _sandbox, _shared, python_snippets, readme_commands
 from conftest import SHARED_DATA
 SHORT_TRAINING = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",
                   "--config.train.log_every=1", "--config.data.patch_size=32", "--config.data.batch_size=2",
@@ -98,25 +98,6 @@ def dry_run(command, tmp_path):
     assert ("gcloud compute tpus tpu-vm create" in proc.stdout) or ("sbatch" in proc.stdout), proc.stdout
 
 
-_CONVERTED = []  # the first qgac_colour.onnx written this session: later sandboxes get a copy
-
-
-def _onnx_for(text, work):
-    """Puts the ONNX export a README command or snippet names (qgac_colour.onnx) into the sandbox, converted
-    by the export CLI once per session (the export command's own rule converts on every run)."""
-    import shutil
-
-    if "qgac_colour.onnx" not in text or (work / "qgac_colour.onnx").exists():
-        return
-    if _CONVERTED:
-        shutil.copy(_CONVERTED[0], work / "qgac_colour.onnx")
-        return
-    pytest.importorskip("jax2onnx", reason="the ONNX export needs the extra `onnx`")
-    proc = _run([sys.executable, "-m", "qgac_jax.export", "--output", "qgac_colour.onnx"], cwd=work)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    _CONVERTED.append(work / "qgac_colour.onnx")
-
-
 def restore(command, tmp_path):
     work = _sandbox(tmp_path)
     _onnx_for(command, work)
@@ -125,9 +106,12 @@ def restore(command, tmp_path):
     argv = _argv(command)
     inputs = argv[3:argv.index("--output")]
     names = ["a.jpg" if i.startswith("more_photos") else "b.jpg" if i.startswith("scans") else i for i in inputs]
+    if any(n.endswith(".mp4") for n in names) and not (work / "clip.mp4").exists():
+        pytest.skip("the clip needs PyAV (the extra `video`)")
     stems = [n.rsplit(".", 1)[0] for n in names]  # inputs that share a stem keep their whole names
-    want = sorted(n + ".png" if stems.count(s) > 1 else s + ".png" for n, s in zip(names, stems))
-    assert sorted(p.name for p in (work / "restored").rglob("*.png")) == want
+    want = sorted(n if n.endswith(".mp4") else n + ".png" if stems.count(s) > 1 else s + ".png"
+                  for n, s in zip(names, stems))
+    assert sorted(p.name for p in (work / "restored").rglob("*") if p.is_file()) == want
     if "--show-quality" in command:
         assert "photo.jpg: file tables about quality 20" in proc.stdout, proc.stdout
         if "photo.webp" in inputs:
@@ -142,11 +126,20 @@ def restore_entry_point(command, tmp_path):
     restore(command.replace(".venv/bin/qgac-restore", ".venv/bin/python -m qgac_jax.restore"), tmp_path)
     work = _sandbox(tmp_path / "script")
     proc = _run([str(script)] + _argv(command)[1:], cwd=work)
-    assert proc.returncode == 0 and (work / "restored" / "photo.png").is_file(), proc.stderr[-3000:]
+    first = _argv(command)[1]
+    output = first if first.endswith(".mp4") else first.rsplit(".", 1)[0] + ".png"
+    assert proc.returncode == 0 and (work / "restored" / output).is_file(), proc.stderr[-3000:]
 
 
 def evaluate(command, tmp_path):
     work = _sandbox(tmp_path)
+    if "--video" in command:
+        pytest.importorskip("av", reason="clips need PyAV (the extra `video`)")
+        proc = _run(_argv(_shared(command)) + ["--max-images", "1"], cwd=work)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        cases = re.search(r"--video (\S+)", command).group(1).split(",")
+        assert all(f"| {case} |" in proc.stdout for case in cases), proc.stdout
+        return
     proc = _run(_argv(_shared(command)) + ["--max-images", "1"], cwd=work)
     assert proc.returncode == 0, proc.stderr[-3000:]
     cases = re.findall(r"--(?:qualities|double) (\S+)", command)
