@@ -17,6 +17,7 @@ Measured in one run, printed side by side:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -92,13 +93,14 @@ def main():
     config.model.variant = args.variant or config.model.variant
     config.model.dtype = args.dtype or config.model.dtype
     if args.recipe == "full":
-        config.loss.update(perceptual=1.0, adversarial=0.005, gan_start_step=0, allow_random_vgg=True,
-                           vgg="vgg19", vgg_layers=("block5_conv4",), vgg_layer_weights=(1.0,))
-    data_fields = dict(config.data) | {"workers": args.workers}
+        config.loss = dataclasses.replace(config.loss, perceptual=1.0, adversarial=0.005, gan_start_step=0,
+                                          allow_random_vgg=True, vgg="vgg19", vgg_layers=("block5_conv4",),
+                                          vgg_layer_weights=(1.0,))
+    data_fields = {"workers": args.workers}
     for key, value in (("pipeline", args.pipeline), ("batch_size", args.batch), ("patch_size", args.patch)):
         if value:
             data_fields[key] = value
-    data_config = data.DataConfig(**data_fields)
+    data_config = dataclasses.replace(config.data, **data_fields)
     device = f"{jax.devices()[0].device_kind} x{jax.device_count()}"
     print(f"config {args.config}: {config.model.variant} {config.model.dtype}, recipe {args.recipe}, batch "
           f"{data_config.batch_size} of {data_config.patch_size}x{data_config.patch_size}, pipeline "

@@ -195,7 +195,7 @@ class Models:
                 print(f"warning: no int8 graph for {path} ({err}); restoring in float32", file=sys.stderr)
                 self.precision, self.why = "float32", "auto: the int8 graph could not be built"
                 return None
-            if args.backend != "auto" or self.precision == "int8":
+            if requested_backend(args.backend) != "auto" or self.precision == "int8":
                 raise ValueError(f"cannot run {path} with ONNX Runtime: {err}") from None
             print(f"warning: {err}; using JAX" if isinstance(err, onnx_graph.CacheNotWritable) else
                   f"warning: ONNX Runtime unavailable for {path} ({err}); using JAX", file=sys.stderr)
