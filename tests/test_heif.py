@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from qgac_jax import codecs
-from qgac_jax.codecs import heic, heif
+from qgac_jax.codecs import heic, heif, hevc
 from qgac_jax.files.images import decode
 from conftest import coffee, encoded
 
@@ -152,8 +152,8 @@ def _tile_with_slice_qp(tile: bytes, qp: int) -> heif.PrimaryItem:
 
     item = heif.primary_item(tile)
     hvcc = item.properties[b"hvcC"]
-    pps = next(n for n in heic._config_nals(hvcc) if (n[0] >> 1) & 63 == heic.PPS)
-    delta = 22 - heic._pps(BitReader(heic.rbsp(pps), "PPS"))["init_qp"]  # the slice's own slice_qp_delta
+    pps = next(n for n in hevc.config_nals(hvcc) if (n[0] >> 1) & 63 == hevc.PPS)
+    delta = 22 - hevc.parse_pps(BitReader(heic.rbsp(pps), "PPS"))[1]["init_qp"]  # the slice's own slice_qp_delta
     return dataclasses.replace(item, properties={**item.properties, b"hvcC": _hvcc_with_init_qp(hvcc, qp - delta)})
 
 

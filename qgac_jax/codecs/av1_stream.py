@@ -17,7 +17,8 @@ import dataclasses
 from typing import List, Optional
 
 from qgac_jax.codecs import obu
-from qgac_jax.codecs.avif import AvifQuantization, UnsupportedAvif, _segmentation, _sequence_header, _tile_info
+from qgac_jax.codecs.avif import (AvifQuantization, UnsupportedAvif, _sequence_header, _tile_info,
+                                  quantization_params)
 from qgac_jax.codecs.bits import BitReader
 
 KEY, INTER, INTRA_ONLY, SWITCH = 0, 1, 2, 3
@@ -169,26 +170,7 @@ class Av1Stream:
 
     def _quantization(self, b: BitReader, width: int, height: int, frame_type: int,
                       primary_ref: bool) -> Av1Quantization:
-        """quantization_params (5.9.12), segmentation (5.9.14) and delta_q (5.9.17)."""
-        seq = self.seq
-        base = b.f(8)
-
-        def delta() -> int:
-            return b.su(7) if b.f(1) else 0
-
-        y_dc = delta()
-        u_dc = u_ac = v_dc = v_ac = 0
-        if not seq["mono"]:
-            diff_uv = b.f(1) if seq["separate_uv"] else 0
-            u_dc, u_ac = delta(), delta()
-            v_dc, v_ac = (delta(), delta()) if diff_uv else (u_dc, u_ac)
-        qm_levels = None
-        if b.f(1):  # using_qmatrix
-            qm_levels = (b.f(4), b.f(4))
-            qm_levels += (b.f(4),) if seq["separate_uv"] else qm_levels[1:]
+        """quantization_params, segmentation and delta_q (`avif.quantization_params`)."""
         earlier = any(s.segment_q for s in self.slots if s is not None)
-        segment_q = _segmentation(b, primary_ref, earlier)
-        delta_q = bool(base > 0 and b.f(1))
-        return Av1Quantization(width, height, base, (y_dc, u_dc, u_ac, v_dc, v_ac), seq["bit_depth"],
-                               bool(seq["mono"]), seq["subsampling"], segment_q, delta_q, qm_levels,
+        return Av1Quantization(width, height, *quantization_params(b, self.seq, primary_ref, earlier),
                                frame_type=KINDS[frame_type])

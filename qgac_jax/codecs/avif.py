@@ -259,6 +259,12 @@ def _frame_header(b: BitReader, seq: dict) -> AvifQuantization:
     if not seq["reduced"] and not disable_cdf:
         b.f(1)  # disable_frame_end_update_cdf
     _tile_info(b, width, height, seq["sb128"])
+    return AvifQuantization(width, height, *quantization_params(b, seq))
+
+
+def quantization_params(b: BitReader, seq: dict, primary_ref: bool = False, earlier: bool = False) -> tuple:
+    """quantization_params (5.9.12), segmentation_params (5.9.14) and delta_q_params (5.9.17): AvifQuantization's
+    fields after the frame size, in order (`primary_ref`, `earlier`: `_segmentation`'s)."""
     base = b.f(8)
 
     def delta() -> int:
@@ -274,10 +280,10 @@ def _frame_header(b: BitReader, seq: dict) -> AvifQuantization:
     if b.f(1):  # using_qmatrix
         qm_levels = (b.f(4), b.f(4))
         qm_levels += (b.f(4),) if seq["separate_uv"] else qm_levels[1:]
-    segment_q = _segmentation(b)
+    segment_q = _segmentation(b, primary_ref, earlier)
     delta_q = bool(base > 0 and b.f(1))
-    return AvifQuantization(width, height, base, (y_dc, u_dc, u_ac, v_dc, v_ac), seq["bit_depth"],
-                            bool(seq["mono"]), seq["subsampling"], segment_q, delta_q, qm_levels)
+    return (base, (y_dc, u_dc, u_ac, v_dc, v_ac), seq["bit_depth"], bool(seq["mono"]), seq["subsampling"], segment_q,
+            delta_q, qm_levels)
 
 
 def _tile_log2(block: int, target: int) -> int:
