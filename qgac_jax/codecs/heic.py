@@ -19,7 +19,8 @@ from typing import List
 
 from qgac_jax.codecs import heif, hevc
 from qgac_jax.codecs.bits import BitReader
-from qgac_jax.codecs.hevc import PPS, SPS, VPS, HevcPicture, UnsupportedHevc, chroma_qp, config_nals, qp_step, rbsp
+from qgac_jax.codecs.hevc import PPS, SPS, VPS, UnsupportedHevc, chroma_qp, config_nals, qp_step, rbsp
+from qgac_jax.codecs.hevc_stream import HevcPicture
 
 __all__ = ["HeicQuantization", "NotHeic", "UnsupportedHeic", "chroma_qp", "qp_step", "rbsp", "read_quantization",
            "sniff"]

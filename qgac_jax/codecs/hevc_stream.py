@@ -10,13 +10,56 @@ are kept as they come.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List
+from typing import Dict, List, Tuple
+
+import numpy as np
 
 from qgac_jax.codecs import hevc
 from qgac_jax.codecs.bits import BitReader
-from qgac_jax.codecs.hevc import PPS, SPS, VPS, HevcPicture, rbsp
+from qgac_jax.codecs.hevc import PPS, SPS, VPS, chroma_qp, qp_step, rbsp
+from qgac_jax.codecs.jpeg_tables import QMAP_SCALE
 
 HEADER_BYTES = 1024  # more than a slice segment header up to its QP takes (weight tables included)
+
+
+@dataclasses.dataclass(frozen=True)
+class HevcPicture:
+    """The slice QPs of one HEVC picture (or of every tile of an HEIC grid), on a flat map of their mean's step."""
+
+    width: int
+    height: int
+    slice_qps: Tuple[int, ...]  # the luma QP of each slice, in order
+    chroma_offset: int  # pps_cb_qp_offset + the first slice's offset
+    chroma_format: int  # 0 grey, 1 4:2:0, 2 4:2:2, 3 4:4:4
+    cu_qp_delta: bool  # coding units may change the QP
+    tiles: int = 1  # the coded images of a grid (their slices' QPs are all in slice_qps); 1: a single image
+
+    @property
+    def qp(self) -> float:
+        return float(np.mean(self.slice_qps))
+
+    codec = "hevc"
+    block = 1  # the map is flat: any flip or transpose keeps it
+
+    @property
+    def is_grey(self) -> bool:
+        return self.chroma_format == 0
+
+    def qmap(self, height: int, width: int) -> np.ndarray:
+        """[H, W, K] float32 steps / 255 of the slice QP, luma (and chroma), constant over the picture (HEVC's
+        transforms vary in size from 4 to 32 pixels per block, so there is no fixed period to tile). HEVC defines
+        its steps for an orthonormal transform already (see `codecs`)."""
+        qp = int(round(self.qp))
+        steps = [qp_step(qp)] + ([] if self.is_grey else [qp_step(chroma_qp(qp, self.chroma_offset))])
+        # (in a deeper picture, QpBdOffset raises the QP by 6 per bit and so the step by 2 per bit: in 8-bit
+        # units it is the same 2^((QP-4)/6))
+        return np.broadcast_to(np.array(steps, np.float32) * np.float32(QMAP_SCALE), (height, width, len(steps))).copy()
+
+    def transformed(self, transpose: bool, flip_v: bool, flip_h: bool) -> "HevcPicture":
+        return self
+
+    def describe(self) -> str:
+        return f"HEVC QP {self.qp:.0f}"
 
 
 @dataclasses.dataclass(frozen=True)
