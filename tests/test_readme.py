@@ -48,7 +48,7 @@ def train_short(command, tmp_path):
     argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
     # The smallest network where the command trains from scratch (the loop, not the variant, is under test;
     # a fine-tune keeps its variant, which must match the export it starts from).
-    fine_tune = any(k in command for k in ("finetune", "codecs.py", "perceptual.py", "int8.py"))
+    fine_tune = any(k in command for k in ("finetune", "codecs.py", "perceptual.py", "int8.py", "video.py"))
     tiny = [] if fine_tune else ["--config.model.variant=tiny"]
     proc = _run(argv + SHORT_TRAINING + tiny)
     assert proc.returncode == 0, proc.stderr[-3000:]
