@@ -176,10 +176,10 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"this version ships no {args.model} model: pass --checkpoint")
     try:
         models = engines.Models(jobs.settings(args))
+        if args.video:  # (clips get what restore gives them: the video fine-tune where it ships)
+            return _video(args, models(False, clip=True), models.path(False, clip=True), models.why)
         restorer = models(args.grey)
         checkpoint = models.path(args.grey)
-        if args.video:
-            return _video(args, restorer, checkpoint, models.why)
         restore = functools.partial(restorer.restore_compressed, quality=args.quality, ensemble=args.ensemble)
         result = evaluate_images(restore, args.images, cases, args.grey, args.max_images, progress=True,
                                  lpips=args.lpips)

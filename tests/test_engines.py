@@ -121,3 +121,17 @@ def test_photos_at_once_are_one_per_four_cores(cores, jobs):
     from qgac_jax.graphs import onnx_graph
 
     assert onnx_graph.default_jobs(cores) == jobs
+
+
+def test_clips_get_the_video_fine_tune_and_photos_the_photo_model():
+    models = engines.Models(_settings(backend="jax", precision="float32"), engines.Engine("jax", "float32", ""))
+    video = shipped.ROOT / "video_colour"
+    if not (video / "model").is_dir():
+        pytest.skip("this version ships no video model")
+    assert models.path(False, clip=True) == models.path(True, clip=True) == video
+    assert models.path(False) == shipped.default_checkpoint(3) != video
+    told = engines.Models(_settings(checkpoint="mine", precision="float32"), engines.Engine("jax", "float32", ""))
+    assert told.path(False, clip=True) == told.path(False) == "mine"  # a model of one's own is used for both
+    perceptual = engines.Models(_settings(model="perceptual", precision="float32"),
+                                engines.Engine("jax", "float32", ""))
+    assert perceptual.path(False, clip=True) == shipped.default_checkpoint(3, "perceptual")

@@ -203,3 +203,24 @@ def test_restore_model_perceptual_writes_the_perceptual_models_restore(tmp_path)
                            str(tmp_path / "x"), "--model", "perceptual", "--checkpoint", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--model perceptual names a shipped model, and --checkpoint another" in proc.stderr
+
+
+def test_the_video_model_restores_a_clip_better_than_the_photo_model():
+    """One clip of the protocol (a camera over scikit-image's coffee, VP9 at CRF 45): the video fine-tune gains
+    more over the decoded frames than the photo model it started from (docs/video.md has the full table)."""
+    pytest.importorskip("av", reason="clips need PyAV (the extra `video`)")
+    import skimage.data
+
+    from qgac_jax.evaluation import clip_protocol
+    from qgac_jax.models import shipped
+
+    if shipped.default_checkpoint(3, "video") is None:
+        pytest.skip("this version ships no video model")
+    originals = clip_protocol.clip_of(skimage.data.coffee(), 0)
+    gains = {}
+    for model in ("psnr", "video"):
+        r = Restorer.from_checkpoint(shipped.default_checkpoint(3, model), estimator=None)
+        case = clip_protocol.evaluate_clip(lambda x, q, mode: r.restore_compressed(x, q, mode), originals, "vp9", 45,
+                                           workaround=())
+        gains[model] = case["model_psnr"] - case["decoded_psnr"]
+    assert gains["video"] > max(gains["psnr"], 0) + 0.1, gains

@@ -90,7 +90,7 @@ class Page:
         engine = engines.decide(settings)
         # One set of models per shipped model offered (a --checkpoint or --onnx is the only one).
         offered = ["psnr"] if settings.checkpoint or settings.onnx else \
-            [m for m in shipped.MODELS if shipped.default_checkpoint(3, m) is not None]
+            [m for m in MODEL_CHOICES if shipped.default_checkpoint(3, m) is not None]
         self.choices = [MODEL_CHOICES[m] for m in offered]
         self.models = {MODEL_CHOICES[m]: engines.Models(dataclasses.replace(settings, model=m), engine)
                        for m in offered}

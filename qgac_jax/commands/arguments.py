@@ -96,9 +96,10 @@ def add_checkpoint(parser: argparse.ArgumentParser,
 def add_shipped_model(parser: argparse.ArgumentParser) -> None:
     """--model: which shipped model (restore, evaluate, export); `check_shipped_model` checks it."""
     parser.add_argument("--model", choices=shipped.MODELS, default="psnr",
-                        help="which shipped model: psnr (default: the most faithful to the photo, highest PSNR) or "
-                             "perceptual (trained to look like the photo: crisper textures at low qualities, a "
-                             "little lower PSNR)")
+                        help="which shipped model: psnr (default: the most faithful to the photo, highest PSNR; "
+                             "clips get its video fine-tune), perceptual (trained to look like the photo: crisper "
+                             "textures at low qualities, a little lower PSNR) or video (the PSNR model fine-tuned on "
+                             "frames of video encodes)")
 
 
 def check_shipped_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

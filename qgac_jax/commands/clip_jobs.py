@@ -20,7 +20,7 @@ def restore_clip(settings, models, src, dest, jobs_at_once: int = 1) -> video.Cl
     from qgac_jax.files import clips
 
     info = clips.probe(src)
-    restorer = models(info.pix_fmt == "gray")
+    restorer = models(info.pix_fmt == "gray", clip=True)
     bar = tqdm(total=info.frames or None, desc=src.name, unit="frame", leave=False,
                disable=None if jobs_at_once == 1 else True)
     log = _LogLines(src) if bar.disable and jobs_at_once == 1 else None

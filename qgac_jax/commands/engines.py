@@ -151,17 +151,18 @@ class Models:
         engine = "ONNX Runtime" if self.backend == "onnxruntime" or self.settings.onnx else "JAX"
         return f"{engine} {self.precision} ({self.why})"
 
-    def path(self, grey: bool):
-        """The model a file of that colour is restored with: --onnx, --checkpoint, else the shipped one."""
+    def path(self, grey: bool, clip: bool = False):
+        """The model a file of that colour (a clip's, with `clip`) is restored with: --onnx, --checkpoint, else the
+        shipped one (for clips, the video fine-tune where it ships: `shipped.clip_model`)."""
         args = self.settings
-        return args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3, args.model,
-                                                                          self.precision)
+        model = shipped.clip_model(args.model) if clip else args.model
+        return args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3, model, self.precision)
 
-    def __call__(self, grey: bool):
+    def __call__(self, grey: bool, clip: bool = False):
         from qgac_jax.restoring.restorer import Restorer
 
         args = self.settings
-        path = self.path(grey)
+        path = self.path(grey, clip)
         if path in self._loaded:
             return self._loaded[path]
         kwargs = dict(tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels,
@@ -172,7 +173,7 @@ class Models:
         elif self.backend == "onnxruntime":
             restorer = self._onnx_runtime(path, threads, kwargs)
             if restorer is None:  # auto's int8 could not be built: float32 (another path) instead
-                return self(grey)
+                return self(grey, clip)
         else:
             restorer = Restorer.from_checkpoint(path, **kwargs)
         self._loaded[path] = restorer

@@ -10,7 +10,10 @@ WebP, AVIF and HEIC files, which finds the JPEG such a file was converted
 from (it reads double JPEGs less well, so JPEGs stay with the first one).
 pretrained/int8_colour and int8_grey are the PSNR models fine-tuned with the
 int8 graph's arithmetic simulated (configs/int8.py): what --precision int8
-runs, their ranges written into the graph.
+runs, their ranges written into the graph. pretrained/video_colour is the
+colour PSNR model fine-tuned on frames of real video encodes beside its
+photo mix (configs/video.py): what restore runs for clips (`clip_model`),
+and `--model video` for anything.
 A colour model restores grey images too and the reverse (see Restorer's
 policy), so each lookup falls back to the other.
 """
@@ -28,7 +31,7 @@ def _export(name: str) -> Optional[pathlib.Path]:
     return path if (path / "model").is_dir() else None
 
 
-MODELS = ("psnr", "perceptual")  # what --model names; psnr is the default
+MODELS = ("psnr", "perceptual", "video")  # what --model names; psnr is the default (for clips: video)
 
 
 def default_checkpoint(channels: int = 3, model: str = "psnr", precision: str = "float32") -> Optional[pathlib.Path]:
@@ -44,6 +47,12 @@ def default_checkpoint(channels: int = 3, model: str = "psnr", precision: str = 
         if _export(prefix + name) is not None:
             return _export(prefix + name)
     return None
+
+
+def clip_model(model: str) -> str:
+    """The shipped model a clip is restored with when `model` is asked for: the PSNR model's video fine-tune
+    (frames of real video encodes) where it ships, else `model` itself."""
+    return "video" if model == "psnr" and _export("video_colour") is not None else model
 
 
 def estimator_checkpoint() -> Optional[pathlib.Path]:

@@ -99,7 +99,7 @@ class Restorer:
     @classmethod
     def pretrained(cls, channels: int = 3, model: str = "psnr", **kwargs) -> "Restorer":
         """A model shipped inside the package: the colour one (channels=3) or the grey one (1), of `model`
-        (shipped.MODELS: psnr, the default, or perceptual)."""
+        (shipped.MODELS: psnr, the default, perceptual or video)."""
         path = shipped.default_checkpoint(channels, model)
         if path is None:
             raise ValueError(f"this installation ships no {model} model; use Restorer.from_checkpoint(PATH)")
