@@ -113,6 +113,8 @@ def restore_all(args, models, found, out_root: pathlib.Path, failed: int, more_m
             _count(tally, job, outcome, args.show_quality)
     except KeyboardInterrupt:
         files.close()
+        for done_job, outcome in pool.finished():  # photos done before Ctrl-C, waiting for their turn to be told
+            _count(tally, done_job, outcome, args.show_quality)
         abandoned = ", ".join(map(str, pool.running())) or (job.src if job else "before the first file")
         print(f"interrupted: {abandoned} abandoned (nothing half-written)", file=sys.stderr)
         print(tally.line(time.perf_counter() - start))
@@ -183,6 +185,7 @@ class _Pool:
     def __init__(self, models):
         self.models, self._running = list(models), {}
         self._stopped = threading.Event()
+        self._pending: collections.deque = collections.deque()  # (job, future) submitted, not yet handed out
 
     def map(self, task, items):
         if len(self.models) == 1:
@@ -205,7 +208,7 @@ class _Pool:
                 free.put(models)
 
         pool = concurrent.futures.ThreadPoolExecutor(len(self.models))
-        pending: collections.deque = collections.deque()
+        pending = self._pending = collections.deque()
         try:
             for item in items:
                 pending.append((item, pool.submit(work, item, task(item))))
@@ -220,6 +223,15 @@ class _Pool:
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def finished(self):
+        """(job, outcome) of the jobs that finished but were not yet handed out (in input order), once stopped: so
+        an interrupted run counts what it wrote."""
+        self._stopped.set()
+        done = [(item, future.result()) for item, future in self._pending if future.done()
+                and not future.cancelled() and future.exception() is None]
+        self._pending = collections.deque()
+        return done
 
     def running(self):
         return list(self._running.values())

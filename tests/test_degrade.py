@@ -62,7 +62,8 @@ def test_a_codec_mix_is_deterministic_resumable_and_weighted(folder):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(codecs=("jpeg", "gif")), "data.codecs .* must name each of jpeg, webp, avif, heic at most once"),
+    (dict(codecs=("jpeg", "gif")), "data.codecs .* must name each of jpeg, webp, avif, heic, h264, hevc, vp9, av1 at "
+                                   "most once"),
     (dict(codecs=("webp", "webp")), "at most once"),
     (dict(codecs=("jpeg", "webp"), codec_weights=(1.0,)), "one non-negative weight per codec"),
     (dict(codecs=("jpeg", "webp"), pipeline="tf.data"), "need data.pipeline='pillow'"),
