@@ -5,7 +5,7 @@
     r = Restorer.from_checkpoint("workdirs/cpu")           # or an export folder / training workdir
     out = r.restore("photo.jpg")                           # uint8 [H, W, 3] (or [H, W] for grey)
     out = r.restore(array_or_bytes_or_path, quality=30)    # IJG tables of quality 30 instead
-    r.restore_clip("clip.mp4", "restored/clip.mp4")        # a clip, each frame told its own quantizers
+    Restorer.pretrained(model="video").restore_clip("clip.mp4", "restored/clip.mp4")  # a clip, frame by frame
 
 What the file records of its quantization (a JPEG's tables and subsampling,
 a WebP's segments, an HEIC's QP, an AVIF's quantizer) becomes the Q-map,
