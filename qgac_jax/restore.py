@@ -35,7 +35,6 @@ from qgac_jax.restoring import guide, video
 from qgac_jax.graphs import onnx_graph
 
 PROGRESS_TILES = 8  # images cut into more tiles than this show a progress bar per tile (on a terminal)
-LOG_EVERY_S = 5.0  # ... and, piped to a log, a progress line this often
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -249,8 +248,8 @@ def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path, keep=lambda
         tiles = restorer.tile_count(*decoded.pixels.shape[:2]) * (8 if args.ensemble else 1)
         many = tiles > PROGRESS_TILES and args.jobs == 1
         bar = tqdm(total=tiles, desc=src.name, unit="tile", leave=False, disable=None if many else True)
-        if many and bar.disable:  # piped to a log: no bar, so a line every LOG_EVERY_S seconds instead
-            bar = _LogLines(src, tiles)
+        if many and bar.disable:  # piped to a log: no bar, so a line every few seconds instead
+            bar = logs.ProgressLines(src, tiles, "tiles")
 
     try:
         result = jobs.restore_file(models, src, args, progress=lambda n: bar.update(n), on_decoded=show_bar)
@@ -263,26 +262,6 @@ def restore_one(args, models, src: pathlib.Path, dest: pathlib.Path, keep=lambda
     if keep():
         outputs.write_png_atomically(result.pixels, dest, result.decoded.metadata)
     return result.pixels
-
-
-class _LogLines:
-    """A photo's progress where there is no terminal for a bar: a line every LOG_EVERY_S seconds."""
-
-    def __init__(self, src: pathlib.Path, tiles: int):
-        self.src, self.tiles, self.done = src, tiles, 0
-        self.start = self.last = time.perf_counter()
-
-    def update(self, n: int) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if now - self.last >= LOG_EVERY_S and self.done < self.tiles:
-            self.last = now
-            left = (now - self.start) / self.done * (self.tiles - self.done)
-            print(f"{self.src}: {self.done}/{self.tiles} tiles, {now - self.start:.0f} s, about {left:.0f} s left",
-                  flush=True)
-
-    def close(self) -> None:
-        pass
 
 
 def main():

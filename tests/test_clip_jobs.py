@@ -12,7 +12,7 @@ import pytest
 from _clips import av, make_clip
 from conftest import jpeg_bytes, natural_image
 from qgac_jax import restore
-from qgac_jax.commands import clip_jobs
+from qgac_jax.commands import logs
 
 
 def _run(capsys, *args):
@@ -22,7 +22,7 @@ def _run(capsys, *args):
 
 
 def test_photos_and_clips_of_every_codec_restore_from_one_folder(tmp_path, capsys, colour_export, monkeypatch):
-    monkeypatch.setattr(clip_jobs, "LOG_EVERY_S", 0.0)  # (a progress line after every frame: not a terminal)
+    monkeypatch.setattr(logs, "LOG_EVERY_S", 0.0)  # (a progress line after every frame: not a terminal)
     (tmp_path / "in" / "sub").mkdir(parents=True)
     (tmp_path / "in" / "photo.jpg").write_bytes(jpeg_bytes(natural_image(48, 64), quality=30))
     make_clip(tmp_path / "in" / "a.mp4", "h264", frames=8)

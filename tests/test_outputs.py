@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from qgac_jax import restore
+from qgac_jax.commands import logs
 from qgac_jax.files import png16
 from conftest import display_p3_profile, jpeg_bytes, natural_image
 
@@ -275,7 +276,7 @@ def test_broken_and_hostile_codec_files_fail_one_line_each_and_the_rest_is_resto
 
 def test_piped_to_a_log_a_large_photo_prints_its_progress(colour_export, tmp_path, capsys, monkeypatch):
     """No terminal, no bar: a line every LOG_EVERY_S seconds (0 here) while a photo of many tiles restores."""
-    monkeypatch.setattr(restore, "LOG_EVERY_S", 0.0)
+    monkeypatch.setattr(logs, "LOG_EVERY_S", 0.0)
     (tmp_path / "big.jpg").write_bytes(jpeg_bytes(natural_image(96, 160), quality=20))
     status, out, err = _run(capsys, tmp_path / "big.jpg", "--output", tmp_path / "out", "--checkpoint", colour_export,
                             "--tile", "32", "--overlap", "8")

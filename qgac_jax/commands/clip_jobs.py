@@ -3,14 +3,10 @@ every few seconds in a log, and the lines the run prints of it."""
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import List
 
+from qgac_jax.commands import logs
 from qgac_jax.restoring import video
-
-LOG_EVERY_S = 5.0  # piped to a log, a progress line this often
-
 
 def restore_clip(settings, models, src, dest, jobs_at_once: int = 1) -> video.ClipReport:
     """Restores `src` into `dest` with `settings` (quality, video codec, CRF); a ValueError with one line for a
@@ -23,12 +19,12 @@ def restore_clip(settings, models, src, dest, jobs_at_once: int = 1) -> video.Cl
     restorer = models(info.pix_fmt == "gray", clip=True)
     bar = tqdm(total=info.frames or None, desc=src.name, unit="frame", leave=False,
                disable=None if jobs_at_once == 1 else True)
-    log = _LogLines(src) if bar.disable and jobs_at_once == 1 else None
+    log = logs.ProgressLines(src, info.frames, "frames") if bar.disable and jobs_at_once == 1 else None
 
     def progress(done: int, total: int) -> None:
         bar.update(1)
         if log is not None:
-            log.update(done, total)
+            log.update(1)
 
     try:
         return video.restore_clip(restorer, src, dest, settings.quality, settings.video_codec, settings.crf,
@@ -49,20 +45,3 @@ def lines(report: video.ClipReport, src, dest, show_quality: bool) -> List[str]:
     if show_quality:
         out.append(f"{src}: {info.describe()}; first frame: {report.first_told}; each frame told its own")
     return out
-
-
-class _LogLines:
-    """A clip's progress where there is no terminal for a bar."""
-
-    def __init__(self, src):
-        self.src, self.start = src, time.perf_counter()
-        self.last = self.start
-
-    def update(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - self.last < LOG_EVERY_S:
-            return
-        self.last = now
-        fps = done / (now - self.start)
-        left = f", about {(total - done) / fps:.0f} s left" if total and fps else ""
-        print(f"{self.src}: {done}/{total or '?'} frames, {fps:.2f} frames/s{left}", file=sys.stdout, flush=True)

@@ -12,8 +12,34 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import warnings
 from typing import Callable, NoReturn
+
+LOG_EVERY_S = 5.0  # piped to a log, a long job's progress line this often
+
+
+class ProgressLines:
+    """A long job's progress where there is no terminal for a bar (a photo's tiles, a clip's frames): `update(n)`
+    as tqdm's, and a line every LOG_EVERY_S seconds, 'NAME: done/total UNIT, N s, about M s left' (a total of 0 is
+    unknown: no estimate)."""
+
+    def __init__(self, name, total: int, unit: str):
+        self.name, self.total, self.unit, self.done = name, total, unit, 0
+        self.start = self.last = time.perf_counter()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if now - self.last < LOG_EVERY_S or (self.total and self.done >= self.total):
+            return
+        self.last, elapsed = now, now - self.start
+        left = f", about {elapsed / self.done * (self.total - self.done):.0f} s left" if self.total else ""
+        print(f"{self.name}: {self.done}/{self.total or '?'} {self.unit}, {elapsed:.0f} s{left}", flush=True)
+
+    def close(self) -> None:
+        pass
+
 
 def prog(module: str) -> str:
     """The name a command's usage and errors give it: the console script it was started as (qgac-restore),
