@@ -135,3 +135,16 @@ def test_clips_get_the_video_fine_tune_and_photos_the_photo_model():
     perceptual = engines.Models(_settings(model="perceptual", precision="float32"),
                                 engines.Engine("jax", "float32", ""))
     assert perceptual.path(False, clip=True) == shipped.default_checkpoint(3, "perceptual")
+
+
+def test_a_clip_loads_no_quality_estimator_and_a_photo_of_the_same_model_still_gets_it(monkeypatch):
+    """The estimator reads photos; clips are told each frame's quantizers. One model serving both is loaded once
+    for each, so neither gets the other's estimator."""
+    from qgac_jax.restoring.restorer import Restorer
+
+    loads = []
+    monkeypatch.setattr(Restorer, "from_checkpoint", classmethod(lambda cls, path, **kw: loads.append(kw) or kw))
+    models = engines.Models(_settings(checkpoint="mine", precision="float32"), engines.Engine("jax", "float32", ""))
+    assert models(False, clip=True)["estimator"] is None
+    assert models(False)["estimator"] == "shipped" and models(False, clip=True)["estimator"] is None
+    assert len(loads) == 2  # (and each once)

@@ -144,7 +144,7 @@ class Models:
         engine = decide(settings) if engine is None else engine
         self.settings, self.backend = settings, engine.backend
         self.precision, self.why = engine.precision, engine.why
-        self._loaded: Dict[str, object] = {}
+        self._loaded: Dict[tuple, object] = {}  # (path, with the estimator) -> Restorer
 
     def describe(self) -> str:
         """What runs the network and why, for --show-quality: 'ONNX Runtime int8 (auto: this CPU has AMX)'."""
@@ -163,10 +163,12 @@ class Models:
 
         args = self.settings
         path = self.path(grey, clip)
-        if path in self._loaded:
-            return self._loaded[path]
+        # the quality estimator reads photos; a clip's frames are told their own quantizers (`restoring.video`)
+        estimate = args.quality == "auto" and not clip
+        if (path, estimate) in self._loaded:
+            return self._loaded[path, estimate]
         kwargs = dict(tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels,
-                      estimator="shipped" if args.quality == "auto" else None)
+                      estimator="shipped" if estimate else None)
         threads = args.threads  # ONNX Runtime's cores (an archive job's actor: its CPUs; restore --jobs)
         if args.onnx:
             restorer = Restorer.from_onnx(path, threads=threads, **kwargs)
@@ -176,7 +178,7 @@ class Models:
                 return self(grey, clip)
         else:
             restorer = Restorer.from_checkpoint(path, **kwargs)
-        self._loaded[path] = restorer
+        self._loaded[path, estimate] = restorer
         return restorer
 
     def _onnx_runtime(self, path, threads, kwargs):
