@@ -32,8 +32,8 @@ class Av1Quantization(AvifQuantization):
 
     codec = "av1"
 
-    def with_frame(self, kind: str, grey: bool) -> "Av1Quantization":
-        return self
+    def with_frame(self, kind: str) -> "Av1Quantization":
+        return self  # (its type is its header's: a re-shown frame is not the decoder's I/P/B)
 
     def describe(self) -> str:
         return f"AV1 {self.frame_type}-frame, base_q_idx {self.base_q_idx}"

@@ -70,7 +70,7 @@ class HevcQuantization(HevcPicture):
 
     codec = "hevc"
 
-    def with_frame(self, kind: str, grey: bool) -> "HevcQuantization":
+    def with_frame(self, kind: str) -> "HevcQuantization":
         return dataclasses.replace(self, frame_type=kind if kind != "?" else self.frame_type)
 
     def describe(self) -> str:

@@ -146,7 +146,7 @@ class _Told:
         if self.stream is not None:
             if frame.pts not in self.by_pts:
                 raise ValueError(f"a {NAMES[self.info.codec]} frame whose headers were not read")
-            return self.by_pts.pop(frame.pts).with_frame(kind, grey)
+            return self.by_pts.pop(frame.pts).with_frame(kind)
         params = next((s for s in frame.side_data if s.type.name == "VIDEO_ENC_PARAMS"), None)
         if params is None:
             raise ValueError(f"FFmpeg gave this {NAMES[self.info.codec]} frame no quantizers (side data)")
