@@ -2,19 +2,18 @@
 FFmpeg's own trace of the headers the readers are held to."""
 
 import fractions
-import os
 import re
 import shutil
 import subprocess
 
 import numpy as np
 
-os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only
+from qgac_jax.files.clip_output import quiet
+
 av = __import__("pytest").importorskip("av", reason="clips need PyAV (the extra `video`)")
 
 ENCODERS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
-QUIET = {"libx265": {"x265-params": "log-level=error"}, "libsvtav1": {"svtav1-params": "log-level=0"},
-         "libvpx-vp9": {"b": "0", "deadline": "realtime", "cpu-used": "8"}}
+FAST = {"libvpx-vp9": {"b": "0", "deadline": "realtime", "cpu-used": "8"}}
 
 
 def panned(frames: int, height: int = 96, width: int = 128) -> list:
@@ -38,7 +37,8 @@ def make_clip(path, codec: str = "h264", frames: int = 12, crf: int = 35, audio:
     stream.time_base = fractions.Fraction(1, 1000)
     if encoder != "mpeg2video":  # the encoder counts in milliseconds too (MPEG-2 only takes its standard rates)
         stream.codec_context.time_base = stream.time_base
-    stream.options = {**({"crf": str(crf)} if crf is not None else {}), **QUIET.get(encoder, {}), **(options or {})}
+    stream.options = {**({"crf": str(crf)} if crf is not None else {}), **quiet(encoder), **FAST.get(encoder, {}),
+                      **(options or {})}
     if bt709:
         ctx = stream.codec_context
         ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = 1, 1, 1, 1

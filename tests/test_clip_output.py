@@ -82,3 +82,14 @@ def test_ctrl_c_or_a_failure_mid_clip_leaves_no_file(tmp_path):
     with pytest.raises(MemoryError):
         video.restore_clip(Broken(), src, tmp_path / "out" / "b.mp4")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+
+
+def test_the_encoders_keep_their_chatter_off_the_users_terminal(tmp_path, capfd, monkeypatch):
+    monkeypatch.delenv("SVT_LOG", raising=False)  # (as in a fresh shell: SVT-AV1 prints a banner at every open)
+    src = tmp_path / "src.mp4"
+    make_clip(src, "h264", frames=3)
+    capfd.readouterr()
+    for codec in ("av1", "x265"):
+        video.restore_clip(Identity(), src, tmp_path / f"out_{codec}.mkv", codec=codec)
+    err = capfd.readouterr().err
+    assert "Svt[" not in err and "x265 [info]" not in err, err[:500]

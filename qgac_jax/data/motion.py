@@ -14,7 +14,6 @@ clip), and one frame is drawn, I, P and B alike.
 from __future__ import annotations
 
 import io
-import os
 from typing import Dict
 
 import numpy as np
@@ -25,11 +24,10 @@ FRAMES = 6
 # Per codec: the encoder, the CRF range drawn from, fast settings (a training example must cost tens of ms)
 ENCODERS = {
     "h264": ("libx264", (20, 45), {"preset": "veryfast"}),
-    "hevc": ("libx265", (22, 45), {"preset": "ultrafast", "x265-params": "log-level=error"}),
+    "hevc": ("libx265", (22, 45), {"preset": "ultrafast"}),
     "vp9": ("libvpx-vp9", (24, 56), {"b": "0", "deadline": "realtime", "cpu-used": "8"}),
-    "av1": ("libsvtav1", (24, 56), {"preset": "12", "svtav1-params": "log-level=0"}),
+    "av1": ("libsvtav1", (24, 56), {"preset": "12"}),
 }
-os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its configuration at every open otherwise
 
 
 def camera(crop: np.ndarray, size: int, frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -58,12 +56,14 @@ def encode(frames: np.ndarray, codec: str, crf: int) -> bytes:
     """The clip [T, H, W, 3] uint8 encoded by `codec`'s encoder at `crf`, in Matroska, in memory."""
     import av
 
+    from qgac_jax.files.clip_output import quiet
+
     encoder, _, options = ENCODERS[codec]
     buf = io.BytesIO()
     with av.open(buf, "w", format="matroska") as container:
         stream = container.add_stream(encoder, rate=24)
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.options = {"crf": str(crf), **options}
+        stream.options = {"crf": str(crf), **options, **quiet(encoder)}
         packets = []
         for pixels in frames:
             packets += stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24"))

@@ -32,6 +32,15 @@ HOLDS = {  # the containers a restored clip is written in, by suffix, and the en
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 
 
+def quiet(encoder: str) -> dict:
+    """The options that keep an encoder's own chatter off the user's terminal (x265 and SVT-AV1 print their
+    configuration at every open); SVT-AV1's banner comes before any option, so its log level is set too."""
+    if encoder == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "1")  # errors only
+        return {"svtav1-params": "log-level=0"}
+    return {"x265-params": "log-level=error"} if encoder == "libx265" else {}
+
+
 def output_suffix(src_suffix: str, codec: str = DEFAULT_CODEC) -> str:
     """The source's container where it can hold `codec`'s video, else Matroska (which holds every one)."""
     suffix = src_suffix.lower()
@@ -73,13 +82,9 @@ class ClipWriter:
         ctx.time_base = info.time_base
         ctx.colorspace, ctx.color_range = info.colorspace, info.color_range
         ctx.color_primaries, ctx.color_trc = info.color_primaries, info.color_trc
-        options = {}
+        options = quiet(encoder)
         if default_crf is not None:
             options["crf"] = str(default_crf if crf is None else crf)
-        if encoder == "libx265":
-            options["x265-params"] = "log-level=error"
-        elif encoder == "libsvtav1":
-            options["svtav1-params"] = "log-level=0"
         stream.options = options
         if info.rotation:
             stream.set_display_rotation(info.rotation)
