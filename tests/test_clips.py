@@ -68,3 +68,25 @@ def test_a_ten_bit_clip_is_refused_with_the_reason(tmp_path):
             container.mux(packet)
     with pytest.raises(clips.NotRestorable, match="10-bit or deeper video in yuv420p10le: clips are restored in 8-bit"):
         clips.probe(path)
+
+
+def test_a_clip_cut_short_names_the_frames_its_container_counts_but_does_not_hold(tmp_path):
+    path = tmp_path / "clip.mp4"
+    make_clip(path, "h264", frames=24, crf=30)
+    whole = tmp_path / "whole.mp4"  # the index first (faststart), as phones write: a cut file still opens
+    with av.open(str(path)) as src, av.open(str(whole), "w", options={"movflags": "faststart"}) as dest:
+        out = dest.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.size:
+                packet.stream = out
+                dest.mux(packet)
+    data = whole.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[:len(data) * 2 // 3])
+    lost = []
+    info = clips.probe(tmp_path / "cut.mp4")
+    frames = list(clips.frames(tmp_path / "cut.mp4", info, lost))
+    assert info.frames == 24 and 0 < len(frames) < 24
+    assert len(lost) <= 2 and all(line.startswith("the frame at ") for line in lost[:-1])  # (a packet cut in two)
+    last = float(frames[-1].pts * info.time_base)
+    assert lost[-1] == (f"{24 - len(frames) - len(lost) + 1} frame(s) after {last:.3f} s that the container counts "
+                        "but the file does not hold (cut short?)")

@@ -78,6 +78,8 @@ def _info(container) -> ClipInfo:
         raise NotRestorable("no video stream in this file")
     stream = container.streams.video[0]
     ctx = stream.codec_context
+    if ctx is None:  # (a stream whose codec FFmpeg does not know, as a damaged header can name)
+        raise NotRestorable("its video stream's codec is unknown to FFmpeg")
     codec = ctx.codec.canonical_name  # (the codec, whichever decoder: libdav1d decodes av1)
     if codec not in NAMES:
         raise NotRestorable(f"{ctx.codec.long_name or ctx.name} video: only H.264, HEVC, VP9 and AV1 clips record "
@@ -109,8 +111,15 @@ def frames(path, info: ClipInfo, lost: Optional[List[str]] = None,
         stream = container.streams.video[0]
         stream.codec_context.options = {"export_side_data": "venc_params"}  # (before the decoder opens)
         told = _Told(info, bytes(stream.codec_context.extradata or b""))
-        index = 0
-        for packet in container.demux(stream):
+        index, last, packets = 0, None, container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError as err:  # (the container itself damaged: what follows cannot be found)
+                lost.append(f"everything after {_after(last, stream.time_base)} ({_reason(err)})")
+                return
             if should_stop():
                 return
             try:
@@ -121,7 +130,11 @@ def frames(path, info: ClipInfo, lost: Optional[List[str]] = None,
                 continue
             for frame in decoded:
                 yield Frame(index, frame.pts, frame.to_ndarray(format="rgb24"), told.frame(frame))
-                index += 1
+                index, last = index + 1, frame.pts
+        missing = info.frames - index - len(lost)
+        if missing > 0:  # (a file cut short: its container counts frames that are not there)
+            lost.append(f"{missing} frame(s) after {_after(last, stream.time_base)} that the container counts "
+                        "but the file does not hold (cut short?)")
 
 
 class _Told:
@@ -162,6 +175,10 @@ def _source(path):
 
 def _when(pts: Optional[int], time_base) -> str:
     return "a frame" if pts is None else f"the frame at {float(pts * time_base):.3f} s"
+
+
+def _after(pts: Optional[int], time_base) -> str:
+    return "the start" if pts is None else f"{float(pts * time_base):.3f} s"
 
 
 def _reason(err: BaseException) -> str:
