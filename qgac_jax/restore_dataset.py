@@ -1,9 +1,10 @@
-"""Restore a photo archive on a Ray cluster: every photo under SRC into DST, as `restore` would restore it.
+"""Restore an archive on a Ray cluster: every photo and clip under SRC into DST, as `restore` would restore it.
 
     python -m qgac_jax.restore_dataset SRC DST [--address ADDR] [--concurrency N] [--cpus-per-actor C]
                                        [--gpus-per-actor G] [--quality auto|file|Q] [--checkpoint PATH | --onnx F]
                                        [--backend B] [--precision float32|int8|auto] [--tile N] [--overlap N]
                                        [--max-pixels N] [--ensemble] [--overwrite]
+                                       [--video-codec x264|x265|av1|ffv1] [--crf N]
 
 SRC and DST are local paths or filesystem URIs pyarrow opens (s3://bucket/photos,
 gs://bucket/photos); outputs keep SRC's folders below DST and restore's names,
@@ -14,7 +15,7 @@ rerun completes what a stopped one left; each input gets a row in
 DST/_manifests/<time>.parquet (path, status, reason, seconds, what the network
 was told, output). Needs the extra `cluster` (pip install -e '.[cluster]').
 Exit status: 0 when the job ran (files that could not be restored are rows with
-their reasons), 2 when it could not start (bad arguments, SRC without photos,
+their reasons), 2 when it could not start (bad arguments, SRC without photos or clips,
 an unwritable DST, no Ray).
 """
 
@@ -62,6 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--overwrite", action="store_true", help="restore files whose outputs exist again")
     arguments.add_tiles(parser)
     arguments.add_max_pixels(parser)
+    arguments.add_video(parser)
     args = parser.parse_args(argv)
     arguments.check(parser, args)
     if args.concurrency is not None and args.concurrency < 1:
@@ -80,7 +82,8 @@ def run(argv=None) -> int:
 
     start = time.perf_counter()
     try:
-        job = archive.plan(args.src, args.dst, args.overwrite)  # before Ray starts: a bad DST costs nothing
+        # before Ray starts: a bad DST costs nothing
+        job = archive.plan(args.src, args.dst, args.overwrite, args.video_codec)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

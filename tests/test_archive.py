@@ -41,7 +41,7 @@ def test_a_dst_inside_src_is_never_read_as_input_and_one_file_is_a_source(tmp_pa
 
 
 @pytest.mark.parametrize("src, dst, said", [("missing", "dst", "no such file or folder"),
-                                            ("empty", "dst", "no images there"),
+                                            ("empty", "dst", "no photos or clips there"),
                                             ("src", "file", "exists and is not a folder"),
                                             ("src", "file/sub", "is not a writable folder")])
 def test_a_bad_source_or_destination_is_one_line_before_any_work(tmp_path, src, dst, said):
@@ -76,3 +76,32 @@ def test_outputs_are_whole_or_absent_and_the_manifest_has_a_row_per_input(tmp_pa
         "restored 1, not restored: 1 lossless PNG (no quantization to read; --quality Q "
         "restores them as JPEGs of quality Q), failed 1; 1.50 megapixels in 1.0 s")
     assert archive.default_concurrency(16, 1) == 16 and archive.default_concurrency(3, 2) == 1
+
+
+def test_a_clip_is_a_unit_of_work_named_as_restore_names_it_and_restored_whole(tmp_path):
+    from _clips import make_clip
+    from qgac_jax.commands import jobs
+    from qgac_jax.files import clips
+
+    _tree(tmp_path / "src", ["a.jpg"])
+    (tmp_path / "src" / "film").mkdir()
+    make_clip(tmp_path / "src" / "film" / "pan.webm", "vp9", frames=6, crf=40)
+    plan = archive.plan(str(tmp_path / "src"), str(tmp_path / "dst"))  # WebM holds no H.264: MKV
+    assert sorted(r["output"] for r in plan.todo) == [str(tmp_path / "dst" / "a.png"),
+                                                      str(tmp_path / "dst" / "film" / "pan.mkv")]
+    assert [r["output"] for r in archive.plan(str(tmp_path / "src"), str(tmp_path / "d2"), video_codec="av1").todo
+            if "film" in r["output"]] == [str(tmp_path / "d2" / "film" / "pan.webm")]
+    with pytest.raises(ValueError, match="would be restored over itself"):  # same folder: the clip's own name
+        archive.plan(str(tmp_path / "src"), str(tmp_path / "src"), video_codec="av1")
+
+    actor = archive.RestoreActor(jobs.Settings(backend="jax"), str(tmp_path / "src"), str(tmp_path / "dst"))
+    clip = next(r for r in plan.todo if "film" in r["path"])
+    row = actor.restore_one(clip["path"], clip["output"])
+    assert (row["status"], row["format"], row["reason"]) == ("restored", "VP9", ""), row
+    # (WebM counts no frames)
+    assert row["told"].startswith("VP9 128x96, 24 fps, ? frames; first frame: VP9 I-frame, q index ")
+    assert row["megapixels"] == 6 * 128 * 96 / 1e6
+    out = clips.probe(tmp_path / "dst" / "film" / "pan.mkv")
+    assert (out.codec, out.width, out.height) == ("h264", 128, 96)
+    assert len(list(clips.frames(tmp_path / "dst" / "film" / "pan.mkv", out))) == 6
+    assert [p.name for p in (tmp_path / "dst" / "film").iterdir()] == ["pan.mkv"]  # no temporary file left

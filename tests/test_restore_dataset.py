@@ -148,5 +148,5 @@ def test_a_bad_destination_or_source_fails_before_any_work_with_one_line(archive
         assert said in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     (tmp_path / "empty").mkdir()
     assert restore_dataset.run([str(tmp_path / "empty"), str(tmp_path / "out")]) == 2
-    assert "no images there" in capsys.readouterr().err
+    assert "no photos or clips there" in capsys.readouterr().err
     assert not ray.is_initialized()  # refused before Ray started

@@ -1,11 +1,14 @@
-"""Restoring an archive on a Ray cluster: every photo under SRC into DST as `restore` writes it, spread over
-an actor pool (Ray Data), on local paths or any filesystem URI pyarrow reads (s3://, gs://).
+"""Restoring an archive on a Ray cluster: every photo and clip under SRC into DST as `restore` writes it, spread
+over an actor pool (Ray Data), on local paths or any filesystem URI pyarrow reads (s3://, gs://).
 
 The unit of work is a file, not a tensor, since photos differ in size: Ray
 Data hands each actor one source path at a time; the actor reads the bytes
 (so the codec's own quantization is read there, as `restore` reads it),
 restores them through `jobs.restore_file` with the model session it holds,
-and writes the PNG whole or not at all (a temporary name, then a move).
+and writes the PNG whole or not at all (a temporary name, then a move). A
+clip is a unit too: restored frame by frame as `restore` restores it
+(`restoring.video`), into a local temporary file (from a local copy where
+SRC is remote), then copied to DST the same way.
 Each file gives one manifest row, restored or not: a file that cannot be
 restored is a row with its one-line reason, never a failed job. A worker
 killed mid-file is restarted by Ray and its file retried; outputs that exist
@@ -17,15 +20,16 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import pathlib
 import time
 import uuid
 from pathlib import PurePosixPath
 from typing import Dict, List, Optional, Tuple
 
 from qgac_jax.restoring import guide
-from qgac_jax.files import inputs, outputs
+from qgac_jax.files import clips, inputs, outputs
 from qgac_jax.commands import jobs
-from qgac_jax.files.images import IMAGE_SUFFIXES
+from qgac_jax.files.clip_output import DEFAULT_CODEC
 
 PARTIAL = ".qgac-partial-"  # in the name of an output being written; a later plan removes what a kill left
 MANIFESTS = "_manifests"  # DST/_manifests/<UTC time>.parquet: one per run, never overwritten
@@ -51,9 +55,10 @@ class Plan:
     leftovers: int
 
 
-def plan(src: str, dst: str, overwrite: bool = False) -> Plan:
+def plan(src: str, dst: str, overwrite: bool = False, video_codec: str = DEFAULT_CODEC) -> Plan:
     """Lists SRC (a folder, recursively, or one file) and DST; a ValueError naming the problem when SRC has no
-    photos or DST cannot be written (checked before any work)."""
+    photos or clips, or DST cannot be written (checked before any work). Outputs are named as `restore` names
+    them (`inputs.output_path`: a clip keeps its container where it holds `video_codec`)."""
     from pyarrow import fs as pafs
 
     src_fs, src_root = filesystem(src)
@@ -71,12 +76,12 @@ def plan(src: str, dst: str, overwrite: bool = False) -> Plan:
         same_fs = type(src_fs) is type(dst_fs)
         # as restore walks: never into DST below SRC, and where they are one folder its PNGs are outputs
         found = sorted(i.path for i in src_fs.get_file_info(pafs.FileSelector(base, recursive=True))
-                       if i.type == pafs.FileType.File and PurePosixPath(i.path).suffix.lower() in IMAGE_SUFFIXES
+                       if i.type == pafs.FileType.File and PurePosixPath(i.path).suffix.lower() in inputs.SUFFIXES
                        and not (same_fs and _under(i.path, dst_root)
                                 and (dst_root != base or PurePosixPath(i.path).suffix.lower() == ".png")))
     if not found:
-        raise ValueError(f"{src}: no images there")
-    rels = inputs.distinct([PurePosixPath(p).relative_to(base).with_suffix(".png") for p in found],
+        raise ValueError(f"{src}: no photos or clips there")
+    rels = inputs.distinct([inputs.output_path(PurePosixPath(p).relative_to(base), video_codec) for p in found],
                            [PurePosixPath(p).name for p in found])
     existing = {i.path for i in dst_fs.get_file_info(pafs.FileSelector(dst_root, recursive=True))
                 if i.type == pafs.FileType.File}
@@ -86,6 +91,9 @@ def plan(src: str, dst: str, overwrite: bool = False) -> Plan:
     todo, skipped = [], []
     for p, rel in zip(found, rels):
         out = f"{dst_root}/{rel}"
+        if out == p:
+            raise ValueError(f"{_uri(dst, out)} would be restored over itself (a clip in a container that holds "
+                             f"{video_codec}): choose a DST other than SRC")
         row = {"path": _uri(src, p), "output": _uri(dst, out)}
         (skipped if out in existing and not overwrite else todo).append(row)
     return Plan(todo, skipped, len(leftovers))
@@ -144,6 +152,10 @@ class RestoreActor:
         start, row = time.perf_counter(), {"path": path, "output": output, "reason": "", "told": "",
                                            "megapixels": 0.0, "format": ""}
         try:
+            if PurePosixPath(path).suffix.lower() in clips.VIDEO_SUFFIXES:
+                row.update(self.restore_clip(path, output))
+                row["seconds"] = time.perf_counter() - start
+                return row
             with self.src_fs.open_input_file(_in_filesystem(path)) as f:
                 data = f.read()
             result = jobs.restore_file(self.models, data, self.settings)
@@ -158,14 +170,47 @@ class RestoreActor:
         row["seconds"] = time.perf_counter() - start
         return row
 
+    def restore_clip(self, path: str, output: str) -> Dict:
+        """A clip restored into a local temporary file (read from a local copy where SRC is remote), then copied
+        to `output` whole; the row's fields."""
+        import tempfile
 
-def write_whole(dst_fs, path: str, data: bytes) -> None:
-    """Writes `data` to `path` in `dst_fs` under a temporary name, then moves it there: whole or absent."""
+        from pyarrow import fs as pafs
+
+        from qgac_jax.restoring import video
+
+        with tempfile.TemporaryDirectory(prefix="qgac-clip-") as tmp:
+            local = _in_filesystem(path)
+            if not isinstance(self.src_fs, pafs.LocalFileSystem):
+                local = os.path.join(tmp, "source" + PurePosixPath(path).suffix)
+                pafs.copy_files(_in_filesystem(path), local, source_filesystem=self.src_fs,
+                                destination_filesystem=pafs.LocalFileSystem())
+            info = clips.probe(local)
+            restored = os.path.join(tmp, "restored" + PurePosixPath(output).suffix)
+            restorer = self.models(info.pix_fmt == "gray", clip=True)
+            s = self.settings
+            report = video.restore_clip(restorer, local, restored, s.quality, s.video_codec, s.crf, info=info)
+            write_whole(self.dst_fs, _in_filesystem(output), pathlib.Path(restored))
+        lost = (f"{len(report.lost)} frame(s) did not decode and are not in the output: " + "; ".join(report.lost)
+                if report.lost else "")
+        return {"status": "restored", "format": clips.NAMES[info.codec], "reason": lost,
+                "told": f"{info.describe()}; first frame: {report.first_told}; each frame told its own",
+                "megapixels": report.frames * info.width * info.height / 1e6}
+
+
+def write_whole(dst_fs, path: str, data) -> None:
+    """Writes `data` (bytes, or a local file's path: copied in chunks) to `path` in `dst_fs` under a temporary
+    name, then moves it there: whole or absent."""
     parent = str(PurePosixPath(path).parent)
     dst_fs.create_dir(parent, recursive=True)
     partial = f"{parent}/{PARTIAL}{uuid.uuid4().hex}-{PurePosixPath(path).name}"
     with dst_fs.open_output_stream(partial) as f:
-        f.write(data)
+        if isinstance(data, pathlib.Path):
+            with open(data, "rb") as local:
+                while chunk := local.read(1 << 22):
+                    f.write(chunk)
+        else:
+            f.write(data)
     dst_fs.move(partial, path)
 
 
