@@ -69,6 +69,27 @@ def _shared(command):
     return command
 
 
+def _shared_sample(command, tmp_path, side: int = 192):
+    """`_shared`, with each ../shared/data/SET the command names replaced by a folder holding SET's first photo
+    cropped at its centre to `side` pixels: the command's path (its flags, cases, models) runs whole on a
+    photo of that set, at the cost of one small photo (the sets' full runs are the measured ones in docs/)."""
+    import re
+
+    from PIL import Image
+
+    for name in sorted(set(re.findall(r"\.\./shared/data/(\w+)", command))):
+        if not SHARED_DATA.is_dir():
+            pytest.skip(f"{SHARED_DATA} is absent (only a development checkout has ../shared/data)")
+        first = sorted(p for p in (SHARED_DATA / name).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))[0]
+        photo = Image.open(first)
+        left, top = max(0, (photo.width - side) // 2), max(0, (photo.height - side) // 2)
+        folder = tmp_path / f"sample_{name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        photo.crop((left, top, min(photo.width, left + side), min(photo.height, top + side))).save(folder / first.name)
+        command = command.replace(f"../shared/data/{name}", str(folder))
+    return command
+
+
 def _sandbox(tmp_path):
     """A working folder holding what the README's commands name: photos, a workdir, docs/."""
     import numpy as np

@@ -14,7 +14,8 @@ import sys
 import pytest
 
 from qgac_jax.evaluation.protocol import Case
-from _documented import README, ROOT, _argv, _onnx_for, _run, _sandbox, _shared, python_snippets, readme_commands
+from _documented import (README, ROOT, _argv, _onnx_for, _run, _sandbox, _shared, _shared_sample, python_snippets,
+                         readme_commands)
 from conftest import SHARED_DATA
 SHORT_TRAINING = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",
                   "--config.train.log_every=1", "--config.data.patch_size=32", "--config.data.batch_size=2",
@@ -53,6 +54,32 @@ def train_short(command, tmp_path):
     proc = _run(argv + SHORT_TRAINING + tiny)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "w" / "export").is_dir()
+
+
+def train_preset(command, tmp_path):
+    """A preset of a config file that another documented command trains (`configs/X.py:PRESET` beside
+    `configs/X.py`: a GPU's sizes, grey, a fine-tune): read and checked as the trainer reads it (every key typed,
+    the data sources found), its model the architecture of the plain config's, and the export it starts from
+    there with its variant and channels. The training path itself runs in the plain command's test, once."""
+    from qgac_jax.models import exports
+    from qgac_jax.training import config as config_lib
+    from qgac_jax.training import sections
+
+    argv = _argv(command)[3:]
+    plain = [re.sub(r"^(--config=[^:]+):.*", r"\1", a) for a in argv]
+    config_file = next(a for a in plain if a.startswith("--config="))
+    assert plain != argv and any(f" {config_file} " in c for c in readme_commands()), command
+    estimator = "train_estimator" in command
+    config, _ = config_lib.command_line(argv, "test", "")
+    base, _ = config_lib.command_line(plain, "test", "")
+    sections.validate_training(config, losses=not estimator)
+    assert type(config) is type(base) and (estimator or config.model.architecture == base.model.architecture)
+    if config.train.init_from:
+        start = exports.read_model_config(config.train.init_from)
+        if estimator:
+            assert start["kind"] == "estimator"
+        else:
+            assert (start["variant"], start["channels"]) == (config.model.variant, config.model.channels)
 
 
 def train_estimator_short(command, tmp_path):
@@ -132,15 +159,16 @@ def restore_entry_point(command, tmp_path):
 
 
 def evaluate(command, tmp_path):
+    """On one photo of the set the command names, cropped (`_shared_sample`)."""
     work = _sandbox(tmp_path)
     if "--video" in command:
         pytest.importorskip("av", reason="clips need PyAV (the extra `video`)")
-        proc = _run(_argv(_shared(command)) + ["--max-images", "1"], cwd=work)
+        proc = _run(_argv(_shared_sample(command, tmp_path)) + ["--max-images", "1"], cwd=work)
         assert proc.returncode == 0, proc.stderr[-3000:]
         cases = re.search(r"--video (\S+)", command).group(1).split(",")
         assert all(f"| {case} |" in proc.stdout for case in cases), proc.stdout
         return
-    proc = _run(_argv(_shared(command)) + ["--max-images", "1"], cwd=work)
+    proc = _run(_argv(_shared_sample(command, tmp_path)) + ["--max-images", "1"], cwd=work)
     assert proc.returncode == 0, proc.stderr[-3000:]
     cases = re.findall(r"--(?:qualities|double) (\S+)", command)
     first = (",".join(cases) or "10,20,30,40").split(",")[0]
@@ -260,9 +288,12 @@ RULES = [
     (r"^bash \.ci/run$", by_ci),
     (r"^bash \.ci/restore_install\.sh$", by_ci),
     (r"^python3 -m venv \.venv && \.venv/bin/pip install '\.\[onnx\]'$", by_ci),
-    (PY + r"-m qgac_jax\.train --config=configs/\w+\.py(:[\w,=]+)? --workdir=workdirs/", train_short),
-    (PY + r"-m qgac_jax\.train_estimator --config=configs/estimator\.py(:[\w,=]+)? --workdir=workdirs/",
-     train_estimator_short),
+    (PY + r"-m qgac_jax\.train --config=configs/(?!(cpu|gpu|codecs|perceptual)\.py:)\w+\.py(:[\w,=]+)? "
+          r"--workdir=workdirs/", train_short),
+    (PY + r"-m qgac_jax\.train --config=configs/(cpu|gpu|codecs|perceptual)\.py:[\w,=]+ --workdir=workdirs/",
+     train_preset),
+    (PY + r"-m qgac_jax\.train_estimator --config=configs/estimator\.py --workdir=workdirs/", train_estimator_short),
+    (PY + r"-m qgac_jax\.train_estimator --config=configs/estimator\.py:\w+ --workdir=workdirs/", train_preset),
     (PY + r"-m qgac_jax\.train --config=configs/(psnr|base)\.py --workdir=gs://", train_offline_div2k),
     (r"^launch/(tpu_vm|gpu_slurm)\.sh ", dry_run),
     (r"^launch/train_shipped\.sh ", train_shipped_dry_run),
@@ -285,6 +316,8 @@ RULES = [
      covered_by("tests/test_vgg.py::test_convert_cli_from_a_local_keras_file_and_refuses_to_overwrite")),
     (PY + r"benchmarks/input_pipeline\.py( --codecs)?$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),
     (PY + r"benchmarks/restore_memory\.py", run_in_sandbox(["--megapixels", "0.3"])),
+    (PY + r"benchmarks/restore_video\.py", run_in_sandbox(["--sizes", "480p", "--frames", "1", "--long-frames", "3",
+                                                            "--precisions", "float32"])),
     (PY + r"benchmarks/train_throughput\.py ", train_throughput),
     (PY + r"benchmarks/vs_pytorch\.py ", vs_pytorch),
     (PY + r"benchmarks/restore_backends\.py", restore_backends),
