@@ -36,3 +36,5 @@ def test_inputs_that_would_share_an_output_keep_their_whole_names(tmp_path):
 def test_uploads_by_name_alone_get_restores_names_and_a_number_for_the_same_name_twice():
     assert inputs.output_names(["a.jpg", "a.webp", "b.jpg", "a.jpg", "A.JPG", "c.heic"]) == [
         "a.jpg.png", "a.webp.png", "b.png", "a.jpg (2).png", "A.JPG (3).png", "c.png"]
+    assert inputs.output_names(["v.mp4", "v.webm", "v.mp4", "v.jpg"]) == [  # clips keep a container that holds H.264
+        "v.mp4.mp4", "v.mkv", "v.mp4 (2).mp4", "v.png"]

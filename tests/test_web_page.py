@@ -4,8 +4,10 @@ The app runs as `python -m qgac_jax.app` on a free local port; every request the
 127.0.0.1 is recorded and refused, so the page is shown to work offline.
 """
 
+import importlib.util
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from conftest import jpeg_bytes, natural_image
 
 pytest.importorskip("gradio", reason="the web page needs the extra `app`")
 from qgac_jax.apps import web_page  # noqa: E402
+from qgac_jax.files import clips  # noqa: E402
 from qgac_jax.files.images import DEFAULT_MAX_PIXELS  # noqa: E402
 pytestmark = pytest.mark.slow
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -111,6 +114,7 @@ def test_the_browser_restores_downloads_changes_the_guide_and_shows_errors(app, 
         text = page.locator("body").inner_text()
         assert f"up to {web_page.megabytes(web_page.upload_limit(MAX_PIXELS))} and 2 megapixels" in text
         assert "What the network is told" not in text and "auto:" not in text  # the page's words, not the flags'
+        assert (f"clips up to {web_page.CLIP_SECONDS:g} seconds" in text) == clips.available()
 
         # two photos: each restored one has its own labelled before / after
         (tmp_path / "second.jpg").write_bytes(photo.read_bytes())
@@ -140,6 +144,21 @@ def test_the_browser_restores_downloads_changes_the_guide_and_shows_errors(app, 
             page.locator("#downloads a[download], #downloads a[href]").first.click()
         download.value.save_as(tmp_path / "strong.png")
         assert (tmp_path / "strong.png").read_bytes() == stronger != expected
+
+        # a clip: restored to a clip, its first frame compared (where PyAV is installed)
+        if importlib.util.find_spec("av") is not None:
+            from _clips import make_clip
+
+            make_clip(tmp_path / "pan.mp4", "h264", frames=12, crf=35)
+            page.reload()  # (a fresh page: the photo input adds to what it holds)
+            page.locator("#photos input[type=file]").set_input_files(str(tmp_path / "pan.mp4"))
+            page.locator("#restore").click()
+            page.locator("#report").get_by_text("pan.mp4: restored 12 frames").wait_for(timeout=120_000)
+            page.get_by_text("pan.mp4 (first frame): before (left), restored (right)").wait_for(timeout=10_000)
+            with page.expect_download() as download:
+                page.locator("#downloads a[download], #downloads a[href]").first.click()
+            download.value.save_as(tmp_path / "pan_restored.mp4")
+            assert clips.probe(tmp_path / "pan_restored.mp4").codec == "h264"
 
         (tmp_path / "notes.jpg").write_text("just some text, not a picture\n")
         page.get_by_label(web_page.MODES[0]).check()
@@ -234,7 +253,35 @@ def test_each_upload_of_a_request_succeeds_or_fails_alone_under_a_distinct_name(
     assert len(again) == 1
     log = (logs / "stderr.txt").read_text()
     assert "Traceback" not in log and "refused a request: 'Value 500 is greater than maximum value 100.'" in log
-    assert "request: 4 photo(s), model faithful (highest PSNR), auto: restored 3, failed 1," in log  # one per request
+    assert "request: 4 file(s), model faithful (highest PSNR), auto: restored 3, failed 1," in log  # one per request
+
+
+def test_a_short_clip_is_restored_as_restore_restores_it_and_a_long_one_is_one_line(tmp_path, monkeypatch):
+    from _clips import make_clip
+    from qgac_jax.commands import jobs
+    from qgac_jax.files import clips
+
+    make_clip(tmp_path / "clip.mp4", "h264", frames=12, crf=35, audio=True)
+    make_clip(tmp_path / "mpeg2.mkv", "mpeg2video", frames=3, crf=None)
+    (tmp_path / "long").mkdir()
+    make_clip(tmp_path / "long" / "clip.mp4", "h264", frames=12, crf=35)
+    page = web_page.Page(jobs.Settings(backend="jax", max_pixels=MAX_PIXELS))
+    uploads = [str(tmp_path / "clip.mp4"), str(tmp_path / "mpeg2.mkv")]
+    files, first, report, comparisons = page.restore(uploads, progress=lambda *a, **k: None)
+    lines = report.split("\n\n")
+    assert [pathlib.Path(f).name for f in files] == ["clip.mp4"], report
+    assert re.match(r"clip\.mp4: restored 12 frames \(H\.264 128x96, [\d.]+ fps, 12 frames\), each frame told its "
+                    r"own quantizers \([\d.]+ s\)$", lines[0]), lines[0]
+    assert lines[1].startswith("error: mpeg2.mkv: MPEG-2 video video: only H.264, HEVC, VP9 and AV1 clips")
+    out = clips.probe(files[0])
+    assert (out.codec, out.width, out.height, out.others) == ("h264", 128, 96, 1)  # its sound came along
+    assert list(comparisons) == ["clip.mp4 (first frame)"] and first.label.startswith("clip.mp4 (first frame): before")
+    before, after = comparisons["clip.mp4 (first frame)"]
+    assert before.shape == after.shape == (96, 128, 3) and not np.array_equal(before, after)
+    monkeypatch.setattr(web_page, "CLIP_SECONDS", 0.4)  # (the 12-frame clips last 0.504 s)
+    files, _, report, _ = page.restore([str(tmp_path / "long" / "clip.mp4")], progress=lambda *a, **k: None)
+    assert files == [] and report == ("error: clip.mp4: the clip is 0.5 s long; the page restores clips up to 0.4 s "
+                                      "(restore longer ones with qgac-restore)")
 
 
 def test_the_upload_limit_is_one_number_on_the_page_and_in_its_docs():

@@ -1,9 +1,12 @@
-"""The restoring web page: upload photos, choose how strongly to correct, compare each before / after, download.
+"""The restoring web page: upload photos and short clips, choose how strongly to correct, compare each before /
+after, download.
 
 The page is a face on `restore`'s engine (`restore_jobs`): the same model per
 colour, backend, tiling, quality estimate, size limit and PNG writing (with
 the input's colour profile and EXIF), so a download equals what
-`qgac-restore` writes with the same settings. Each failure is
+`qgac-restore` writes with the same settings. Clips (where PyAV is installed)
+up to `CLIP_SECONDS` long are restored as `restore` restores them
+(`restoring.video`); their before / after is the first frame. Each failure is
 one line in the page. Requests queue one at a time (the network already
 takes every core); each request works in a temporary folder of its own,
 deleted seconds after the response (once Gradio has its copy), and Gradio's
@@ -33,7 +36,7 @@ import numpy as np  # noqa: E402
 
 from qgac_jax.commands import engines, jobs  # noqa: E402
 from qgac_jax.commands.jobs import Settings  # noqa: E402
-from qgac_jax.files import inputs, outputs  # noqa: E402
+from qgac_jax.files import clips, inputs, outputs  # noqa: E402
 from qgac_jax.models import shipped  # noqa: E402
 from qgac_jax.restoring import guide  # noqa: E402
 
@@ -48,6 +51,7 @@ FOR_THE_PAGE = (("--quality Q restores it as a JPEG of quality Q",
 DELETE_AFTER_S = 120  # Gradio's copies of uploads and results: checked every minute, deleted at this age
 KEEP_OURS_S = 10.0  # a request's own folder outlives the response by this much (Gradio copies it at once)
 PREVIEW_SIDE = 4096  # the before / after comparison shows photos up to this side at 1:1 (larger ones halved, ...)
+CLIP_SECONDS = 10.0  # the longest clip the page restores (a 480p second takes about half a minute on 2 cores)
 MAX_QUEUE = 16  # requests waiting at once; more are turned away (the network takes every core for one)
 # The shipped models as the page offers them (shipped.MODELS), the faithful one first.
 MODEL_CHOICES = {"psnr": "faithful (highest PSNR)", "perceptual": "perceptual (crisper textures)"}
@@ -111,6 +115,20 @@ class Page:
         pngs, lines, comparisons = [], [], {}
         names = [pathlib.Path(path).name for path in files]
         for number, (path, name, png_name) in enumerate(zip(files, names, inputs.output_names(names))):
+            if pathlib.Path(name).suffix.lower() in clips.VIDEO_SUFFIXES:
+                def clip_step(done, total, number=number, name=name):
+                    progress((number + done / max(total, done + 1)) / len(files), desc=f"restoring {name}")
+
+                try:
+                    dest = pathlib.Path(out_dir) / png_name
+                    line, pair = _restore_clip(models, path, dest, _mode(told, quality), clip_step)
+                    comparisons[f"{name} (first frame)"] = pair
+                except Exception as err:  # noqa: BLE001 - one line per file, as for a photo
+                    lines.append(f"error: {name}: {_words(jobs.reason(err))}")
+                    continue
+                pngs.append(str(dest))
+                lines.append(f"{name}: {line}")
+                continue
             total = [1]
 
             def started(decoded, restorer, total=total):
@@ -135,10 +153,32 @@ class Page:
             lines.append(f"{name}: {_words(result.guide.sentence)}" + (f" (saved as {png_name})" if renamed else ""))
         # Gradio copies the results into its own cache once this returns (milliseconds); ours go soon after.
         threading.Timer(0.0 if not pngs else KEEP_OURS_S, shutil.rmtree, (out_dir,), {"ignore_errors": True}).start()
-        print(f"request: {len(files)} photo(s), model {model}, {_mode(told, quality)}: restored {len(pngs)}, "
+        print(f"request: {len(files)} file(s), model {model}, {_mode(told, quality)}: restored {len(pngs)}, "
               f"failed {len(files) - len(pngs)}, {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
         first = next(iter(comparisons), None)
         return pngs, (_comparison(first, comparisons[first]) if first else None), "\n\n".join(lines), comparisons
+
+
+def _restore_clip(models, path: str, dest: pathlib.Path, mode: guide.Mode, progress) -> Tuple[str, tuple]:
+    """One uploaded clip restored as `restore` restores it; (its line, the first frame before and after)."""
+    from qgac_jax.restoring import video
+
+    info = clips.probe(path)
+    if info.seconds is None or info.seconds > CLIP_SECONDS:
+        length = "of unknown length" if info.seconds is None else f"{info.seconds:.1f} s long"
+        raise ValueError(f"the clip is {length}; the page restores clips up to {CLIP_SECONDS:g} s "
+                         "(restore longer ones with qgac-restore)")
+    if info.width * info.height > models.settings.max_pixels:
+        raise ValueError(f"its frames are {info.width}x{info.height}, above the page's limit of "
+                         f"{models.settings.max_pixels / 1e6:,.0f} megapixels")
+    restorer = models(info.pix_fmt == "gray", clip=True)
+    report = video.restore_clip(restorer, path, dest, mode, progress=progress, info=info)
+    before = next(clips.frames(path, info)).pixels
+    after = next(clips.frames(dest, clips.probe(dest))).pixels
+    lost = f"; {len(report.lost)} frame(s) did not decode and are not in the output" if report.lost else ""
+    told = "each frame told its own quantizers" if mode in ("auto", "file") else f"every frame told {mode}"
+    return (f"restored {report.frames} frames ({info.describe()}), {told}{lost} ({report.seconds:.1f} s)",
+            (_preview(before), _preview(after)))
 
 
 def _comparison(name: str, pair: tuple) -> gr.ImageSlider:
@@ -166,15 +206,19 @@ def build(page: Page) -> gr.Blocks:
     """The page's layout and events; `demo.launch` serves it."""
     with gr.Blocks(title="qgac_jax: restore compressed photos", analytics_enabled=False,
                    delete_cache=(60, DELETE_AFTER_S)) as demo:
-        gr.Markdown("# Restore compressed photos\nUpload JPEG, WebP, AVIF or HEIC photos, up to "
+        clip_words = (f", or H.264, HEVC, VP9 or AV1 clips up to {CLIP_SECONDS:g} seconds (MP4, MOV, MKV, WebM)"
+                      if clips.available() else "")
+        gr.Markdown(f"# Restore compressed photos\nUpload JPEG, WebP, AVIF or HEIC photos{clip_words}, up to "
                     f"{megabytes(upload_limit(page.settings.max_pixels))} and "
                     f"{page.settings.max_pixels / 1e6:,.0f} megapixels each (a PNG or other lossless photo "
                     "records no compression: restore it as a JPEG of a quality you choose). "
-                    "Each result is a lossless PNG with the photo's colour profile and EXIF.")
+                    "Each photo comes back as a lossless PNG with its colour profile and EXIF"
+                    + (", each clip as a clip with its sound" if clip_words else "") + ".")
         comparisons = gr.State({})  # upload name -> (before, after) of the last request's restored photos
         with gr.Row():
             with gr.Column():
-                files = gr.File(label="Photos", file_count="multiple", type="filepath", elem_id="photos")
+                files = gr.File(label="Photos and clips" if clips.available() else "Photos", file_count="multiple",
+                                type="filepath", elem_id="photos")
                 told = gr.Radio(list(MODES), value=MODES[0], label="How strongly to correct", elem_id="guide")
                 quality = gr.Slider(1, 100, value=50, step=1, interactive=False, elem_id="quality",
                                     label="JPEG quality to correct as (lower: stronger); used by the last choice "
@@ -188,7 +232,7 @@ def build(page: Page) -> gr.Blocks:
                                         type="numpy")
                 gr.Markdown("Drag the divider to compare. Compression artefacts are small: open the picture full "
                             "screen (its top-right button) to see it at full size.", elem_id="comparison-help")
-                downloads = gr.File(label="Restored PNGs", file_count="multiple", elem_id="downloads")
+                downloads = gr.File(label="Restored files", file_count="multiple", elem_id="downloads")
                 report = gr.Markdown(elem_id="report")
         told.change(lambda choice: gr.Slider(interactive=choice == MODES[2]), told, quality, api_visibility="private")
         button.click(page.restore, [files, told, quality, model], [downloads, slider, report, comparisons],

@@ -45,6 +45,7 @@ class ClipInfo:
     color_trc: int
     rotation: int  # degrees the player turns the picture (the display matrix)
     others: int  # audio, subtitle and data streams
+    seconds: Optional[float] = None  # how long the video stream (else the file) says it lasts; None: unknown
 
     def describe(self) -> str:
         rate = f", {float(self.rate):.3g} fps" if self.rate else ""
@@ -57,6 +58,13 @@ class Frame:
     pts: Optional[int]  # in the stream's time base
     pixels: np.ndarray  # uint8 [H, W, 3] RGB (the stream's matrix and range)
     quantization: object  # what the codec recorded (the `codecs` contract)
+
+
+def available() -> bool:
+    """Whether clips can be read here (PyAV, the extra `video`)."""
+    import importlib.util
+
+    return importlib.util.find_spec("av") is not None
 
 
 def probe(path) -> ClipInfo:
@@ -95,9 +103,11 @@ def _info(container) -> ClipInfo:
         break
     if frame is None:
         raise NotRestorable("its video stream holds no frame that decodes")
+    seconds = (float(stream.duration * stream.time_base) if stream.duration else
+               container.duration / 1e6 if container.duration else None)  # (the file's: AV_TIME_BASE units)
     return ClipInfo(container.format.name, codec, frame.width, frame.height, int(stream.frames or 0),
                     stream.average_rate, stream.time_base, pix_fmt, int(frame.colorspace), int(frame.color_range),
-                    int(frame.color_primaries), int(frame.color_trc), int(frame.rotation or 0), others)
+                    int(frame.color_primaries), int(frame.color_trc), int(frame.rotation or 0), others, seconds)
 
 
 def frames(path, info: ClipInfo, lost: Optional[List[str]] = None,

@@ -88,11 +88,12 @@ def distinct(rels: Sequence[PurePath], names: Sequence[str]) -> List[PurePath]:
     return [r.with_name(n + r.suffix) if counts[str(r).lower()] > 1 else r for r, n in zip(rels, names)]
 
 
-def output_names(names: List[str]) -> List[str]:
-    """The PNG names of files given by name alone (a web page's uploads), by `distinct`'s rule; the same whole
-    name twice (two folders' a.jpg) is numbered: a.jpg.png, a.jpg (2).png."""
+def output_names(names: List[str], video_codec: str = DEFAULT_CODEC) -> List[str]:
+    """The output names of files given by name alone (a web page's uploads: a photo's PNG, a clip's clip), by
+    `distinct`'s rule; the same whole name twice (two folders' a.jpg) is numbered: a.jpg.png, a.jpg (2).png."""
     out, seen = [], collections.Counter()
-    for chosen in map(str, distinct([PurePath(n).with_suffix(".png") for n in names], names)):
-        seen[chosen.lower()] += 1
-        out.append(chosen if seen[chosen.lower()] == 1 else f"{chosen[:-4]} ({seen[chosen.lower()]}).png")
+    for chosen in distinct([output_path(PurePath(n), video_codec) for n in names], names):
+        seen[str(chosen).lower()] += 1
+        count = seen[str(chosen).lower()]
+        out.append(str(chosen) if count == 1 else f"{chosen.name[:-len(chosen.suffix)]} ({count}){chosen.suffix}")
     return out
