@@ -317,7 +317,7 @@ RULES = [
     (PY + r"benchmarks/input_pipeline\.py( --codecs)?$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),
     (PY + r"benchmarks/restore_memory\.py", run_in_sandbox(["--megapixels", "0.3"])),
     (PY + r"benchmarks/restore_video\.py", run_in_sandbox(["--sizes", "480p", "--frames", "1", "--long-frames", "3",
-                                                            "--precisions", "float32"])),
+                                                            "--precisions", "float32", "--rounds", "1"])),
     (PY + r"benchmarks/train_throughput\.py ", train_throughput),
     (PY + r"benchmarks/vs_pytorch\.py ", vs_pytorch),
     (PY + r"benchmarks/restore_backends\.py", restore_backends),
