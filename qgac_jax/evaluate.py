@@ -1,6 +1,6 @@
 """Measure a checkpoint against the JPEG baseline, single and double JPEG (docs/conventions.md).
 
-    python -m qgac_jax.evaluate --images DIR [--checkpoint PATH] [--qualities 10,20,30,40]
+    python -m qgac_jax.evaluate --images DIR [--checkpoint PATH | --model M | --realism R] [--qualities 10,20,30,40]
                                 [--double 20:75,20:75:4] [--grey] [--max-images N] [--quality auto|file]
                                 [--ensemble] [--backend B] [--precision float32|int8|auto]
                                 [--lpips [alex,vgg]] [--json OUT.json] [--plot OUT.png]
@@ -195,7 +195,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
           f"checkpoint {checkpoint} ({restorer.engine}; {models.why}), model told: {told}\n")
     print(markdown_table(result, args.codec.upper()))
     if args.json:  # strict JSON (PSNRs are capped, never Infinity), through a temporary file and a rename
-        text = json.dumps({"checkpoint": str(checkpoint), "images": result["images"], "source": args.images,
+        text = json.dumps({"checkpoint": str(checkpoint), "realism": args.realism, "images": result["images"],
+                           "source": args.images,
                            "grey": args.grey, "told": told, "codec": args.codec, "ensemble": args.ensemble,
                            "engine": restorer.engine, "lpips": list(args.lpips),
                            "psnr_cap_db": PSNR_CAP,

@@ -1,6 +1,7 @@
 """Exports a restoration model for tools without JAX.
 
-    python -m qgac_jax.export --format onnx --output qgac_colour.onnx [--checkpoint PATH] [--channels 1|3]
+    python -m qgac_jax.export --format onnx --output qgac_colour.onnx [--checkpoint PATH | --model M | --realism R]
+        [--channels 1|3]
         [--quality Q] [--precision float32|int8] [--overwrite]
 
 The default model is the shipped one for --channels (3: colour). The ONNX
@@ -66,9 +67,14 @@ def run(argv=None) -> int:
     from qgac_jax.models import exports
     from qgac_jax.graphs import int8_graph, onnx_graph
 
-    path = args.checkpoint or shipped.default_checkpoint(args.channels or 3, args.model, args.precision)
     start = time.perf_counter()
     try:
+        if args.realism is not None and args.realism > 0:  # (0: the PSNR model, its int8 fine-tune included)
+            from qgac_jax.models import realism
+
+            path = realism.checkpoint(args.realism, args.channels or 3)
+        else:
+            path = args.checkpoint or shipped.default_checkpoint(args.channels or 3, args.model, args.precision)
         path = exports.export_dir(path)
         model, params, config = exports.load_restoration_export(path)
         if args.channels and model.channels != args.channels:

@@ -1,7 +1,8 @@
 """Restore compressed photos (JPEG, WebP, AVIF, HEIC) and clips (H.264, HEVC, VP9, AV1) with the shipped models
 or a trained checkpoint.
 
-    python -m qgac_jax.restore INPUT... --output DIR [--checkpoint PATH | --onnx FILE] [--backend B]
+    python -m qgac_jax.restore INPUT... --output DIR [--model psnr|perceptual|video | --realism R]
+                               [--checkpoint PATH | --onnx FILE] [--backend B]
                                [--precision float32|int8|auto] [--quality auto|file|Q]
                                [--show-quality] [--ensemble] [--overwrite] [--tile N] [--overlap N]
                                [--max-pixels N] [--jobs N] [--video-codec x264|x265|av1|ffv1] [--crf N]

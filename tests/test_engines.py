@@ -69,7 +69,7 @@ def test_a_missing_onnx_extra_is_named_where_onnx_runtime_was_asked_for(monkeypa
 
 def _settings(**kw):
     base = dict(model="psnr", checkpoint=None, onnx=None, backend="auto", precision="auto", tile=512, overlap=32,
-                max_pixels=10**8, quality="auto", threads=None)
+                max_pixels=10**8, quality="auto", threads=None, realism=None)
     return types.SimpleNamespace(**{**base, **kw})
 
 
@@ -123,7 +123,7 @@ def test_photos_at_once_are_one_per_four_cores(cores, jobs):
     assert onnx_graph.default_jobs(cores) == jobs
 
 
-def test_clips_get_the_video_fine_tune_and_photos_the_photo_model():
+def test_clips_get_the_video_fine_tune_and_photos_the_photo_model(tmp_path, monkeypatch):
     models = engines.Models(_settings(backend="jax", precision="float32"), engines.Engine("jax", "float32", ""))
     video = shipped.ROOT / "video_colour"
     if not (video / "model").is_dir():
@@ -135,6 +135,10 @@ def test_clips_get_the_video_fine_tune_and_photos_the_photo_model():
     perceptual = engines.Models(_settings(model="perceptual", precision="float32"),
                                 engines.Engine("jax", "float32", ""))
     assert perceptual.path(False, clip=True) == shipped.default_checkpoint(3, "perceptual")
+    monkeypatch.setenv("QGAC_REALISM_CACHE", str(tmp_path))  # a realism blends each one's own faithful model
+    half = engines.Models(_settings(realism=0.5, precision="float32"), engines.Engine("jax", "float32", ""))
+    assert half.path(False).name.startswith("colour-perceptual_colour-0.50-")
+    assert half.path(False, clip=True).name.startswith("video_colour-perceptual_colour-0.50-")
 
 
 def test_a_clip_loads_no_quality_estimator_and_a_photo_of_the_same_model_still_gets_it(monkeypatch):

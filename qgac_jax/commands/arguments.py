@@ -93,13 +93,27 @@ def add_checkpoint(parser: argparse.ArgumentParser,
                         help=f"export folder or training workdir of your own model (default: {default})")
 
 
+def realism(text: str) -> float:
+    """argparse type of --realism (`models.realism.parse`)."""
+    from qgac_jax.models import realism as realism_lib
+
+    try:
+        return realism_lib.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_shipped_model(parser: argparse.ArgumentParser) -> None:
-    """--model: which shipped model (restore, evaluate, export); `check_shipped_model` checks it."""
+    """--model and --realism: which shipped model (restore, evaluate, export); `check_shipped_model` checks it."""
     parser.add_argument("--model", choices=shipped.MODELS, default="psnr",
                         help="which shipped model: psnr (default: the most faithful to the photo, highest PSNR; "
                              "clips get its video fine-tune), perceptual (trained to look like the photo: crisper "
                              "textures at low qualities, a little lower PSNR) or video (the PSNR model fine-tuned on "
                              "frames of video encodes)")
+    parser.add_argument("--realism", type=realism, metavar="R",
+                        help="between the faithful and the perceptual model: 0 is --model psnr, 1 is --model "
+                             "perceptual, and in between their weights blended (crisper textures as R grows, PSNR "
+                             "lower); two decimals, each R blended once and cached")
 
 
 def check_shipped_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -107,6 +121,13 @@ def check_shipped_model(parser: argparse.ArgumentParser, args: argparse.Namespac
     other = "--onnx" if getattr(args, "onnx", None) else "--checkpoint" if args.checkpoint else None
     if args.model != "psnr" and other:
         parser.error(f"--model {args.model} names a shipped model, and {other} another; pass one")
+    if getattr(args, "realism", None) is not None:
+        if other:
+            parser.error(f"--realism blends the shipped models, and {other} names another; pass one")
+        if args.model != "psnr":
+            parser.error("--realism chooses between the psnr (0) and perceptual (1) models: pass it without --model")
+        if shipped.default_checkpoint(3, "perceptual") is None:
+            parser.error("--realism needs the perceptual model, which this installation does not ship")
 
 
 def add_video(parser: argparse.ArgumentParser) -> None:

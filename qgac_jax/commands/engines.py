@@ -156,7 +156,14 @@ class Models:
         shipped one (for clips, the video fine-tune where it ships: `shipped.clip_model`)."""
         args = self.settings
         model = shipped.clip_model(args.model) if clip else args.model
-        return args.onnx or args.checkpoint or shipped.default_checkpoint(1 if grey else 3, model, self.precision)
+        if args.onnx or args.checkpoint:
+            return args.onnx or args.checkpoint
+        if args.realism is not None and args.realism > 0:  # (0: the model itself, its int8 fine-tune included)
+            from qgac_jax.models import realism
+
+            return realism.checkpoint(args.realism, 1 if grey else 3, model,
+                                      log=functools.partial(print, file=sys.stderr))
+        return shipped.default_checkpoint(1 if grey else 3, model, self.precision)
 
     def __call__(self, grey: bool, clip: bool = False):
         from qgac_jax.restoring.restorer import Restorer

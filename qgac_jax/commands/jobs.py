@@ -28,6 +28,7 @@ class Settings:
     """What `Models` and `restore_file` need of restore's arguments (the web page builds one of its own)."""
 
     model: str = "psnr"  # the shipped model (shipped.MODELS) where no checkpoint or onnx is named
+    realism: Optional[float] = None  # between the PSNR (0) and perceptual (1) models (models.realism); None: model
     checkpoint: Optional[str] = None
     onnx: Optional[str] = None
     backend: Optional[str] = None  # --backend; None: $QGAC_BACKEND, else auto (engines.decide)

@@ -157,16 +157,6 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(base) / "qgac_jax" / "onnx"
 
 
-def _digest(export_path) -> str:
-    """A hash of an export folder's files (names and bytes): a retrained export gets a new graph."""
-    root = pathlib.Path(export_path)
-    h = hashlib.sha256()
-    for f in sorted(p for p in root.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(root)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:20]
-
-
 class CacheNotWritable(ValueError):
     """The ONNX cache folder cannot take a new graph (a read-only home, say)."""
 
@@ -223,7 +213,8 @@ def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
         with _quiet_logger():
             save(convert(model, params, None, config), out)
 
-    return build_cached(cache_dir() / f"{_digest(export_path)}.onnx", build, f"converting {export_path} to ONNX", log)
+    return build_cached(cache_dir() / f"{exports.digest(export_path)}.onnx", build,
+                        f"converting {export_path} to ONNX", log)
 
 
 def metadata(path) -> Dict[str, str]:

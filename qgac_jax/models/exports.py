@@ -8,7 +8,9 @@ has to be known to load one.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pathlib
 from typing import Any, Dict
 
 import jax
@@ -44,6 +46,17 @@ def export_params(path, params, model_config: Dict[str, Any]) -> None:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices(f"qgac_export:{path}")
+
+
+def digest(path) -> str:
+    """A hash of an export folder's files (names and bytes): what a graph or blend made of it is cached by, so a
+    retrained export gets a new one."""
+    root = pathlib.Path(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:20]
 
 
 def read_model_config(path) -> Dict[str, Any]:

@@ -97,9 +97,17 @@ class Restorer:
         return restorer
 
     @classmethod
-    def pretrained(cls, channels: int = 3, model: str = "psnr", **kwargs) -> "Restorer":
+    def pretrained(cls, channels: int = 3, model: str = "psnr", realism: Optional[float] = None,
+                   **kwargs) -> "Restorer":
         """A model shipped inside the package: the colour one (channels=3) or the grey one (1), of `model`
-        (shipped.MODELS: psnr, the default, perceptual or video)."""
+        (shipped.MODELS: psnr, the default, perceptual or video); or with `realism` R from 0 (the PSNR model) to
+        1 (the perceptual one), the two blended (`models.realism`)."""
+        if realism is not None:
+            from qgac_jax.models import realism as realism_lib
+
+            if model != "psnr":
+                raise ValueError("realism chooses between the psnr (0) and perceptual (1) models: leave model out")
+            return cls.from_checkpoint(realism_lib.checkpoint(realism_lib.parse(realism), channels), **kwargs)
         path = shipped.default_checkpoint(channels, model)
         if path is None:
             raise ValueError(f"this installation ships no {model} model; use Restorer.from_checkpoint(PATH)")
