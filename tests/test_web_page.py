@@ -4,7 +4,6 @@ The app runs as `python -m qgac_jax.app` on a free local port; every request the
 127.0.0.1 is recorded and refused, so the page is shown to work offline.
 """
 
-import importlib.util
 import os
 import pathlib
 import re
@@ -23,6 +22,7 @@ from conftest import jpeg_bytes, natural_image
 pytest.importorskip("gradio", reason="the web page needs the extra `app`")
 from qgac_jax.apps import web_page  # noqa: E402
 from qgac_jax.files import clips  # noqa: E402
+from qgac_jax.models import shipped  # noqa: E402
 from qgac_jax.files.images import DEFAULT_MAX_PIXELS  # noqa: E402
 pytestmark = pytest.mark.slow
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -114,7 +114,9 @@ def test_the_browser_restores_downloads_changes_the_guide_and_shows_errors(app, 
         text = page.locator("body").inner_text()
         assert f"up to {web_page.megabytes(web_page.upload_limit(MAX_PIXELS))} and 2 megapixels" in text
         assert "What the network is told" not in text and "auto:" not in text  # the page's words, not the flags'
-        assert (f"clips up to {web_page.CLIP_SECONDS:g} seconds" in text) == clips.available()
+        assert (f"clips up to {web_page.CLIP_SECONDS:g} seconds" in text) == clips.available()  # (PyAV or not)
+        assert page.locator("#realism").is_visible() == (shipped.default_checkpoint(3, "perceptual") is not None)
+        assert ("Realism: 0 keeps closest to the photo" in text) == page.locator("#realism").is_visible()
 
         # two photos: each restored one has its own labelled before / after
         (tmp_path / "second.jpg").write_bytes(photo.read_bytes())
@@ -145,21 +147,6 @@ def test_the_browser_restores_downloads_changes_the_guide_and_shows_errors(app, 
         download.value.save_as(tmp_path / "strong.png")
         assert (tmp_path / "strong.png").read_bytes() == stronger != expected
 
-        # a clip: restored to a clip, its first frame compared (where PyAV is installed)
-        if importlib.util.find_spec("av") is not None:
-            from _clips import make_clip
-
-            make_clip(tmp_path / "pan.mp4", "h264", frames=12, crf=35)
-            page.reload()  # (a fresh page: the photo input adds to what it holds)
-            page.locator("#photos input[type=file]").set_input_files(str(tmp_path / "pan.mp4"))
-            page.locator("#restore").click()
-            page.locator("#report").get_by_text("pan.mp4: restored 12 frames").wait_for(timeout=120_000)
-            page.get_by_text("pan.mp4 (first frame): before (left), restored (right)").wait_for(timeout=10_000)
-            with page.expect_download() as download:
-                page.locator("#downloads a[download], #downloads a[href]").first.click()
-            download.value.save_as(tmp_path / "pan_restored.mp4")
-            assert clips.probe(tmp_path / "pan_restored.mp4").codec == "h264"
-
         (tmp_path / "notes.jpg").write_text("just some text, not a picture\n")
         page.get_by_label(web_page.MODES[0]).check()
         page.locator("#photos input[type=file]").set_input_files(str(tmp_path / "notes.jpg"))
@@ -168,6 +155,29 @@ def test_the_browser_restores_downloads_changes_the_guide_and_shows_errors(app, 
         browser.close()
     assert outside == []  # no font, script or analytics from the internet
     assert (tmp_path / "page.png.screenshot.png").stat().st_size > 10_000
+
+
+def test_the_browser_restores_a_clip_and_compares_its_first_frame(app, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright")
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent (CI installs Debian's chromium)")
+    from _clips import make_clip
+
+    make_clip(tmp_path / "pan.mp4", "h264", frames=12, crf=35)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(accept_downloads=True)
+        page.goto(app[0])
+        page.get_by_text(f"clips up to {web_page.CLIP_SECONDS:g} seconds", exact=False).wait_for(timeout=60_000)
+        page.locator("#photos input[type=file]").set_input_files(str(tmp_path / "pan.mp4"))
+        page.locator("#restore").click()
+        page.locator("#report").get_by_text("pan.mp4: restored 12 frames").wait_for(timeout=120_000)
+        page.get_by_text("pan.mp4 (first frame): before (left), restored (right)").wait_for(timeout=10_000)
+        with page.expect_download() as download:
+            page.locator("#downloads a[download], #downloads a[href]").first.click()
+        download.value.save_as(tmp_path / "pan_restored.mp4")
+        browser.close()
+    assert clips.probe(tmp_path / "pan_restored.mp4").codec == "h264"
 
 
 def test_gradio_client_gets_restores_png_and_hostile_uploads_get_a_line_each(app, photo, tmp_path):
@@ -196,31 +206,36 @@ def test_gradio_client_gets_restores_png_and_hostile_uploads_get_a_line_each(app
     print(f"app answered {started_s:.1f} s after it was started")
 
 
-def test_the_page_offers_the_shipped_models_and_restores_with_the_one_chosen(app, photo, tmp_path):
+def test_the_realism_slider_restores_as_restore_realism_does_and_1_is_the_perceptual_model(app, photo, tmp_path):
     from gradio_client import Client, handle_file
-
-    from qgac_jax.models import shipped
-    from qgac_jax.apps import web_page
 
     if shipped.default_checkpoint(3, "perceptual") is None:
         pytest.skip("this version ships one model")
-    url, _, _ = app
+    url, _, logs = app
     client = Client(url, verbose=False)
-    chosen = web_page.MODEL_CHOICES["perceptual"]
-    downloads, _, _ = client.predict([handle_file(str(photo))], web_page.MODES[0], 50, chosen, api_name="/restore")
-    perceptual = _restore_cli(photo, tmp_path / "cli", "--model", "perceptual")
-    assert pathlib.Path(downloads[0]).read_bytes() == perceptual != _restore_cli(photo, tmp_path / "psnr")
+    restored = {}
+    for r in (1.0, 0.5):
+        downloads, _, _ = client.predict([handle_file(str(photo))], web_page.MODES[0], 50, r, api_name="/restore")
+        restored[r] = pathlib.Path(downloads[0]).read_bytes()
+    assert restored[1.0] == _restore_cli(photo, tmp_path / "cli", "--model", "perceptual")
+    assert restored[0.5] == _restore_cli(photo, tmp_path / "half", "--realism", "0.5")
+    assert len({restored[1.0], restored[0.5], _restore_cli(photo, tmp_path / "psnr")}) == 3
+    assert "request: 1 file(s), realism 0.5, auto: restored 1" in (logs / "stderr.txt").read_text()
 
 
-def test_a_model_the_page_does_not_offer_is_one_line_and_a_checkpoint_is_the_only_choice(photo, colour_export):
-    from qgac_jax.apps import web_page
+def test_a_realism_out_of_range_is_one_line_and_a_checkpoint_page_has_no_slider(photo, colour_export):
     from qgac_jax.commands.jobs import Settings
 
     page = web_page.Page(Settings())
-    assert page.choices[0] == web_page.MODEL_CHOICES["psnr"]
-    pngs, comparison, report, _ = page.restore([str(photo)], model="sharpest", progress=lambda *a, **k: None)
-    assert pngs == [] and comparison is None and report.startswith("error: no model 'sharpest' here")
-    assert web_page.Page(Settings(checkpoint=str(colour_export))).choices == [web_page.MODEL_CHOICES["psnr"]]
+    pngs, comparison, report, _ = page.restore([str(photo)], realism=3, progress=lambda *a, **k: None)
+    assert pngs == [] and comparison is None and report == ("error: the realism must be from 0 (faithful) to 1 "
+                                                            "(perceptual), got 3")
+    own = web_page.Page(Settings(checkpoint=str(colour_export)))
+    assert not own.blends
+    pngs, _, report, _ = own.restore([str(photo)], realism=0.5, progress=lambda *a, **k: None)
+    assert pngs == [] and report.startswith("error: this page restores with one model")
+    pngs, _, report, _ = own.restore([str(photo)], realism=0, progress=lambda *a, **k: None)
+    assert len(pngs) == 1, report
 
 
 def test_each_upload_of_a_request_succeeds_or_fails_alone_under_a_distinct_name(app, photo, tmp_path):
@@ -253,7 +268,7 @@ def test_each_upload_of_a_request_succeeds_or_fails_alone_under_a_distinct_name(
     assert len(again) == 1
     log = (logs / "stderr.txt").read_text()
     assert "Traceback" not in log and "refused a request: 'Value 500 is greater than maximum value 100.'" in log
-    assert "request: 4 file(s), model faithful (highest PSNR), auto: restored 3, failed 1," in log  # one per request
+    assert "request: 4 file(s), realism 0, auto: restored 3, failed 1," in log  # one per request
 
 
 def test_a_short_clip_is_restored_as_restore_restores_it_and_a_long_one_is_one_line(tmp_path, monkeypatch):

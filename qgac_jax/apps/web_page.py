@@ -1,5 +1,5 @@
-"""The restoring web page: upload photos and short clips, choose how strongly to correct, compare each before /
-after, download.
+"""The restoring web page: upload photos and short clips, choose how strongly to correct and how much texture to
+restore (the realism slider), compare each before / after, download.
 
 The page is a face on `restore`'s engine (`restore_jobs`): the same model per
 colour, backend, tiling, quality estimate, size limit and PNG writing (with
@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 from qgac_jax.commands import engines, jobs  # noqa: E402
 from qgac_jax.commands.jobs import Settings  # noqa: E402
 from qgac_jax.files import clips, inputs, outputs  # noqa: E402
-from qgac_jax.models import shipped  # noqa: E402
+from qgac_jax.models import realism as realism_lib, shipped  # noqa: E402
 from qgac_jax.restoring import guide  # noqa: E402
 
 # What the network is told (`guide`'s modes auto, file and a quality), in words for the page.
@@ -53,8 +53,8 @@ KEEP_OURS_S = 10.0  # a request's own folder outlives the response by this much 
 PREVIEW_SIDE = 4096  # the before / after comparison shows photos up to this side at 1:1 (larger ones halved, ...)
 CLIP_SECONDS = 10.0  # the longest clip the page restores (a 480p second takes about half a minute on 2 cores)
 MAX_QUEUE = 16  # requests waiting at once; more are turned away (the network takes every core for one)
-# The shipped models as the page offers them (shipped.MODELS), the faithful one first.
-MODEL_CHOICES = {"psnr": "faithful (highest PSNR)", "perceptual": "perceptual (crisper textures)"}
+REALISM_STEP = 0.1  # the slider's step: at most 11 blends (each made and converted once, `models.realism`)
+KEEP_BLENDS = 3  # the realism settings whose models stay loaded at once (each holds its own sessions)
 
 
 def upload_limit(max_pixels: int) -> int:
@@ -90,24 +90,37 @@ class Page:
     """The restore function behind the page, with the models loaded once for all requests."""
 
     def __init__(self, settings: Settings, workdir: Optional[str] = None):
-        self.settings = settings
-        engine = engines.decide(settings)
-        # One set of models per shipped model offered (a --checkpoint or --onnx is the only one).
-        offered = ["psnr"] if settings.checkpoint or settings.onnx else \
-            [m for m in MODEL_CHOICES if shipped.default_checkpoint(3, m) is not None]
-        self.choices = [MODEL_CHOICES[m] for m in offered]
-        self.models = {MODEL_CHOICES[m]: engines.Models(dataclasses.replace(settings, model=m), engine)
-                       for m in offered}
+        self.settings, self.engine = settings, engines.decide(settings)
+        # the realism slider where both shipped models are here (a --checkpoint or --onnx is the only model)
+        self.blends = not (settings.checkpoint or settings.onnx) and \
+            shipped.default_checkpoint(3, "perceptual") is not None
+        self._models: Dict[float, engines.Models] = {}  # realism -> its models, the most recent last
         self.workdir = workdir  # parent of each request's temporary folder (None: the system's)
 
+    def models(self, r: float) -> engines.Models:
+        """The models of realism `r` (`restore --realism R`: 0 is the PSNR model as restore runs it by default),
+        loaded on first use; the least recently used set is let go beyond KEEP_BLENDS."""
+        if r not in self._models:
+            if len(self._models) >= KEEP_BLENDS:
+                self._models.pop(next(iter(self._models)))
+            realism = None if r == 0 else r
+            self._models[r] = engines.Models(dataclasses.replace(self.settings, realism=realism), self.engine)
+        self._models[r] = self._models.pop(r)  # (most recent last)
+        return self._models[r]
+
     def restore(self, files: Optional[Sequence[str]], told: str = MODES[0], quality: float = 50,
-                model: str = MODEL_CHOICES["psnr"], progress=gr.Progress()
+                realism: float = 0.0, progress=gr.Progress()
                 ) -> Tuple[List[str], Optional[gr.ImageSlider], str, Dict[str, tuple]]:
         """(PNG paths to download, the first restored photo's before / after, a line per file, {upload name:
         (before, after)} of every restored photo: the page's 'Compare' choice; not part of the API)."""
-        if model not in self.models:  # the API can be called without the page
-            return [], None, f"error: no model {model!r} here; choose one of: {', '.join(self.choices)}", {}
-        models = self.models[model]
+        try:  # the API can be called without the page
+            r = realism_lib.parse(realism)
+        except ValueError as err:
+            return [], None, f"error: {err}", {}
+        if r and not self.blends:
+            return [], None, ("error: this page restores with one model (no perceptual model to blend with): "
+                              "leave the realism at 0"), {}
+        models = self.models(r)
         files = [files] if isinstance(files, str) else list(files or [])
         if not files:  # (an answer, not an exception: nothing for the server's log)
             return [], None, "Choose one or more photos first.", {}
@@ -153,7 +166,7 @@ class Page:
             lines.append(f"{name}: {_words(result.guide.sentence)}" + (f" (saved as {png_name})" if renamed else ""))
         # Gradio copies the results into its own cache once this returns (milliseconds); ours go soon after.
         threading.Timer(0.0 if not pngs else KEEP_OURS_S, shutil.rmtree, (out_dir,), {"ignore_errors": True}).start()
-        print(f"request: {len(files)} file(s), model {model}, {_mode(told, quality)}: restored {len(pngs)}, "
+        print(f"request: {len(files)} file(s), realism {r:g}, {_mode(told, quality)}: restored {len(pngs)}, "
               f"failed {len(files) - len(pngs)}, {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
         first = next(iter(comparisons), None)
         return pngs, (_comparison(first, comparisons[first]) if first else None), "\n\n".join(lines), comparisons
@@ -176,7 +189,8 @@ def _restore_clip(models, path: str, dest: pathlib.Path, mode: guide.Mode, progr
     before = next(clips.frames(path, info)).pixels
     after = next(clips.frames(dest, clips.probe(dest))).pixels
     lost = f"; {len(report.lost)} frame(s) did not decode and are not in the output" if report.lost else ""
-    told = "each frame told its own quantizers" if mode in ("auto", "file") else f"every frame told {mode}"
+    told = (f"every frame told IJG tables of quality {mode}" if isinstance(mode, int) else
+            "each frame told its own quantizers")
     return (f"restored {report.frames} frames ({info.describe()}), {told}{lost} ({report.seconds:.1f} s)",
             (_preview(before), _preview(after)))
 
@@ -223,8 +237,10 @@ def build(page: Page) -> gr.Blocks:
                 quality = gr.Slider(1, 100, value=50, step=1, interactive=False, elem_id="quality",
                                     label="JPEG quality to correct as (lower: stronger); used by the last choice "
                                           "above only")
-                model = gr.Radio(page.choices, value=page.choices[0], label="Model", elem_id="model",
-                                 visible=len(page.choices) > 1)
+                realism = gr.Slider(0, 1, value=0, step=REALISM_STEP, elem_id="realism", visible=page.blends,
+                                    label="Realism: 0 keeps closest to the photo (the faithful model); towards 1, "
+                                          "crisper, more natural textures (the perceptual model), a little further "
+                                          "from the photo")
                 button = gr.Button("Restore", variant="primary", elem_id="restore")
             with gr.Column():
                 compare = gr.Dropdown([], label="Compare", elem_id="compare", visible=False, interactive=True)
@@ -235,7 +251,7 @@ def build(page: Page) -> gr.Blocks:
                 downloads = gr.File(label="Restored files", file_count="multiple", elem_id="downloads")
                 report = gr.Markdown(elem_id="report")
         told.change(lambda choice: gr.Slider(interactive=choice == MODES[2]), told, quality, api_visibility="private")
-        button.click(page.restore, [files, told, quality, model], [downloads, slider, report, comparisons],
+        button.click(page.restore, [files, told, quality, realism], [downloads, slider, report, comparisons],
                      api_name="restore", concurrency_limit=1).then(
             _compare_choices, comparisons, compare, api_visibility="private")
         compare.change(_compare, [comparisons, compare], slider, api_visibility="private")
