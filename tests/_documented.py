@@ -141,3 +141,57 @@ def _onnx_for(text, work):
     proc = _run([sys.executable, "-m", "qgac_jax.export", "--output", "qgac_colour.onnx"], cwd=work)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _CONVERTED.append(work / "qgac_colour.onnx")
+
+
+# ----------------------------------------------------------------------------- the training commands
+
+SHORT_TRAINING = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",
+                  "--config.train.log_every=1", "--config.data.patch_size=32", "--config.data.batch_size=2",
+                  "--config.eval.max_images=1", "--config.eval.qualities=(10,)"]
+
+
+def train_short(command, tmp_path):
+    argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
+    # The smallest network where the command trains from scratch (the loop, not the variant, is under test;
+    # a fine-tune keeps its variant, which must match the export it starts from).
+    fine_tune = any(k in command for k in ("finetune", "codecs.py", "perceptual.py", "int8.py", "video.py"))
+    tiny = [] if fine_tune else ["--config.model.variant=tiny"]
+    proc = _run(argv + SHORT_TRAINING + tiny)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "w" / "export").is_dir()
+
+
+def train_preset(command, tmp_path):
+    """A preset of a config file that another documented command trains (`configs/X.py:PRESET` beside
+    `configs/X.py`: a GPU's sizes, grey, a fine-tune): read and checked as the trainer reads it (every key typed,
+    the data sources found), its model the architecture of the plain config's, and the export it starts from
+    there with its variant and channels. The training path itself runs in the plain command's test, once."""
+    from qgac_jax.models import exports
+    from qgac_jax.training import config as config_lib
+    from qgac_jax.training import sections
+
+    argv = _argv(command)[3:]
+    plain = [re.sub(r"^(--config=[^:]+):.*", r"\1", a) for a in argv]
+    config_file = next(a for a in plain if a.startswith("--config="))
+    assert plain != argv and any(f" {config_file} " in c for c in readme_commands()), command
+    estimator = "train_estimator" in command
+    config, _ = config_lib.command_line(argv, "test", "")
+    base, _ = config_lib.command_line(plain, "test", "")
+    sections.validate_training(config, losses=not estimator)
+    assert type(config) is type(base) and (estimator or config.model.architecture == base.model.architecture)
+    if config.train.init_from:
+        start = exports.read_model_config(config.train.init_from)
+        if estimator:
+            assert start["kind"] == "estimator"
+        else:
+            assert (start["variant"], start["channels"]) == (config.model.variant, config.model.channels)
+
+
+def train_estimator_short(command, tmp_path):
+    argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
+    short = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",
+             "--config.train.log_every=1", "--config.data.patch_size=40", "--config.data.batch_size=2",
+             "--config.eval.max_images=1", "--config.eval.qualities=(10,)", "--config.eval.double=()"]
+    proc = _run(argv + short)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "w" / "export").is_dir()

@@ -15,12 +15,8 @@ import pytest
 
 from qgac_jax.evaluation.protocol import Case
 from _documented import (README, ROOT, _argv, _onnx_for, _run, _sandbox, _shared, _shared_sample, python_snippets,
-                         readme_commands)
+                         readme_commands, train_estimator_short, train_preset, train_short)
 from conftest import SHARED_DATA
-SHORT_TRAINING = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",
-                  "--config.train.log_every=1", "--config.data.patch_size=32", "--config.data.batch_size=2",
-                  "--config.eval.max_images=1", "--config.eval.qualities=(10,)"]
-
 # ----------------------------------------------------------------------------- how each command is exercised
 
 def by_ci(command, tmp_path):
@@ -43,53 +39,6 @@ def fast_tier(command, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     selected = [line for line in proc.stdout.splitlines() if "::" in line]
     assert len(selected) > 150 and not any("test_readme_command" in line for line in selected)
-
-
-def train_short(command, tmp_path):
-    argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
-    # The smallest network where the command trains from scratch (the loop, not the variant, is under test;
-    # a fine-tune keeps its variant, which must match the export it starts from).
-    fine_tune = any(k in command for k in ("finetune", "codecs.py", "perceptual.py", "int8.py", "video.py"))
-    tiny = [] if fine_tune else ["--config.model.variant=tiny"]
-    proc = _run(argv + SHORT_TRAINING + tiny)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (tmp_path / "w" / "export").is_dir()
-
-
-def train_preset(command, tmp_path):
-    """A preset of a config file that another documented command trains (`configs/X.py:PRESET` beside
-    `configs/X.py`: a GPU's sizes, grey, a fine-tune): read and checked as the trainer reads it (every key typed,
-    the data sources found), its model the architecture of the plain config's, and the export it starts from
-    there with its variant and channels. The training path itself runs in the plain command's test, once."""
-    from qgac_jax.models import exports
-    from qgac_jax.training import config as config_lib
-    from qgac_jax.training import sections
-
-    argv = _argv(command)[3:]
-    plain = [re.sub(r"^(--config=[^:]+):.*", r"\1", a) for a in argv]
-    config_file = next(a for a in plain if a.startswith("--config="))
-    assert plain != argv and any(f" {config_file} " in c for c in readme_commands()), command
-    estimator = "train_estimator" in command
-    config, _ = config_lib.command_line(argv, "test", "")
-    base, _ = config_lib.command_line(plain, "test", "")
-    sections.validate_training(config, losses=not estimator)
-    assert type(config) is type(base) and (estimator or config.model.architecture == base.model.architecture)
-    if config.train.init_from:
-        start = exports.read_model_config(config.train.init_from)
-        if estimator:
-            assert start["kind"] == "estimator"
-        else:
-            assert (start["variant"], start["channels"]) == (config.model.variant, config.model.channels)
-
-
-def train_estimator_short(command, tmp_path):
-    argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
-    short = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",
-             "--config.train.log_every=1", "--config.data.patch_size=40", "--config.data.batch_size=2",
-             "--config.eval.max_images=1", "--config.eval.qualities=(10,)", "--config.eval.double=()"]
-    proc = _run(argv + short)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (tmp_path / "w" / "export").is_dir()
 
 
 def train_offline_div2k(command, tmp_path):
@@ -311,6 +260,8 @@ RULES = [
     (PY + r"-m qgac_jax\.export ", export_onnx),
     (PY + r"-m qgac_jax\.tools\.make_figure ", run_in_sandbox([])),
     (PY + r"-m qgac_jax\.tools\.make_calibration$", make_calibration),
+    (PY + r"-m qgac_jax\.tools\.realism_curve ", lambda c, t: run_in_sandbox(
+        ["--max-images", "1", "--values", "0,0.5", "--qualities", "10"])(_shared_sample(c, t), t)),
     (PY + r"-m qgac_jax\.tools\.average_exports ", average_exports),
     (PY + r"-m qgac_jax\.tools\.convert_vgg ",
      covered_by("tests/test_vgg.py::test_convert_cli_from_a_local_keras_file_and_refuses_to_overwrite")),
