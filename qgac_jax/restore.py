@@ -4,7 +4,7 @@ or a trained checkpoint.
     python -m qgac_jax.restore INPUT... --output DIR [--model psnr|perceptual|video | --realism R]
                                [--checkpoint PATH | --onnx FILE] [--backend B]
                                [--precision float32|int8|auto] [--quality auto|file|Q]
-                               [--show-quality] [--ensemble] [--overwrite] [--tile N] [--overlap N]
+                               [--show-quality] [--ensemble] [--consistent] [--overwrite] [--tile N] [--overlap N]
                                [--max-pixels N] [--jobs N] [--video-codec x264|x265|av1|ffv1] [--crf N]
 
 INPUT: files, directories (searched recursively) or globs. Each photo's output is a
@@ -53,6 +53,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--ensemble", action="store_true",
                         help="average the restorations of the 8 flips and transposes: 8 times slower, slightly "
                              "better (docs/restoring.md)")
+    parser.add_argument("--consistent", action="store_true",
+                        help="JPEGs: move every DCT coefficient of the result back into the bin the file records, "
+                             "so the output cannot contradict the file (saved with its tables, it gives its "
+                             "coefficients); needs the extra `consistent` (docs/restoring.md)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     arguments.add_tiles(parser)
     arguments.add_max_pixels(parser)
@@ -63,6 +67,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "docs/performance.md); each holds a photo in memory")
     args = parser.parse_args(argv)
     arguments.check(parser, args)
+    if args.consistent:
+        from qgac_jax.restoring import consistency
+
+        if not consistency.available():
+            parser.error("--consistent needs jpeglib (libjpeg's coefficients): pip install '.[consistent]'")
     return args
 
 

@@ -267,6 +267,8 @@ RULES = [
      covered_by("tests/test_vgg.py::test_convert_cli_from_a_local_keras_file_and_refuses_to_overwrite")),
     (PY + r"benchmarks/input_pipeline\.py( --codecs)?$", run_in_sandbox(["--seconds", "0.2", "--batch", "4"])),
     (PY + r"benchmarks/restore_memory\.py", run_in_sandbox(["--megapixels", "0.3"])),
+    (PY + r"benchmarks/restore_consistent\.py ", lambda c, t: run_in_sandbox(["--max-images", "1"])(
+        _shared_sample(c, t), t)),
     (PY + r"benchmarks/restore_video\.py", run_in_sandbox(["--sizes", "480p", "--frames", "1", "--long-frames", "3",
                                                             "--precisions", "float32", "--rounds", "1"])),
     (PY + r"benchmarks/train_throughput\.py ", train_throughput),

@@ -174,7 +174,8 @@ def test_one_definition_each_of_the_shared_ideas():
     assert where(r"add_argument\(\s*\"--max-pixels\"") == ["qgac_jax/commands/arguments.py"]
     # (export's --quality bakes one quality's tables into the graph: no file, no mode; the benchmarks' save photos)
     assert where(r"add_argument\(\s*\"--quality\", type=") == [
-        "benchmarks/restore_dataset.py", "benchmarks/restore_jobs.py", "benchmarks/restore_precision.py",
+        "benchmarks/restore_consistent.py", "benchmarks/restore_dataset.py", "benchmarks/restore_jobs.py",
+        "benchmarks/restore_precision.py",
         "benchmarks/restore_profile.py", "qgac_jax/commands/arguments.py", "qgac_jax/export.py"]
     assert where(r"command_line\(") == ["qgac_jax/training/config.py", "qgac_jax/training/entry.py"]
     # restore's settings built from the arguments, --checkpoint, and the backend and precision decided: once each

@@ -38,6 +38,7 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: guide.Mode = "auto"
     ensemble: bool = False
+    consistent: bool = False  # JPEGs projected into their files' coefficient bins (restoring.consistency)
     threads: Optional[int] = None  # ONNX Runtime's cores (None: all of them)
     video_codec: str = "x264"  # what a restored clip's video is encoded with (files.clip_output.ENCODERS)
     crf: Optional[int] = None  # its CRF (None: the codec's default)
@@ -71,7 +72,8 @@ def restore_file(models, src, settings: Settings, quality: Optional[guide.Mode] 
     restorer = models(decoded.is_grey)
     if on_decoded is not None:
         on_decoded(decoded, restorer)
-    pixels, told = restorer.restore_decoded(decoded, quality, progress=progress, ensemble=settings.ensemble)
+    pixels, told = restorer.restore_decoded(decoded, quality, progress=progress, ensemble=settings.ensemble,
+                                            consistent_with=src if settings.consistent else None)
     return Restored(pixels, decoded, told, list(dict.fromkeys(str(w.message) for w in caught)))
 
 

@@ -121,16 +121,18 @@ class Restorer:
         """How many tiles an image of this size is restored in (a progress bar's total)."""
         return tiling.tile_count(height, width, self.tile, self.overlap)
 
-    def restore(self, source: ImageSource, quality: guide.Mode = "auto", ensemble: bool = False) -> np.ndarray:
+    def restore(self, source: ImageSource, quality: guide.Mode = "auto", ensemble: bool = False,
+                consistent: bool = False) -> np.ndarray:
         """Restores an image: uint8 (uint16 for 16-bit input) [H, W, 3] colour or [H, W] grey.
 
         `quality`: what the network is told (`guide`): "auto" (the file's quantization and the estimate),
         "file", or 1..100 (IJG tables). `ensemble`: average the 8 flips and transposes (8 times slower,
-        slightly better).
+        slightly better). `consistent` (JPEGs): every DCT coefficient moved back into the bin the file records
+        (`consistency`), so the output saved with the file's tables gives the file's coefficients.
         """
         mode = guide.parse_mode(quality)
         decoded = decode(source, self.max_pixels, full=guide.needs_file(mode))
-        return self.restore_decoded(decoded, mode, ensemble=ensemble)[0]
+        return self.restore_decoded(decoded, mode, ensemble=ensemble, consistent_with=source if consistent else None)[0]
 
     def restore_clip(self, src, dest, quality: guide.Mode = "auto", codec: str = "x264", crf: Optional[int] = None,
                      progress: Optional[Callable[[int, int], None]] = None):
@@ -143,10 +145,22 @@ class Restorer:
         return video.restore_clip(self, src, dest, quality, codec, crf, progress)
 
     def restore_decoded(self, d: Decoded, mode: guide.Mode = "auto", progress: Progress = None,
-                        ensemble: bool = False) -> Tuple[np.ndarray, guide.Guide]:
-        """(the restored image, what the network was told) of an image `images.decode` already read."""
+                        ensemble: bool = False, consistent_with: Optional[ImageSource] = None
+                        ) -> Tuple[np.ndarray, guide.Guide]:
+        """(the restored image, what the network was told) of an image `images.decode` already read;
+        `consistent_with`: the JPEG file (path or bytes) whose coefficient bins the output is projected into."""
+        coefficients = None
+        if consistent_with is not None:  # (read first: a file that cannot be projected costs no restoring)
+            from qgac_jax.restoring import consistency
+
+            if d.format != "JPEG":
+                raise ValueError(f"--consistent projects JPEGs only (this file is {d.format})")
+            coefficients = consistency.read(consistent_with)
         told = guide.told(d, mode, self.estimator)
-        return to_output(self._restore_float(d.pixels, told.quantization, progress, ensemble), d), told
+        pixels = self._restore_float(d.pixels, told.quantization, progress, ensemble)
+        if coefficients is not None:
+            pixels = consistency.project(pixels, *coefficients)
+        return to_output(pixels, d), told
 
     def restore_compressed(self, pixels: np.ndarray, quantization: codecs.Quantization, quality: guide.Mode = "auto",
                            ensemble: bool = False) -> np.ndarray:
