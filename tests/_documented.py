@@ -187,6 +187,24 @@ def train_preset(command, tmp_path):
             assert (start["variant"], start["channels"]) == (config.model.variant, config.model.channels)
 
 
+def trained_in(test: str):
+    """A config that a test trains in-process through the trainer's own function (`train_and_evaluate`, as the
+    command reaches it through `training.entry`): read and checked here as the command line reads it, and the
+    test that trains it named (the command line itself runs in every other training command's test)."""
+    def check(command, tmp_path):
+        from qgac_jax.training import config as config_lib
+        from qgac_jax.training import sections
+
+        path, name = test.split("::")
+        assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M), f"{test} is gone"
+        argv = _argv(command)[3:]
+        config, _ = config_lib.command_line(argv, "test", "")
+        sections.validate_training(config)
+        config_file = next(a for a in argv if a.startswith("--config=")).split("=", 1)[1].split(":")[0]
+        assert config_file in (ROOT / path).read_text(), f"{test} does not train {config_file}"
+    return check
+
+
 def train_estimator_short(command, tmp_path):
     argv = [a if not a.startswith("--workdir=") else f"--workdir={tmp_path / 'w'}" for a in _argv(command)]
     short = ["--config.train.steps=1", "--config.train.checkpoint_every=1", "--config.train.eval_every=1",

@@ -15,7 +15,7 @@ import pytest
 
 from qgac_jax.evaluation.protocol import Case
 from _documented import (README, ROOT, _argv, _onnx_for, _run, _sandbox, _shared, _shared_sample, python_snippets,
-                         readme_commands, train_estimator_short, train_preset, train_short)
+                         readme_commands, train_estimator_short, train_preset, train_short, trained_in)
 from conftest import SHARED_DATA
 # ----------------------------------------------------------------------------- how each command is exercised
 
@@ -237,8 +237,11 @@ RULES = [
     (r"^bash \.ci/run$", by_ci),
     (r"^bash \.ci/restore_install\.sh$", by_ci),
     (r"^python3 -m venv \.venv && \.venv/bin/pip install '\.\[onnx\]'$", by_ci),
-    (PY + r"-m qgac_jax\.train --config=configs/(?!(cpu|gpu|codecs|perceptual)\.py:)\w+\.py(:[\w,=]+)? "
+    (PY + r"-m qgac_jax\.train --config=configs/(?!(cpu|gpu|codecs|perceptual)\.py:|int8\.py)\w+\.py(:[\w,=]+)? "
           r"--workdir=workdirs/", train_short),
+    (PY + r"-m qgac_jax\.train --config=configs/int8\.py --workdir=workdirs/", trained_in(
+        "tests/test_restoration.py::test_the_int8_fine_tune_starts_from_the_shipped_model_with_calibrated_ranges_and_"
+        "exports_them")),
     (PY + r"-m qgac_jax\.train --config=configs/(cpu|gpu|codecs|perceptual)\.py:[\w,=]+ --workdir=workdirs/",
      train_preset),
     (PY + r"-m qgac_jax\.train_estimator --config=configs/estimator\.py --workdir=workdirs/", train_estimator_short),
