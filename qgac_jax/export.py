@@ -23,7 +23,7 @@ import tempfile
 import time
 
 from qgac_jax.commands import arguments, logs
-from qgac_jax.models import shipped
+from qgac_jax.models import realism, shipped
 
 
 def _quality(text: str) -> int:
@@ -69,12 +69,7 @@ def run(argv=None) -> int:
 
     start = time.perf_counter()
     try:
-        if args.realism is not None and args.realism > 0:  # (0: the PSNR model, its int8 fine-tune included)
-            from qgac_jax.models import realism
-
-            path = realism.checkpoint(args.realism, args.channels or 3)
-        else:
-            path = args.checkpoint or shipped.default_checkpoint(args.channels or 3, args.model, args.precision)
+        path = args.checkpoint or realism.checkpoint(args.realism, args.channels or 3, args.model, args.precision)
         path = exports.export_dir(path)
         model, params, config = exports.load_restoration_export(path)
         if args.channels and model.channels != args.channels:

@@ -92,3 +92,16 @@ def test_half_realism_restores_between_the_faithful_and_the_perceptual_model(tmp
         scores[r] = (np.mean(psnr), np.mean(distance))
     (p0, l0), (p5, l5), (p1, l1) = scores["0"], scores["0.5"], scores["1"]
     assert p1 < p5 < p0 and l1 < l5 < l0, scores
+
+
+@pytest.mark.slow
+@needs_perceptual
+def test_export_realism_converts_the_blend(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("jax2onnx", reason="the ONNX export needs the extra `onnx`")
+    from qgac_jax import export
+
+    monkeypatch.setenv("QGAC_REALISM_CACHE", str(tmp_path / "cache"))
+    assert export.run(["--format", "onnx", "--output", str(tmp_path / "half.onnx"), "--realism", "0.5"]) == 0
+    said = capsys.readouterr().out
+    assert f"converting {tmp_path / 'cache'}/colour-perceptual_colour-0.50-" in said, said
+    assert (tmp_path / "half.onnx").stat().st_size > 1e6

@@ -103,8 +103,7 @@ class Page:
         if r not in self._models:
             if len(self._models) >= KEEP_BLENDS:
                 self._models.pop(next(iter(self._models)))
-            realism = None if r == 0 else r
-            self._models[r] = engines.Models(dataclasses.replace(self.settings, realism=realism), self.engine)
+            self._models[r] = engines.Models(dataclasses.replace(self.settings, realism=r), self.engine)
         self._models[r] = self._models.pop(r)  # (most recent last)
         return self._models[r]
 

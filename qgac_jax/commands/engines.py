@@ -19,7 +19,7 @@ import sys
 import threading
 from typing import Dict, Optional
 
-from qgac_jax.models import shipped
+from qgac_jax.models import realism, shipped
 
 BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
 PRECISIONS = ("auto", "float32", "int8")  # what --precision accepts; int8 runs `int8_graph` in ONNX Runtime
@@ -156,14 +156,8 @@ class Models:
         shipped one (for clips, the video fine-tune where it ships: `shipped.clip_model`)."""
         args = self.settings
         model = shipped.clip_model(args.model) if clip else args.model
-        if args.onnx or args.checkpoint:
-            return args.onnx or args.checkpoint
-        if args.realism is not None and args.realism > 0:  # (0: the model itself, its int8 fine-tune included)
-            from qgac_jax.models import realism
-
-            return realism.checkpoint(args.realism, 1 if grey else 3, model,
-                                      log=functools.partial(print, file=sys.stderr))
-        return shipped.default_checkpoint(1 if grey else 3, model, self.precision)
+        return args.onnx or args.checkpoint or realism.checkpoint(
+            args.realism, 1 if grey else 3, model, self.precision, log=functools.partial(print, file=sys.stderr))
 
     def __call__(self, grey: bool, clip: bool = False):
         from qgac_jax.restoring.restorer import Restorer

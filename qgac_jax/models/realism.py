@@ -54,12 +54,15 @@ def ends(channels: int = 3, faithful: str = "psnr"):
     return shipped.default_checkpoint(colour, faithful), perceptual
 
 
-def checkpoint(r: float, channels: int = 3, faithful: str = "psnr", log=print) -> Optional[pathlib.Path]:
-    """The export of realism `r` (`parse`d) for files of `channels`: a shipped model at 0 and 1, else the blend,
-    written to `cache_dir()` on first use (a line through `log`) and found there after."""
+def checkpoint(r: Optional[float], channels: int = 3, faithful: str = "psnr", precision: str = "float32",
+               log=print) -> Optional[pathlib.Path]:
+    """The shipped export restore runs for realism `r` (`parse`d) and files of `channels`: with no realism or 0,
+    the `faithful` model itself as it ships for `precision` (`shipped.default_checkpoint`: for int8, its
+    fine-tune for int8); at 1 the perceptual model; between, the blend, written to `cache_dir()` on first use (a
+    line through `log`) and found there after."""
+    if not r:
+        return shipped.default_checkpoint(channels, faithful, precision)
     low, high = ends(channels, faithful)
-    if r <= 0.0:
-        return low
     if r >= 1.0:
         return high
     from qgac_jax.models import exports
