@@ -138,3 +138,19 @@ def read_quantization(source: Source) -> JpegQuantization:
         # One chroma channel in the Q-map: where Cb and Cr have tables of their own, the coarser step at each
         # frequency (the artifacts follow it).
         return JpegQuantization(table_of(0), np.maximum(table_of(1), table_of(2)), _subsampling_name(layers))
+
+
+CHROMA_CENTRE = 128 / 255  # JPEG's chroma zero (128 of 0..255), on [0, 1]
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """JPEG's full-range BT.601 YCbCr (JFIF), on [0, 1] floats: times 255, the levels a JPEG encoder transforms."""
+    m = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
+    ycc = rgb @ m.T
+    ycc[..., 1:] += CHROMA_CENTRE
+    return ycc
+
+
+def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
+    y, cb, cr = ycc[..., 0], ycc[..., 1] - CHROMA_CENTRE, ycc[..., 2] - CHROMA_CENTRE
+    return np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], -1)

@@ -15,11 +15,14 @@ correction spread back over the full-resolution plane.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from typing import Tuple
 
 import numpy as np
+
+from qgac_jax.codecs.jpeg import rgb_to_ycbcr, ycbcr_to_rgb
 
 MARGIN = 0.2  # of a bin, kept clear of its edges: 8-bit rounding moves a coefficient by much less
 
@@ -41,19 +44,32 @@ def read(source) -> Tuple[list, list]:
         import jpeglib
     except ImportError:
         raise ValueError("--consistent needs jpeglib: pip install '.[consistent]'") from None
-    data = source if isinstance(source, (bytes, bytearray)) else open(source, "rb").read()
-    if data[:2] != b"\xff\xd8":
-        raise ValueError("--consistent projects JPEGs only (this file is not one)")
-    fd, path = tempfile.mkstemp(suffix=".jpg")  # (jpeglib reads files by name)
+    in_memory = isinstance(source, (bytes, bytearray))
+    with contextlib.ExitStack() as stack:
+        if in_memory:  # (jpeglib reads files by name: bytes go to a temporary one, a path is read where it is)
+            head, path = bytes(source[:2]), stack.enter_context(_temporary_file(source))
+        else:
+            path = os.fspath(source)
+            with open(path, "rb") as f:
+                head = f.read(2)
+        if head != b"\xff\xd8":
+            raise ValueError("--consistent projects JPEGs only (this file is not one)")
+        try:
+            jpeg = jpeglib.read_dct(path)
+            planes = [jpeg.Y] + ([jpeg.Cb, jpeg.Cr] if jpeg.has_chrominance else [])
+            tables = [np.asarray(jpeg.qt[n], np.float64) for n in jpeg.quant_tbl_no[:len(planes)]]
+        except (OSError, RuntimeError, IndexError) as err:
+            raise ValueError(f"jpeglib could not read its coefficients ({err})") from None
+    return [np.asarray(p, np.float64) for p in planes], tables
+
+
+@contextlib.contextmanager
+def _temporary_file(data: bytes):
+    fd, path = tempfile.mkstemp(suffix=".jpg")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        jpeg = jpeglib.read_dct(path)
-        planes = [jpeg.Y] + ([jpeg.Cb, jpeg.Cr] if jpeg.has_chrominance else [])
-        tables = [np.asarray(jpeg.qt[n], np.float64) for n in jpeg.quant_tbl_no[:len(planes)]]
-        return [np.asarray(p, np.float64) for p in planes], tables
-    except (OSError, RuntimeError, IndexError) as err:
-        raise ValueError(f"jpeglib could not read its coefficients ({err})") from None
+        yield path
     finally:
         os.unlink(path)
 
@@ -62,8 +78,9 @@ def project(pixels: np.ndarray, coefficients: list, tables: list) -> np.ndarray:
     """[H, W, C] float in [0, 1] (stored orientation, C 1 or 3) -> the same with every DCT coefficient inside
     the bin the file records (`read`'s coefficients and tables)."""
     height, width = pixels.shape[:2]
-    levels = pixels.astype(np.float64) * 255.0
-    planes = [levels[..., 0]] if len(coefficients) == 1 else list(_ycbcr(levels))
+    pixels = pixels.astype(np.float64)
+    levels = pixels * 255.0 if len(coefficients) == 1 else rgb_to_ycbcr(pixels) * 255.0  # JPEG's YCbCr, 0..255
+    planes = [levels[..., k] for k in range(levels.shape[-1])]
     if pixels.shape[-1] == 1 and len(coefficients) == 3:  # grey pixels of a colour-coded file: luma alone
         planes, coefficients = planes[:1], coefficients[:1]
     out = []
@@ -73,8 +90,8 @@ def project(pixels: np.ndarray, coefficients: list, tables: list) -> np.ndarray:
         small = _box(plane, fy, fx)
         fixed = _project_plane(small, coef, q) - small
         out.append(plane + np.repeat(np.repeat(fixed, fy, 0), fx, 1)[:height, :width])
-    result = out[0][..., None] if len(out) == 1 else _rgb(*out)
-    return np.clip(result / 255.0, 0.0, 1.0).astype(np.float32)
+    result = np.stack(out, -1) / 255.0
+    return np.clip(result if len(out) == 1 else ycbcr_to_rgb(result), 0.0, 1.0).astype(np.float32)
 
 
 def _box(plane: np.ndarray, fy: int, fx: int) -> np.ndarray:
@@ -96,13 +113,3 @@ def _project_plane(plane: np.ndarray, coef: np.ndarray, q: np.ndarray) -> np.nda
     back = np.einsum("uy,abuv,vx->abyx", DCT, freq, DCT) + 128.0
     return back.transpose(0, 2, 1, 3).reshape(bh * 8, bw * 8)[:h, :w]
 
-
-def _ycbcr(rgb: np.ndarray):
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    return (0.299 * r + 0.587 * g + 0.114 * b, -0.168736 * r - 0.331264 * g + 0.5 * b + 128.0,
-            0.5 * r - 0.418688 * g - 0.081312 * b + 128.0)
-
-
-def _rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
-    cb, cr = cb - 128.0, cr - 128.0
-    return np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], -1)

@@ -35,6 +35,7 @@ from qgac_jax.restoring import ensemble as ensemble_lib
 from qgac_jax.models import quality_estimate
 from qgac_jax.models import shipped, tiling
 from qgac_jax.restoring import guide
+from qgac_jax.codecs.jpeg import rgb_to_ycbcr, ycbcr_to_rgb
 from qgac_jax.files.images import DEFAULT_MAX_PIXELS, Decoded, ImageSource, decode, to_output
 
 Progress = Optional[Callable[[int], None]]
@@ -194,15 +195,3 @@ class Restorer:
         return tiling.restore_tiled(self._network, pixels, qmap, self.tile, self.overlap, self.tile_batch, progress,
                                     self.workers, self._worker_network)
 
-
-def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
-    """JPEG's full-range BT.601 YCbCr, on [0, 1] floats (chroma centred on 0.5)."""
-    m = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
-    ycc = rgb @ m.T
-    ycc[..., 1:] += 0.5
-    return ycc
-
-
-def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
-    y, cb, cr = ycc[..., 0], ycc[..., 1] - 0.5, ycc[..., 2] - 0.5
-    return np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], -1)
