@@ -152,23 +152,24 @@ class RestoreActor:
         start, row = time.perf_counter(), {"path": path, "output": output, "reason": "", "told": "",
                                            "megapixels": 0.0, "format": ""}
         try:
-            if PurePosixPath(path).suffix.lower() in clips.VIDEO_SUFFIXES:
-                row.update(self.restore_clip(path, output))
-                row["seconds"] = time.perf_counter() - start
-                return row
-            with self.src_fs.open_input_file(_in_filesystem(path)) as f:
-                data = f.read()
-            result = jobs.restore_file(self.models, data, self.settings)
-            write_whole(self.dst_fs, _in_filesystem(output), outputs.png_bytes(result.pixels, result.decoded.metadata))
-            h, w = result.pixels.shape[:2]
-            row.update(status="restored", told=result.guide.sentence, megapixels=h * w / 1e6,
-                       reason="; ".join(result.notes), format=result.decoded.format)
+            clip = PurePosixPath(path).suffix.lower() in clips.VIDEO_SUFFIXES
+            row.update(self.restore_clip(path, output) if clip else self.restore_photo(path, output))
         except guide.NoQuantization as err:
             row.update(status="not restored", reason=str(err), format=err.format_name)
         except Exception as err:  # noqa: BLE001 - whatever one file does, it is one row and the job goes on
             row.update(status="failed", reason=jobs.reason(err))
         row["seconds"] = time.perf_counter() - start
         return row
+
+    def restore_photo(self, path: str, output: str) -> Dict:
+        """A photo read whole from SRC, restored and its PNG written to `output` whole; the row's fields."""
+        with self.src_fs.open_input_file(_in_filesystem(path)) as f:
+            data = f.read()
+        result = jobs.restore_file(self.models, data, self.settings)
+        write_whole(self.dst_fs, _in_filesystem(output), outputs.png_bytes(result.pixels, result.decoded.metadata))
+        h, w = result.pixels.shape[:2]
+        return {"status": "restored", "told": result.guide.sentence, "megapixels": h * w / 1e6,
+                "reason": "; ".join(result.notes), "format": result.decoded.format}
 
     def restore_clip(self, path: str, output: str) -> Dict:
         """A clip restored into a local temporary file (read from a local copy where SRC is remote), then copied
@@ -191,11 +192,8 @@ class RestoreActor:
             s = self.settings
             report = video.restore_clip(restorer, local, restored, s.quality, s.video_codec, s.crf, info=info)
             write_whole(self.dst_fs, _in_filesystem(output), pathlib.Path(restored))
-        lost = (f"{len(report.lost)} frame(s) did not decode and are not in the output: " + "; ".join(report.lost)
-                if report.lost else "")
-        return {"status": "restored", "format": clips.NAMES[info.codec], "reason": lost,
-                "told": f"{info.describe()}; first frame: {report.first_told}; each frame told its own",
-                "megapixels": report.frames * info.width * info.height / 1e6}
+        return {"status": "restored", "format": clips.NAMES[info.codec], "reason": report.lost_line(),
+                "told": report.told(), "megapixels": report.frames * info.width * info.height / 1e6}
 
 
 def write_whole(dst_fs, path: str, data) -> None:

@@ -187,7 +187,7 @@ def _restore_clip(models, path: str, dest: pathlib.Path, mode: guide.Mode, progr
     report = video.restore_clip(restorer, path, dest, mode, progress=progress, info=info)
     before = next(clips.frames(path, info)).pixels
     after = next(clips.frames(dest, clips.probe(dest))).pixels
-    lost = f"; {len(report.lost)} frame(s) did not decode and are not in the output" if report.lost else ""
+    lost = f"; {report.lost_line(shown=0)}" if report.lost else ""
     told = (f"every frame told IJG tables of quality {mode}" if isinstance(mode, int) else
             "each frame told its own quantizers")
     return (f"restored {report.frames} frames ({info.describe()}), {told}{lost} ({report.seconds:.1f} s)",

@@ -40,8 +40,7 @@ def lines(report: video.ClipReport, src, dest, show_quality: bool) -> List[str]:
     out = [f"restored {src} -> {dest} ({info.width}x{info.height}, {report.frames} frames, {report.seconds:.1f} s, "
            f"{fps:.2f} frames/s)"]
     if report.lost:
-        shown = "; ".join(report.lost[:5]) + (f"; and {len(report.lost) - 5} more" if len(report.lost) > 5 else "")
-        out.append(f"warning: {src}: {len(report.lost)} frame(s) did not decode and are not in the output: {shown}")
+        out.append(f"warning: {src}: {report.lost_line(shown=5)}")
     if show_quality:
-        out.append(f"{src}: {info.describe()}; first frame: {report.first_told}; each frame told its own")
+        out.append(f"{src}: {report.told()}")
     return out

@@ -184,7 +184,7 @@ def _source(path):
 
 
 def _when(pts: Optional[int], time_base) -> str:
-    return "a frame" if pts is None else f"the frame at {float(pts * time_base):.3f} s"
+    return "a frame" if pts is None else f"the frame at {_after(pts, time_base)}"
 
 
 def _after(pts: Optional[int], time_base) -> str:

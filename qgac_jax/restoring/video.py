@@ -33,6 +33,22 @@ class ClipReport:
     lost: List[str]  # frames that did not decode, by time
     first_told: str  # what the network was told of the first frame, for --show-quality
 
+    def told(self) -> str:
+        """What the clip is and what its frames were told (restore --show-quality, the archive's manifest)."""
+        return f"{self.info.describe()}; first frame: {self.first_told}; each frame told its own"
+
+    def lost_line(self, shown: Optional[int] = None) -> str:
+        """'N frame(s) did not decode and are not in the output' and the first `shown` of them (None: all, 0:
+        none); '' when none was lost."""
+        if not self.lost:
+            return ""
+        line = f"{len(self.lost)} frame(s) did not decode and are not in the output"
+        if shown == 0:
+            return line
+        listed = self.lost if shown is None else self.lost[:shown]
+        more = len(self.lost) - len(listed)
+        return f"{line}: " + "; ".join(listed) + (f"; and {more} more" if more else "")
+
 
 def restore_clip(restorer, src, dest, quality: guide.Mode = "auto", codec: str = clip_output.DEFAULT_CODEC,
                  crf: Optional[int] = None, progress: Optional[Callable[[int, int], None]] = None,
