@@ -24,11 +24,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from qgac_jax.evaluation.lpips import lpips  # noqa: E402
+from qgac_jax.evaluation.metrics import psnr  # noqa: E402
 from qgac_jax.restoring.restorer import Restorer  # noqa: E402
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255.0 ** 2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
 
 
 def main():
@@ -53,11 +50,12 @@ def main():
             Image.fromarray(photo).save(buf, "JPEG", quality=args.quality)
             for consistent in (False, True):
                 out = restorer.restore(buf.getvalue(), consistent=consistent)
-                scores[consistent].append((_psnr(out, photo), float(lpips(photo[None], out[None])[0])))
+                scores[consistent].append((float(psnr(photo, out)[0]), float(lpips(photo[None], out[None])[0])))
         for consistent, values in scores.items():
-            psnr, distance = np.mean(values, axis=0)
-            rows[f"{model} {'consistent' if consistent else 'as restored'}"] = {"psnr": psnr, "lpips_alex": distance}
-            print(f"| {model} | {'yes' if consistent else 'no'} | {psnr:.2f} | {distance:.4f} |", flush=True)
+            mean_psnr, distance = np.mean(values, axis=0)
+            rows[f"{model} {'consistent' if consistent else 'as restored'}"] = {"psnr": mean_psnr,
+                                                                                "lpips_alex": distance}
+            print(f"| {model} | {'yes' if consistent else 'no'} | {mean_psnr:.2f} | {distance:.4f} |", flush=True)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps({"images": len(files), "quality": args.quality, **rows},
                                                       indent=1))

@@ -73,8 +73,6 @@ def _shared_sample(command, tmp_path, side: int = 192):
     """`_shared`, with each ../shared/data/SET the command names replaced by a folder holding SET's first photo
     cropped at its centre to `side` pixels: the command's path (its flags, cases, models) runs whole on a
     photo of that set, at the cost of one small photo (the sets' full runs are the measured ones in docs/)."""
-    import re
-
     from PIL import Image
 
     for name in sorted(set(re.findall(r"\.\./shared/data/(\w+)", command))):
@@ -161,6 +159,24 @@ def train_short(command, tmp_path):
     assert (tmp_path / "w" / "export").is_dir()
 
 
+def covered_by(test):
+    """A command whose path a test runs (one that downloads, say, run there on a local file): the test must exist."""
+    def check(command, tmp_path):
+        path, name = test.split("::")
+        assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M), f"{test} is gone"
+    return check
+
+
+def _checked_config(argv, estimator: bool = False):
+    """The config of a training command line, read as the command reads it and checked as training starts."""
+    from qgac_jax.training import config as config_lib
+    from qgac_jax.training import sections
+
+    config, _ = config_lib.command_line(argv, "test", "")
+    sections.validate_training(config, losses=not estimator)
+    return config
+
+
 def train_preset(command, tmp_path):
     """A preset of a config file that another documented command trains (`configs/X.py:PRESET` beside
     `configs/X.py`: a GPU's sizes, grey, a fine-tune): read and checked as the trainer reads it (every key typed,
@@ -168,16 +184,14 @@ def train_preset(command, tmp_path):
     there with its variant and channels. The training path itself runs in the plain command's test, once."""
     from qgac_jax.models import exports
     from qgac_jax.training import config as config_lib
-    from qgac_jax.training import sections
 
     argv = _argv(command)[3:]
     plain = [re.sub(r"^(--config=[^:]+):.*", r"\1", a) for a in argv]
     config_file = next(a for a in plain if a.startswith("--config="))
     assert plain != argv and any(f" {config_file} " in c for c in readme_commands()), command
     estimator = "train_estimator" in command
-    config, _ = config_lib.command_line(argv, "test", "")
+    config = _checked_config(argv, estimator)
     base, _ = config_lib.command_line(plain, "test", "")
-    sections.validate_training(config, losses=not estimator)
     assert type(config) is type(base) and (estimator or config.model.architecture == base.model.architecture)
     if config.train.init_from:
         start = exports.read_model_config(config.train.init_from)
@@ -192,14 +206,10 @@ def trained_in(test: str):
     command reaches it through `training.entry`): read and checked here as the command line reads it, and the
     test that trains it named (the command line itself runs in every other training command's test)."""
     def check(command, tmp_path):
-        from qgac_jax.training import config as config_lib
-        from qgac_jax.training import sections
-
-        path, name = test.split("::")
-        assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M), f"{test} is gone"
+        covered_by(test)(command, tmp_path)
+        path = test.split("::")[0]
         argv = _argv(command)[3:]
-        config, _ = config_lib.command_line(argv, "test", "")
-        sections.validate_training(config)
+        _checked_config(argv)
         config_file = next(a for a in argv if a.startswith("--config=")).split("=", 1)[1].split(":")[0]
         assert config_file in (ROOT / path).read_text(), f"{test} does not train {config_file}"
     return check

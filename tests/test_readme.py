@@ -14,8 +14,8 @@ import sys
 import pytest
 
 from qgac_jax.evaluation.protocol import Case
-from _documented import (README, ROOT, _argv, _onnx_for, _run, _sandbox, _shared, _shared_sample, python_snippets,
-                         readme_commands, train_estimator_short, train_preset, train_short, trained_in)
+from _documented import (README, ROOT, _argv, _onnx_for, _run, _sandbox, _shared, _shared_sample, covered_by,
+                         python_snippets, readme_commands, train_estimator_short, train_preset, train_short, trained_in)
 from conftest import SHARED_DATA
 # ----------------------------------------------------------------------------- how each command is exercised
 
@@ -219,14 +219,6 @@ def extras_exist(command, tmp_path):
     for name in names:
         assert name in declared, f"no extra {name!r} in setup.cfg"
         assert name in test or all(line.strip() in test for line in declared[name].strip().splitlines()), name
-
-
-def covered_by(test):
-    """Commands that download (VGG weights): a test runs the same CLI on a local file."""
-    def check(command, tmp_path):
-        path, name = test.split("::")
-        assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M), f"{test} is gone"
-    return check
 
 
 PY = r"^\.venv/bin/python "  # how the docs run a module or a script

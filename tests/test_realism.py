@@ -68,6 +68,7 @@ def test_half_realism_restores_between_the_faithful_and_the_perceptual_model(tmp
     R = 1's, through restore --realism as a user runs it."""
     from qgac_jax import restore
     from qgac_jax.evaluation.lpips import lpips
+    from qgac_jax.evaluation.metrics import psnr
 
     folder = SHARED_DATA / "cbsd68"
     if not folder.is_dir():
@@ -84,12 +85,12 @@ def test_half_realism_restores_between_the_faithful_and_the_perceptual_model(tmp
     for r in ("0", "0.5", "1"):
         assert restore.run([*(str(tmp_path / f"{n}.jpg") for n in originals), "--output", str(tmp_path / r),
                             "--realism", r]) == 0
-        psnr, distance = [], []
+        closeness, distance = [], []
         for name, photo in originals.items():
             out = np.asarray(Image.open(tmp_path / r / f"{name}.png"))
-            psnr.append(10 * np.log10(255.0 ** 2 / np.mean((out.astype(np.float64) - photo) ** 2)))
+            closeness.append(float(psnr(photo, out)[0]))
             distance.append(float(lpips(photo[None], out[None])[0]))
-        scores[r] = (np.mean(psnr), np.mean(distance))
+        scores[r] = (np.mean(closeness), np.mean(distance))
     (p0, l0), (p5, l5), (p1, l1) = scores["0"], scores["0.5"], scores["1"]
     assert p1 < p5 < p0 and l1 < l5 < l0, scores
 
