@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from _clips import av, make_clip, trace
+from av.sidedata.sidedata import Type
 from qgac_jax.codecs import h264
 from qgac_jax.codecs.heic import qp_step
 from qgac_jax.files import clips
@@ -24,7 +25,7 @@ def test_the_frames_qps_and_chroma_offsets_are_the_streams(tmp_path):
     with av.open(str(path)) as container:  # the side data: the PPS's QP, and each macroblock's change of it
         stream = container.streams.video[0]
         stream.codec_context.options = {"export_side_data": "venc_params"}
-        params = [next(s for s in f.side_data if s.type.name == "VIDEO_ENC_PARAMS") for f in container.decode(stream)]
+        params = [f.side_data[Type.VIDEO_ENC_PARAMS] for f in container.decode(stream)]
     assert {int(p.qp) for p in params} == {26 + traced["pic_init_qp_minus26"][0]}
     assert all(np.array_equal(f.quantization.qps, p.qp_map()) for f, p in zip(frames, params))
     assert any(f.quantization.qps.std() > 0 for f in frames)  # a QP per macroblock, not one per frame

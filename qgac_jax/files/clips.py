@@ -154,6 +154,9 @@ class _Told:
         self.info, self.by_pts = info, {}  # type: Dict[Optional[int], object]
         self.offsets = h264.chroma_offsets(extradata) if info.codec == "h264" else (0, 0)
         self.stream = None
+        from av.sidedata.sidedata import Type
+
+        self.enc_params = Type.VIDEO_ENC_PARAMS  # (looked up by type: PyAV 18.1.1 iterates the types, 18.1.0 the data)
         if info.codec in ("hevc", "av1"):
             from qgac_jax.codecs import av1_stream, hevc_stream
 
@@ -170,7 +173,7 @@ class _Told:
             if frame.pts not in self.by_pts:
                 raise ValueError(f"a {NAMES[self.info.codec]} frame whose headers were not read")
             return self.by_pts.pop(frame.pts).with_frame(kind)
-        params = next((s for s in frame.side_data if s.type.name == "VIDEO_ENC_PARAMS"), None)
+        params = frame.side_data.get(self.enc_params)
         if params is None:
             raise ValueError(f"FFmpeg gave this {NAMES[self.info.codec]} frame no quantizers (side data)")
         if self.info.codec == "vp9":
