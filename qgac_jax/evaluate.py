@@ -127,6 +127,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 
 def run(argv: Optional[Sequence[str]] = None) -> int:
     parser, args, cases = parse_args(argv)
+    arguments.require_jax(parser, "evaluate (its metrics are computed in JAX)")
 
     if not args.checkpoint and shipped.default_checkpoint(1 if args.grey else 3, args.model) is None:
         parser.error(f"this version ships no {args.model} model: pass --checkpoint")

@@ -11,7 +11,7 @@ graph takes `image` [N, C, H, W] float32 in [0, 1] and `qmap` [N, K, H, W]
 `image` alone and tiles the IJG tables of quality Q itself. --precision int8
 writes the graph `restore --precision int8` runs (`int8_graph`: quantized
 convolutions, the same float32 tensors in and out). Needs the extra:
-pip install -e '.[onnx]'.
+pip install '.[onnx]' (JAX and the converter).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK):
         parser.error(f"cannot write into {out_dir}: not a writable folder")
     arguments.check_shipped_model(parser, args)
+    arguments.require_jax(parser, "converting a model to ONNX", "onnx")
     if not args.checkpoint and shipped.default_checkpoint(args.channels or 3, args.model) is None:
         parser.error(f"this version ships no {args.model} model for those channels: pass --checkpoint")
     return args

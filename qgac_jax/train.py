@@ -15,7 +15,10 @@ from __future__ import annotations
 def main(argv=None) -> None:
     """`python -m qgac_jax.train` and `qgac-train`."""
     from qgac_jax.commands import logs
-    from qgac_jax.training import entry, restoration
+    from qgac_jax.training import entry
+
+    entry.require_jax(logs.prog("qgac_jax.train"))
+    from qgac_jax.training import restoration
 
     entry.main(restoration.train_and_evaluate, logs.prog("qgac_jax.train"), __doc__, argv)
 

@@ -14,7 +14,10 @@ from __future__ import annotations
 def main(argv=None) -> None:
     """`python -m qgac_jax.train_estimator`."""
     from qgac_jax.commands import logs
-    from qgac_jax.training import entry, estimation
+    from qgac_jax.training import entry
+
+    entry.require_jax(logs.prog("qgac_jax.train_estimator"))
+    from qgac_jax.training import estimation
 
     entry.main(estimation.train_and_evaluate, logs.prog("qgac_jax.train_estimator"), __doc__, argv)
 

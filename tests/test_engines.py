@@ -59,9 +59,9 @@ def test_a_missing_onnx_extra_is_named_where_onnx_runtime_was_asked_for(monkeypa
     from qgac_jax.graphs import onnx_graph
 
     monkeypatch.setattr(onnx_graph, "available", lambda: False)
-    with pytest.raises(ValueError, match=r"--precision int8 needs the extra: pip install '\.\[onnx\]'"):
+    with pytest.raises(ValueError, match=r"--precision int8 needs ONNX Runtime, which every install brings"):
         engines.decide(_settings(precision="int8"))
-    with pytest.raises(ValueError, match="--backend onnxruntime needs the extra"):
+    with pytest.raises(ValueError, match="--backend onnxruntime needs ONNX Runtime"):
         engines.decide(_settings(backend="onnxruntime", precision="float32"))
     assert engines.decide(_settings(backend="auto", precision="auto")) == engines.Engine(
         "jax", "float32", "auto: int8 runs in ONNX Runtime, not JAX")  # auto: JAX, float32, no error

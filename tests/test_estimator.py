@@ -50,7 +50,7 @@ def test_crops_cover_the_image_on_the_grid_and_tiny_images_work():
     assert max(y for y, _ in origins) + 136 <= 321 and max(x for _, x in origins) + 136 <= 481
     model = QualityEstimator(stem=4, widths=(8, 8), hidden=8)
     params = model.init(jax.random.key(0), *dummy_inputs(model, 40, 40))["params"]
-    estimator = quality_estimate.QualityEstimate(model, params)
+    estimator = quality_estimate.QualityEstimate.of_model(model, params)
     for h, w in ((1, 1), (20, 30), (300, 200)):
         value = estimator(np.full((h, w, 3), 0.5, np.float32), jpeg.JpegQuantization.from_quality(50))
         assert 1.0 <= value <= 100.0

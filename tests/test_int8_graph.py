@@ -31,6 +31,7 @@ def cache(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("QGAC_ONNX_CACHE", str(folder))
+        mp.setattr(shipped, "GRAPHS", folder / "none")  # built as a checkpoint of one's own is
         int8_graph.cached(INT8_COLOUR, log=lambda *a, **k: None)
         onnx_graph.cached(shipped.default_checkpoint(3), log=lambda *a, **k: None)
     return folder
@@ -39,6 +40,7 @@ def cache(tmp_path_factory):
 @pytest.fixture
 def in_cache(cache, monkeypatch):
     monkeypatch.setenv("QGAC_ONNX_CACHE", str(cache))
+    monkeypatch.setattr(shipped, "GRAPHS", cache / "none")
     monkeypatch.delenv("QGAC_BACKEND", raising=False)
     return cache
 

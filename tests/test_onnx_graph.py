@@ -134,6 +134,7 @@ def test_restore_cli_with_onnx(exported, tmp_path, capsys):
 def test_restore_defaults_to_onnx_runtime_on_cpu_and_converts_once(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("QGAC_BACKEND", raising=False)
     monkeypatch.setenv("QGAC_ONNX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(shipped, "GRAPHS", tmp_path / "none")  # converted as a checkpoint of one's own is
     src = tmp_path / "in"
     src.mkdir()
     (src / "a.jpg").write_bytes(jpeg_bytes(natural_image(72, 88), quality=15))
@@ -177,6 +178,7 @@ def test_a_damaged_cached_graph_is_converted_again_and_an_unwritable_cache_falls
         tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("QGAC_BACKEND", raising=False)
     monkeypatch.setenv("QGAC_ONNX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(shipped, "GRAPHS", tmp_path / "none")  # converted as a checkpoint of one's own is
     src = tmp_path / "a.jpg"
     src.write_bytes(jpeg_bytes(natural_image(40, 48), quality=15))
     assert restore.run([str(src), "--output", str(tmp_path / "first")]) == 0

@@ -81,7 +81,7 @@ def add_model(parser: argparse.ArgumentParser) -> None:
     add_checkpoint(parser)
     parser.add_argument("--onnx", metavar="FILE",
                         help="run this ONNX export (python -m qgac_jax.export) with ONNX Runtime instead of JAX; "
-                             "needs pip install -e '.[onnx]'")
+                             "(no JAX needed)")
     engines.add_arguments(parser)
 
 
@@ -116,6 +116,13 @@ def add_shipped_model(parser: argparse.ArgumentParser) -> None:
                              "lower); two decimals, each R blended once and cached")
 
 
+def require_jax(parser: argparse.ArgumentParser, what: str, extra: str = "jax") -> None:
+    """One line (parser.error) where JAX is not installed (the restore-only install): `what` needs it, and the
+    `extra` that brings it."""
+    if not engines.jax_installed():
+        parser.error(f"{what} needs JAX, which this install left out: pip install '.[{extra}]'")
+
+
 def check_shipped_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """A --model other than the default beside --checkpoint or --onnx names two models (parser.error)."""
     other = "--onnx" if getattr(args, "onnx", None) else "--checkpoint" if args.checkpoint else None
@@ -128,6 +135,8 @@ def check_shipped_model(parser: argparse.ArgumentParser, args: argparse.Namespac
             parser.error("--realism chooses between the psnr (0) and perceptual (1) models: pass it without --model")
         if shipped.default_checkpoint(3, "perceptual") is None:
             parser.error("--realism needs the perceptual model, which this installation does not ship")
+        if 0 < args.realism < 1:
+            require_jax(parser, "--realism between 0 and 1 (a blend of the two models' weights)")
 
 
 def add_video(parser: argparse.ArgumentParser) -> None:

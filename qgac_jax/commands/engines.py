@@ -19,7 +19,7 @@ import sys
 import threading
 from typing import Dict, Optional
 
-from qgac_jax.models import realism, shipped
+from qgac_jax.models import jax_installed, realism, shipped
 
 BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
 PRECISIONS = ("auto", "float32", "int8")  # what --precision accepts; int8 runs `int8_graph` in ONNX Runtime
@@ -63,6 +63,8 @@ def choose_backend(requested: str) -> str:
     """'jax' or 'onnxruntime' for --backend: auto picks ONNX Runtime on a CPU when it is installed."""
     if requested in ("jax", "onnxruntime"):
         return requested
+    if not jax_installed():  # the restore-only install
+        return "onnxruntime"
     import jax
 
     from qgac_jax.graphs import onnx_graph
@@ -73,8 +75,8 @@ def choose_backend(requested: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="what runs the network: 'auto' (default; $QGAC_BACKEND overrides) ONNX Runtime on a CPU "
-                             "when the extra `onnx` is installed (faster there; each model is converted once and "
-                             "cached), else JAX")
+                             "or where JAX is not installed (faster there; the shipped models' graphs come with the "
+                             "package, a checkpoint's own is converted once and cached), else JAX")
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="float32 (default): the exact float network; int8: a quantized graph in ONNX "
                              "Runtime (of the shipped model fine-tuned for it where one ships), 1.5 to 2.0 times as "
@@ -120,10 +122,13 @@ def decide(settings) -> Engine:
     if onnx_file or precision == "int8" or requested == "onnxruntime":
         if not onnx_graph.available():
             flag = "--onnx" if onnx_file else "--precision int8" if precision == "int8" else "--backend onnxruntime"
-            raise ValueError(f"{flag} needs the extra: pip install '.[onnx]'")
+            raise ValueError(f"{flag} needs ONNX Runtime, which every install brings: reinstall qgac_jax")
         backend = "onnxruntime"
     else:
         backend = choose_backend(requested)
+    if backend == "jax" and not jax_installed():
+        raise ValueError("--backend jax needs JAX, which this install left out: pip install '.[jax]' "
+                         "(or drop --backend jax: ONNX Runtime restores without it)")
     if precision != "auto":
         return Engine(backend, precision, f"--precision {precision}")
     if onnx_file:

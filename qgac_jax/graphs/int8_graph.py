@@ -28,7 +28,6 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from qgac_jax.codecs import jpeg
-from qgac_jax.models import int8 as int8_lib
 from qgac_jax.graphs import onnx_graph
 from qgac_jax.models import shipped
 
@@ -134,6 +133,8 @@ def learned_ranges(graph, keep_float: List[str], model, params, quality: Optiona
     tensors = list(dict.fromkeys(t for node in graph.graph.node if node.op_type == "Conv"
                                  and node.name not in keep_float for t in (node.input[0], node.output[0])
                                  if t not in consts))
+    from qgac_jax.models import int8 as int8_lib
+
     probed = onnx.ModelProto()
     probed.CopyFrom(graph)
     probed.graph.output.extend(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None) for t in tensors)
@@ -178,6 +179,8 @@ def quantize(float_path, out_path, model, params, quality: Optional[int] = None)
         import onnx
     except ImportError as err:
         raise onnx_graph.missing_extra(err) from None
+    from qgac_jax.models import int8 as int8_lib
+
     with tempfile.TemporaryDirectory(prefix="qgac-int8-") as tmp:
         pre, out = pathlib.Path(tmp) / "pre.onnx", pathlib.Path(tmp) / "int8.onnx"
         preprocess(float_path, pre)
@@ -210,8 +213,12 @@ def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
     under the same rules (`onnx_graph.cached`: a hash sidecar, a damaged graph rebuilt, CacheNotWritable)."""
     from qgac_jax.models import exports
 
+    export_path = exports.export_dir(export_path)
+    name = f"{exports.digest(export_path)}.int8-{_recipe_digest()}.onnx"
+    if onnx_graph.shipped_graph(name) is not None:  # (no float graph needed)
+        return onnx_graph.shipped_graph(name)
     float_path = onnx_graph.cached(export_path, log)
-    out = float_path.with_name(f"{float_path.stem}.int8-{_recipe_digest()}.onnx")
+    out = onnx_graph.cache_dir() / name
 
     def build(path):
         model, params, _ = exports.load_restoration_export(export_path)

@@ -14,6 +14,15 @@ Tensor contract (NCHW, as those tools expect):
   restored  float32 [N, C, H, W], clipped to [0, 1]
 With `quality=Q` the graph has no `qmap` input: it tiles the IJG tables of
 quality Q (4:2:0 chroma) over the image itself, for tools that feed one tensor.
+
+A quality estimator's graph (`convert_estimator`, what restore runs on a CPU):
+  luma      float32 [N, 1, H, W]: luma crops already cut on the photo's 8x8
+            grid (`quality_estimate`), H and W multiples of 16
+  table     float32 [N, 8, 8]: the file's luma table, steps 1..255
+  quality   float32 [N]: the effective IJG quality, 1..100
+
+Only converting needs JAX (the extra `onnx`); running a graph needs ONNX
+Runtime alone, which every install brings.
 """
 
 from __future__ import annotations
@@ -31,24 +40,23 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from qgac_jax.files import atomic_files
 from qgac_jax.codecs import jpeg_tables as qz
 
 OPSET = 17  # ONNX Runtime >= 1.11, OpenVINO, TensorRT 8.5+ and vs-mlrt all read it
+ESTIMATOR_OPSET = 18  # (its global mean converts to ReduceMean with axes as an input, which opset 18 takes)
 QMAP_CONVENTION = ("orthonormal-equivalent steps / 255 (qgac_jax.codecs: JPEG, WebP, AVIF, HEIC); a JPEG's channel 0 "
                    "luma[i % 8, j % 8], colour: channel 1 chroma[(i // sv) % 8, (j // sh) % 8] with (sv, sh) the "
                    "file's subsampling factors (2, 2 at 4:2:0)")
 
 
 def missing_extra(err: ImportError) -> ValueError:
-    return ValueError(f"ONNX needs the optional extra: pip install -e '.[onnx]' ({err})")
+    return ValueError(f"converting a model to ONNX needs the optional extra: pip install '.[onnx]' ({err})")
 
 
-def _in_graph_qmap(image: jax.Array, luma: np.ndarray, chroma: Optional[np.ndarray]) -> jax.Array:
+def _in_graph_qmap(image, luma: np.ndarray, chroma: Optional[np.ndarray]):
     """[N, K, H, W] Q-map of fixed tables for an image [N, C, H, W] of any (symbolic) size.
 
     Equal to `quantization.qmap(luma, chroma, H, W, "4:2:0")` per image: the map repeats every
@@ -56,6 +64,9 @@ def _in_graph_qmap(image: jax.Array, luma: np.ndarray, chroma: Optional[np.ndarr
     cut back. Built from padding, reshapes and slices, which the converter keeps exact for
     dynamic H and W.
     """
+    import jax
+    import jax.numpy as jnp
+
     from qgac_jax.models.qgac import pad_to_multiple
 
     n, _, h, w = image.shape
@@ -93,18 +104,40 @@ def _quiet_logger():
             logger.setLevel(level)
 
 
-def convert(model, params, quality: Optional[int] = None, model_config: Optional[Dict[str, Any]] = None):
-    """The ONNX ModelProto of a restoration model (see the module docstring for its tensors)."""
+def _converter():
+    """(jax.numpy, onnx, jax2onnx.to_onnx), imported with their chatter kept off the terminal; a ValueError naming
+    the extra where they are not installed."""
     quiet = contextlib.ExitStack()
     quiet.enter_context(_quiet_logger())  # the converter prints debugging lines and tracebacks of plugins it skips
     quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
     quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
     try:
         with quiet:
+            import jax.numpy as jnp
             import onnx
             from jax2onnx import to_onnx
     except ImportError as err:
         raise missing_extra(err) from None
+    return jnp, onnx, to_onnx
+
+
+def _to_onnx(to_onnx, fn, inputs, names, outputs, model_name: str, opset: int):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), _quiet_logger():
+        return to_onnx(fn, inputs=inputs, model_name=model_name, opset=opset, input_names=names, output_names=outputs)
+
+
+def _label(onnx, proto, meta: Dict[str, str]):
+    """The producer and `meta` written into the graph (what `metadata` and a session's model meta read)."""
+    proto.producer_name, proto.producer_version = "qgac_jax", _package_version()
+    del proto.metadata_props[:]
+    for key, value in {**meta, "qgac_jax.converter": "jax2onnx"}.items():
+        proto.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    return proto
+
+
+def convert(model, params, quality: Optional[int] = None, model_config: Optional[Dict[str, Any]] = None):
+    """The ONNX ModelProto of a restoration model (see the module docstring for its tensors)."""
+    jnp, onnx, to_onnx = _converter()
     channels = model.channels
     k = 2 if channels == 3 else 1
 
@@ -122,21 +155,26 @@ def convert(model, params, quality: Optional[int] = None, model_config: Optional
             return restore(image, _in_graph_qmap(image, luma, chroma if channels == 3 else None))
 
         inputs, names = [("N", channels, "H", "W")], ["image"]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), _quiet_logger():
-        proto = to_onnx(fn, inputs=inputs, model_name=f"qgac_{(model_config or {}).get('variant', 'model')}",
-                        opset=OPSET, input_names=names, output_names=["restored"])
-    proto.producer_name, proto.producer_version = "qgac_jax", _package_version()
-    meta = {
+    proto = _to_onnx(to_onnx, fn, inputs, names, ["restored"], f"qgac_{(model_config or {}).get('variant', 'model')}",
+                     OPSET)
+    return _label(onnx, proto, {
         "qgac_jax.model_config": json.dumps(model_config or {}, sort_keys=True),
         "qgac_jax.channels": str(channels),
         "qgac_jax.qmap": "built in: IJG tables of quality %d, 4:2:0" % quality if quality else QMAP_CONVENTION,
         "qgac_jax.quality": str(quality or ""),
-        "qgac_jax.converter": "jax2onnx",
-    }
-    del proto.metadata_props[:]
-    for key, value in meta.items():
-        proto.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
-    return proto
+    })
+
+
+def convert_estimator(model, params, model_config: Dict[str, Any]):
+    """The ONNX ModelProto of a quality estimator (the module docstring's second contract)."""
+    jnp, onnx, to_onnx = _converter()
+
+    def estimate(luma, table):  # [N, 1, H, W], [N, 8, 8] -> [N]
+        return model.apply({"params": params}, jnp.transpose(luma, (0, 2, 3, 1)), table, aligned=True)
+
+    proto = _to_onnx(to_onnx, estimate, [("N", 1, "H", "W"), ("N", 8, 8)], ["luma", "table"], ["quality"],
+                     "qgac_quality_estimator", ESTIMATOR_OPSET)
+    return _label(onnx, proto, {"qgac_jax.model_config": json.dumps(model_config, sort_keys=True)})
 
 
 def save(proto, path) -> None:
@@ -145,8 +183,9 @@ def save(proto, path) -> None:
 
 
 def available() -> bool:
-    """Whether the extra `onnx` is installed (the converter and ONNX Runtime)."""
-    return all(importlib.util.find_spec(name) is not None for name in ("jax2onnx", "onnxruntime"))
+    """Whether ONNX Runtime is installed (it comes with every install; converting a checkpoint of one's own needs
+    the extra `onnx` too: `convert`)."""
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def cache_dir() -> pathlib.Path:
@@ -201,19 +240,36 @@ def build_cached(out: pathlib.Path, build: Callable[[pathlib.Path], None], what:
     return out
 
 
+def shipped_graph(name: str) -> Optional[pathlib.Path]:
+    """The graph of that cache name that ships in the package (`shipped.GRAPHS`, built by `python -m
+    qgac_jax.tools.ship_graphs`: one for each shipped export, named by its digest as the cache names it), or None."""
+    from qgac_jax.models import shipped
+
+    path = shipped.GRAPHS / name
+    return path if path.is_file() else None
+
+
 def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
-    """The two-input ONNX graph of an export (or training workdir), converted on first use and kept in
-    `cache_dir()` beside a hash of its bytes (`build_cached`)."""
+    """The ONNX graph of an export or training workdir (a restoration model's or a quality estimator's): the one
+    the package ships for it (`shipped_graph`), else converted on first use and kept in `cache_dir()` beside a
+    hash of its bytes (`build_cached`)."""
     from qgac_jax.models import exports
 
     export_path = exports.export_dir(export_path)
+    name = f"{exports.digest(export_path)}.onnx"
+    if shipped_graph(name) is not None:
+        return shipped_graph(name)
 
     def build(out):
-        model, params, config = exports.load_restoration_export(export_path)
+        _converter()  # (one line naming the extra where it is missing, before reading the export with JAX)
         with _quiet_logger():
-            save(convert(model, params, None, config), out)
+            if exports.read_model_config(export_path).get("kind") == "estimator":
+                save(convert_estimator(*exports.load_export(export_path)), out)
+            else:
+                model, params, config = exports.load_restoration_export(export_path)
+                save(convert(model, params, None, config), out)
 
-    return build_cached(cache_dir() / f"{exports.digest(export_path)}.onnx", build,
+    return build_cached(cache_dir() / name, build,
                         f"converting {export_path} to ONNX", log)
 
 
@@ -221,6 +277,22 @@ def metadata(path) -> Dict[str, str]:
     import onnx
 
     return {p.key: p.value for p in onnx.load(os.fspath(path), load_external_data=False).metadata_props}
+
+
+def session(path, threads: int = 0):
+    """An ONNX Runtime session of the graph at `path` on the CPU, on `threads` cores (0: all); a ValueError where
+    it cannot be loaded."""
+    try:
+        import onnxruntime as ort
+    except ImportError as err:
+        raise ValueError(f"ONNX Runtime, which every install of qgac_jax brings, is missing: {err}") from None
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own classes for unreadable files
+        raise ValueError(f"{path} is not an ONNX model ONNX Runtime can load: {err}") from None
 
 
 MAX_WORKERS = 4  # each worker holds a tile's activations: a bound on memory for machines with many cores
@@ -273,17 +345,7 @@ class OnnxModel:
         self.precision = meta.get("qgac_jax.precision", "float32").split()[0]  # int8 graphs say so (int8_graph)
 
     def _session(self, threads: int):
-        try:
-            import onnxruntime as ort
-        except ImportError as err:
-            raise missing_extra(err) from None
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            return ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own classes for unreadable files
-            raise ValueError(f"{self.path} is not an ONNX model ONNX Runtime can load: {err}") from None
+        return session(self.path, threads)
 
     @staticmethod
     def _run(session, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:

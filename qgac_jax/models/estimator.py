@@ -32,35 +32,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-# RGB -> luma as JPEG computes it (ITU-R BT.601, full range).
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)
-MULTIPLE = 16  # input sides, less the 8 the grid alignment takes, must be multiples of this
-MARGIN = 8
-
-
-def grid_phase(y: jax.Array, tolerance: float = 0.0) -> jax.Array:
-    """[B, H, W] luma -> [B, 2] int32 (dy, dx) in 0..7: where the strongest 8x8 blocking grid starts.
-
-    Blocking puts large differences between pixel rows (columns) 8k + d - 1 and
-    8k + d; along each axis the phase with the largest mean difference wins.
-    `tolerance` > 0 prefers a shifted grid (an earlier save's) unless the file's
-    own grid (phase 0) is stronger by more than that fraction: when a coarse
-    first save and a finer second one compete, the first one's is the one that
-    matters.
-    """
-    def phase(diff, axis_len):  # diff [B, n, L - 1] along the last axis
-        index = jnp.arange(axis_len - 1) % 8
-        onehot = (index[:, None] == jnp.arange(8)[None, :]).astype(diff.dtype)  # [L - 1, 8]
-        means = jnp.einsum("bnl,lk->bk", diff, onehot) / (onehot.sum(0) * diff.shape[1])
-        means = jnp.roll(means, 1, axis=-1)  # index = where the grid starts: difference k sits before start k + 1
-        shifted = 1 + jnp.argmax(means[:, 1:], axis=-1).astype(jnp.int32)
-        best = jnp.take_along_axis(means, shifted[:, None], axis=-1)[:, 0]
-        return jnp.where(best > (1.0 - tolerance) * means[:, 0], shifted, 0)  # ties: the file's grid
-
-    dx = phase(jnp.abs(jnp.diff(y, axis=2)), y.shape[2])
-    dy = phase(jnp.abs(jnp.diff(y, axis=1)).transpose(0, 2, 1), y.shape[1])
-    return jnp.stack([dy, dx], axis=-1)
-
+from qgac_jax.models.grid import LUMA_WEIGHTS, MARGIN, MULTIPLE, grid_phase, luma  # noqa: F401 - (re-exported)
 
 def align_to_grid(y: jax.Array, shift=None) -> jax.Array:
     """[B, H, W, 1] -> [B, H - 8, W - 8, 1], each image cropped so its grid starts at (0, 0).
@@ -71,13 +43,6 @@ def align_to_grid(y: jax.Array, shift=None) -> jax.Array:
     shift = grid_phase(y[..., 0]) if shift is None else jnp.asarray(shift, jnp.int32)  # [B, 2]
     crop = lambda img, s: jax.lax.dynamic_slice(img, (s[0], s[1], 0), (h - MARGIN, w - MARGIN, 1))  # noqa: E731
     return jax.vmap(crop)(y, shift)
-
-
-def luma(image: jax.Array) -> jax.Array:
-    """[..., 3] RGB or [..., 1] grey in [0, 1] -> [..., 1] luma."""
-    if image.shape[-1] == 1:
-        return image
-    return jnp.tensordot(image, jnp.asarray(LUMA_WEIGHTS, image.dtype), axes=([-1], [0]))[..., None]
 
 
 class QualityEstimator(nn.Module):
@@ -94,13 +59,21 @@ class QualityEstimator(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, image: jax.Array, luma_table: jax.Array, shift=None) -> jax.Array:
+    def __call__(self, image: jax.Array, luma_table: jax.Array, shift=None, aligned: bool = False) -> jax.Array:
+        """`aligned`: `image` is already luma cropped to its grid, [B, H - 8, W - 8, 1] (what restore feeds, having
+        found the grid on the whole photo: `quality_estimate`, and the estimator's ONNX graph)."""
         b, h, w = image.shape[:3]
-        if (h - MARGIN) % MULTIPLE or (w - MARGIN) % MULTIPLE or min(h, w) < MARGIN + MULTIPLE:
-            raise ValueError(f"estimator input sides must be {MARGIN} more than a multiple of {MULTIPLE} "
-                             f"(e.g. 136), got {h}x{w}")
-        x = align_to_grid(luma(image.astype(jnp.float32)), shift)  # [B, H - 8, W - 8, 1]
-        h, w = h - MARGIN, w - MARGIN
+        margin = 0 if aligned else MARGIN
+        if not isinstance(h, int):  # (symbolic sides: the ONNX conversion, whose caller checks them)
+            pass
+        elif (h - margin) % MULTIPLE or (w - margin) % MULTIPLE or min(h, w) < margin + MULTIPLE:
+            raise ValueError(f"estimator input sides must be {margin} more than a multiple of {MULTIPLE} "
+                             f"(e.g. {128 + margin}), got {h}x{w}")
+        if aligned:
+            x = image.astype(jnp.float32)
+        else:
+            x = align_to_grid(luma(image.astype(jnp.float32)), shift)  # [B, H - 8, W - 8, 1]
+            h, w = h - MARGIN, w - MARGIN
         x = (x - 0.5).astype(self.dtype)
         x = nn.relu(nn.Conv(self.stem, (3, 3), dtype=self.dtype, name="stem0")(x))
         x = nn.relu(nn.Conv(self.stem, (3, 3), dtype=self.dtype, name="stem1")(x))

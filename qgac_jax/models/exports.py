@@ -3,7 +3,9 @@
 Training writes one at each evaluation (the EMA parameters); restore, the
 ONNX export and the quality estimate read them. The config names what the
 export holds ('kind': a restoration model, or 'estimator'), so nothing else
-has to be known to load one.
+has to be known to load one. JAX and Orbax load when an export is read or
+written: where a file is and what it hashes to (`export_dir`, `digest`) is
+all that restoring from a shipped ONNX graph asks, with no JAX installed.
 """
 
 from __future__ import annotations
@@ -13,19 +15,21 @@ import os
 import pathlib
 from typing import Any, Dict
 
-import jax
-import orbax.checkpoint as ocp
-from etils import epath
 
 
-def orbax_path(path) -> epath.Path:
-    """gs:// paths stay as they are; local ones become absolute (Orbax needs that)."""
+def orbax_path(path):
+    """gs:// paths stay as they are; local ones become absolute (Orbax needs that): an epath.Path."""
+    from etils import epath
+
     path = os.fspath(path)
     return epath.Path(path if "://" in path else os.path.abspath(path))
 
 
 def export_params(path, params, model_config: Dict[str, Any]) -> None:
     """Writes EMA params + model config to `path`, replacing an older export atomically."""
+    import jax
+    import orbax.checkpoint as ocp
+
     path = orbax_path(path)
     tmp = path.parent / (path.name + ".tmp")
     if tmp.exists():
@@ -60,6 +64,8 @@ def digest(path) -> str:
 
 
 def read_model_config(path) -> Dict[str, Any]:
+    import orbax.checkpoint as ocp
+
     path = orbax_path(path)
     if not (path / "model").exists():
         raise ValueError(f"{path} is not a qgac_jax export (no 'model' item); export with models.exports.export_params")
@@ -89,6 +95,9 @@ def load_restoration_export(path):
 
 def load_export(path):
     """(model, params, model_config) of an export, built from the stored config."""
+    import jax
+    import orbax.checkpoint as ocp
+
     from qgac_jax.models import create_model_from_config, dummy_inputs
 
     config = read_model_config(path)

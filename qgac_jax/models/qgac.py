@@ -60,7 +60,7 @@ def pad_to_multiple(x: jax.Array, multiple: int) -> jax.Array:
     return jax.lax.slice_in_dim(x, 0, wp, axis=2)
 
 
-# Named sizes of the architecture (`create_model(variant)`); models/__init__.py's table has their cost.
+# Named sizes of the architecture (`create_model(variant)`); models/registry.py's table has their cost.
 VARIANTS: Dict[str, Dict[str, Any]] = {
     "tiny": dict(widths=(16, 32, 64), blocks=1, bottleneck_blocks=1, qga_hidden=16),
     "small": dict(widths=(32, 64, 128), blocks=2, bottleneck_blocks=2, qga_hidden=32),

@@ -7,20 +7,22 @@ lands near the file's own quality; for a recompressed one near the coarser,
 earlier save's; for a WebP, AVIF or HEIC converted from a JPEG (where the
 estimator learned that codec: its export lists the codecs) near that JPEG's,
 or 100 where there was none. What the network is then told is `guide`'s.
+
+The grid and the crops are found here in numpy; the network runs in JAX
+(`from_checkpoint`) or in ONNX Runtime (`from_onnx`, what restoring on a CPU
+uses: no JAX imported), the two agreeing (tests/test_quality_estimate.py).
 """
 
 from __future__ import annotations
 
 import os
-from typing import List, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from qgac_jax.codecs import jpeg_tables as qz
 from qgac_jax import codecs
-from qgac_jax.models.estimator import MARGIN, MULTIPLE, grid_phase, luma
+from qgac_jax.models.grid import MARGIN, MULTIPLE, grid_phase, luma
 
 CROP = 136  # the estimator's training patch (128 after its grid alignment)
 # On a whole photo a shifted (earlier) grid wins unless the file's own is more than 5% stronger: it finds
@@ -39,26 +41,56 @@ def crop_origins(height: int, width: int, size: Tuple[int, int], count: int = MA
     return [(y, x) for y in axis(height, size[0]) for x in axis(width, size[1])]
 
 
+Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]  # luma on its grid [N, h, w, 1], tables [N, 8, 8] -> [N]
+
+
 class QualityEstimate:
     """Callable: (pixels [H, W, C] float in [0, 1], the file's quantization) -> effective quality (float).
 
-    `codecs`: the codecs whose files it learned to read (an export's config says; JPEG alone before
-    the codec fine-tune).
+    `predict`: the estimator network on luma crops already cut on the photo's grid; `codecs`: the codecs whose
+    files it learned to read (an export's config says; JPEG alone before the codec fine-tune).
     """
 
-    def __init__(self, model, params, codecs: Tuple[str, ...] = ("jpeg",)):
-        self.model, self.params, self.codecs = model, params, tuple(codecs)
-        self._apply = jax.jit(lambda p, x, t, s: model.apply({"params": p}, x, t, s))
-        self._phase = jax.jit(lambda x: grid_phase(luma(x[None])[..., 0], GRID_TOLERANCE)[0])
+    def __init__(self, predict: Predict, codecs: Tuple[str, ...] = ("jpeg",), engine: str = "JAX"):
+        self.predict, self.codecs, self.engine = predict, tuple(codecs), engine
+
+    @classmethod
+    def of_model(cls, model, params, codecs: Tuple[str, ...] = ("jpeg",)) -> "QualityEstimate":
+        """The Flax estimator `model` with `params`, run by JAX."""
+        import jax
+
+        apply = jax.jit(lambda p, x, t: model.apply({"params": p}, x, t, aligned=True))
+        return cls(lambda x, t: np.asarray(apply(params, x, t)), codecs)
 
     @classmethod
     def from_checkpoint(cls, path) -> "QualityEstimate":
+        """An estimator's export, run by JAX."""
         from qgac_jax.models import exports
 
         model, params, config = exports.load_export(path)
         if config.get("kind") != "estimator":
             raise ValueError(f"{path} holds a restoration model, not a quality estimator")
-        return cls(model, params, tuple(config.get("codecs", ("jpeg",))))
+        return cls.of_model(model, params, tuple(config.get("codecs", ("jpeg",))))
+
+    @classmethod
+    def from_onnx(cls, path, threads: Optional[int] = None) -> "QualityEstimate":
+        """An estimator's export run by ONNX Runtime: its graph as the package ships it, else converted once and
+        cached (`onnx_graph.cached`)."""
+        import json
+
+        from qgac_jax.graphs import onnx_graph
+
+        graph = onnx_graph.cached(path)
+        session = onnx_graph.session(graph, threads or 0)
+        config = json.loads(session.get_modelmeta().custom_metadata_map.get("qgac_jax.model_config", "{}"))
+        if config.get("kind") != "estimator":
+            raise ValueError(f"{path} holds a restoration model, not a quality estimator")
+
+        def predict(x, t):  # NHWC -> the graph's NCHW
+            feed = {"luma": np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32), "table": t.astype(np.float32)}
+            return session.run(["quality"], feed)[0]
+
+        return cls(predict, tuple(config.get("codecs", ("jpeg",))), "ONNX Runtime")
 
     def __call__(self, pixels: np.ndarray, quantization: codecs.Quantization) -> float:
         h, w = pixels.shape[:2]
@@ -66,14 +98,15 @@ class QualityEstimate:
         size = tuple(min(CROP, max(MULTIPLE, (n - MARGIN) // MULTIPLE * MULTIPLE) + MARGIN) for n in (h, w))
         pad = ((0, max(size[0] - h, 0)), (0, max(size[1] - w, 0)), (0, 0))
         padded = np.pad(pixels, pad, mode="edge") if pad[0][1] or pad[1][1] else pixels
-        # The grid shift from the whole image (far surer than from one crop); crops start on the 8x8 grid.
-        shift = np.asarray(self._phase(jnp.asarray(padded, jnp.float32)))
-        crops = np.stack([padded[y:y + size[0], x:x + size[1]]
-                          for y, x in crop_origins(*padded.shape[:2], size)])  # [N, sy, sx, C]
+        y = luma(np.asarray(padded, np.float32))[..., 0]  # [H, W]
+        # The grid shift from the whole image (far surer than from one crop); crops start on the 8x8 grid and are
+        # cut where the photo's grid starts, 8 pixels smaller.
+        dy, dx = (int(v) for v in grid_phase(y[None], GRID_TOLERANCE)[0])
+        sy, sx = size[0] - MARGIN, size[1] - MARGIN
+        crops = np.stack([y[oy + dy:oy + dy + sy, ox + dx:ox + dx + sx]
+                          for oy, ox in crop_origins(*y.shape, size)])[..., None]  # [N, sy, sx, 1]
         table = np.broadcast_to(luma_table(quantization, h, w).astype(np.float32), (len(crops), 8, 8))
-        shifts = np.broadcast_to(shift, (len(crops), 2))
-        predictions = np.asarray(self._apply(self.params, jnp.asarray(crops, jnp.float32), table, shifts))
-        return float(np.median(predictions))
+        return float(np.median(self.predict(crops, np.ascontiguousarray(table))))
 
 
 def luma_table(quantization: codecs.Quantization, height: int, width: int) -> qz.Table:
@@ -101,21 +134,22 @@ class PerCodec:
 Choice = Union[None, str, os.PathLike, "QualityEstimate"]  # what Restorer's estimator= accepts
 
 
-def resolve(choice: Choice):
-    """"shipped", an export's path, a QualityEstimate (any callable) or None -> a callable or None.
+def resolve(choice: Choice, onnx: bool = False):
+    """"shipped", an export's path, a QualityEstimate (any callable) or None -> a callable or None; an export runs
+    in ONNX Runtime with `onnx` (a restorer that does: no JAX), else in JAX.
 
     "shipped": the JPEG estimator for JPEGs and, where the package ships it, the codec one for the codecs
     it read (`PerCodec`).
     """
     from qgac_jax.models import shipped
 
+    load = QualityEstimate.from_onnx if onnx else QualityEstimate.from_checkpoint
     if isinstance(choice, str) and choice == "shipped":
         jpeg_path, codec_path = shipped.estimator_checkpoint(), shipped.codec_estimator_checkpoint()
         if jpeg_path is None or codec_path is None:
-            return resolve(jpeg_path)
-        jpeg_estimate, codec_estimate = QualityEstimate.from_checkpoint(jpeg_path), QualityEstimate.from_checkpoint(
-            codec_path)
+            return resolve(jpeg_path, onnx)
+        jpeg_estimate, codec_estimate = load(jpeg_path), load(codec_path)
         return PerCodec({"jpeg": jpeg_estimate, **{c: codec_estimate for c in codec_estimate.codecs if c != "jpeg"}})
     if isinstance(choice, (str, os.PathLike)):
-        return QualityEstimate.from_checkpoint(choice)
+        return load(choice)
     return choice

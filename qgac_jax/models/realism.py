@@ -78,7 +78,11 @@ def checkpoint(r: Optional[float], channels: int = 3, faithful: str = "psnr", pr
 
 def blend(low, high, r: float, out) -> None:
     """Writes the export whose weights are (1 - r) * low's + r * high's (one architecture, variant and channels)."""
-    import jax
+    try:
+        import jax
+    except ImportError:
+        raise ValueError("a realism between 0 and 1 blends the two models' weights, which needs JAX: pip install "
+                         "'.[jax]' (0 and 1 restore without it)") from None
 
     from qgac_jax.models import exports
 

@@ -21,9 +21,11 @@ policy), so each lookup falls back to the other.
 from __future__ import annotations
 
 import pathlib
-from typing import Optional
+from typing import Dict, List, Optional
 
 ROOT = pathlib.Path(__file__).parents[1] / "pretrained"  # qgac_jax/pretrained
+# The ONNX graphs of the exports beside them (`python -m qgac_jax.tools.ship_graphs`), named as the cache names them.
+GRAPHS = ROOT / "graphs"
 
 
 def _export(name: str) -> Optional[pathlib.Path]:
@@ -63,3 +65,19 @@ def estimator_checkpoint() -> Optional[pathlib.Path]:
 def codec_estimator_checkpoint() -> Optional[pathlib.Path]:
     """The shipped estimator of WebP, AVIF and HEIC files, or None."""
     return _export("estimator_codecs")
+
+
+def with_graphs() -> Dict[str, List[pathlib.Path]]:
+    """{precision: the shipped exports whose ONNX graphs of that precision ship in GRAPHS}: every restoration
+    export restore can pick by itself (each model, for each colour, at each precision) and, in float32, the quality
+    estimators. What python -m qgac_jax.tools.ship_graphs builds and tests/test_shipped_graphs.py holds it to."""
+    picked: Dict[str, List[pathlib.Path]] = {"float32": [], "int8": []}
+    for precision, exports in picked.items():
+        for model in MODELS:
+            for channels in (3, 1):
+                path = default_checkpoint(channels, model, precision)
+                if path is not None and path not in exports:
+                    exports.append(path)
+    picked["float32"] += [p for p in (estimator_checkpoint(), codec_estimator_checkpoint()) if p is not None]
+    return picked
+

@@ -26,8 +26,6 @@ from __future__ import annotations
 import os
 from typing import Callable, Optional, Tuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from qgac_jax import codecs
@@ -48,18 +46,25 @@ class Restorer:
                  max_pixels: int = DEFAULT_MAX_PIXELS, tile_batch: Optional[int] = None,
                  estimator: Optional[guide.Estimator] = None):
         tiling.check(tile, overlap)
-        if tile_batch is None:  # an accelerator wants many tiles per call; a CPU gains nothing and pays memory
-            tile_batch = 1 if jax.default_backend() == "cpu" else 4
+        self.model, self.params = model, params
+        self.workers, self._worker_network = 1, None  # tiles in parallel (ONNX Runtime: from_onnx)
+        if params is None:  # a graph: from_onnx sets the network (and JAX is not imported)
+            self.engine, self._network = "", None
+        else:
+            import jax
+            import jax.numpy as jnp
+
+            if tile_batch is None:  # an accelerator wants many tiles per call; a CPU gains nothing and pays memory
+                tile_batch = 1 if jax.default_backend() == "cpu" else 4
+            self.engine = f"JAX on {jax.default_backend()}"  # what runs the network, for reports
+            jitted = jax.jit(lambda p, y, q: jnp.clip(model.apply({"params": p}, y, q), 0.0, 1.0))
+            self._network: tiling.Apply = lambda y, q: jitted(self.params, y, q)
+        tile_batch = 1 if tile_batch is None else tile_batch
         if tile_batch < 1:
             raise ValueError(f"tile_batch must be at least 1, got {tile_batch}")
-        self.model, self.params = model, params
         self.tile, self.overlap, self.max_pixels = int(tile), int(overlap), int(max_pixels)
         self.tile_batch = int(tile_batch)
         self.estimator = estimator
-        self.engine = f"JAX on {jax.default_backend()}"  # what runs the network, for reports
-        self.workers, self._worker_network = 1, None  # tiles in parallel (ONNX Runtime: from_onnx)
-        jitted = jax.jit(lambda p, y, q: jnp.clip(model.apply({"params": p}, y, q), 0.0, 1.0))
-        self._network: tiling.Apply = lambda y, q: jitted(self.params, y, q)
 
     @classmethod
     def from_checkpoint(cls, path, estimator: quality_estimate.Choice = "shipped", **kwargs) -> "Restorer":
@@ -82,7 +87,8 @@ class Restorer:
                   workers: Optional[int] = None, **kwargs) -> "Restorer":
         """From an ONNX export (`python -m qgac_jax.export`), run by ONNX Runtime on the CPU.
 
-        The same tiling, Q-maps, estimate and colour policy as `from_checkpoint`; `threads`: ONNX
+        The same tiling, Q-maps, estimate (its network in ONNX Runtime too: no JAX is imported) and colour policy
+        as `from_checkpoint`; `threads`: ONNX
         Runtime's intra-op threads (default: all cores); `workers`: tiles restored at once, each on
         threads / workers cores (default `onnx_graph.default_workers`).
         """
@@ -90,7 +96,7 @@ class Restorer:
 
         onnx_model = OnnxModel(path, threads, default_workers(threads) if workers is None else workers)
         kwargs.setdefault("tile_batch", 1)
-        restorer = cls(onnx_model, None, estimator=quality_estimate.resolve(estimator), **kwargs)
+        restorer = cls(onnx_model, None, estimator=quality_estimate.resolve(estimator, onnx=True), **kwargs)
         restorer._network = lambda y, q: onnx_model(np.asarray(y), np.asarray(q))
         restorer.engine = f"ONNX Runtime {onnx_model.precision}"
         restorer.workers = onnx_model.workers
@@ -102,16 +108,24 @@ class Restorer:
                    **kwargs) -> "Restorer":
         """A model shipped inside the package: the colour one (channels=3) or the grey one (1), of `model`
         (shipped.MODELS: psnr, the default, perceptual or video); or with `realism` R from 0 (the PSNR model) to
-        1 (the perceptual one), the two blended (`models.realism`)."""
+        1 (the perceptual one), the two blended (`models.realism`). Run by JAX, or where JAX is not installed (the
+        restore-only install) by ONNX Runtime from the graph that ships beside it."""
         if realism is not None:
             from qgac_jax.models import realism as realism_lib
 
             if model != "psnr":
                 raise ValueError("realism chooses between the psnr (0) and perceptual (1) models: leave model out")
-            return cls.from_checkpoint(realism_lib.checkpoint(realism_lib.parse(realism), channels), **kwargs)
-        path = shipped.default_checkpoint(channels, model)
+            path = realism_lib.checkpoint(realism_lib.parse(realism), channels)
+        else:
+            path = shipped.default_checkpoint(channels, model)
         if path is None:
             raise ValueError(f"this installation ships no {model} model; use Restorer.from_checkpoint(PATH)")
+        from qgac_jax.models import jax_installed
+
+        if not jax_installed():
+            from qgac_jax.graphs import onnx_graph
+
+            return cls.from_onnx(onnx_graph.cached(path), **kwargs)
         return cls.from_checkpoint(path, **kwargs)
 
     @property

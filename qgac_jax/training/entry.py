@@ -7,6 +7,15 @@ import sys
 from typing import Callable, Optional, Sequence
 
 
+def require_jax(prog: str) -> None:
+    """Exits with one line where JAX is not installed (the restore-only install): before a trainer is imported."""
+    from qgac_jax.commands import engines
+
+    if not engines.jax_installed():
+        sys.exit(f"{prog}: error: training needs JAX and its stack, which this install left out: "
+                 "pip install '.[train]'")
+
+
 def main(train_and_evaluate: Callable, prog: str, description: str, argv: Optional[Sequence[str]] = None) -> None:
     """`--config=FILE[:ARG] --workdir=DIR [--config.KEY=VALUE ...]` -> train_and_evaluate(typed config, workdir).
 

@@ -127,7 +127,7 @@ def train_and_evaluate(config, workdir: str, batches: train_loop.BatchSource = t
     cases = list(config.eval.qualities) + list(config.eval.double)
 
     def evaluate_state(state, done: int):
-        estimate = QualityEstimate(model, jax.device_get(state.ema_params))
+        estimate = QualityEstimate.of_model(model, jax.device_get(state.ema_params))
         result = evaluate(estimate, config.eval.source, cases, config.data.grey, config.eval.max_images)
         log.info("eval step %d: MAE %.2f, within 5: %.2f  %s", done, result["mae"], result["within5"],
                  {k: round(v, 1) for k, v in result.items() if k.startswith("mae_")})
