@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 
 from qgac_jax.models import exports  # noqa: E402
 from qgac_jax.models import flops
-from qgac_jax.graphs import int8_graph, onnx_graph
+from qgac_jax.graphs import int8_graph, onnx_graph, sessions
 from qgac_jax.models import shipped
 from timing import timed  # noqa: E402  (benchmarks/timing.py, beside this script)
 
@@ -74,8 +74,8 @@ def backends_of(model, params, config, tmp):
     int8 = os.path.join(tmp, "colour_int8.onnx")
     int8_graph.quantize(fp32, int8, model, params)
     backends = {"XLA float32": lambda y, q: np.asarray(apply(y, q)),
-                "ONNX Runtime float32": onnx_graph.OnnxModel(fp32, threads=os.cpu_count()),
-                "ONNX Runtime int8": onnx_graph.OnnxModel(int8, threads=os.cpu_count())}
+                "ONNX Runtime float32": sessions.OnnxModel(fp32, threads=os.cpu_count()),
+                "ONNX Runtime int8": sessions.OnnxModel(int8, threads=os.cpu_count())}
     try:
         import openvino as ov
 

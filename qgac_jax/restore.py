@@ -33,7 +33,7 @@ import time
 from qgac_jax.commands import arguments, clip_jobs, engines, jobs, logs
 from qgac_jax.files import atomic_files, clips, inputs, outputs
 from qgac_jax.restoring import guide, video
-from qgac_jax.graphs import onnx_graph
+from qgac_jax.graphs import sessions
 
 PROGRESS_TILES = 8  # images cut into more tiles than this show a progress bar per tile (on a terminal)
 
@@ -85,8 +85,8 @@ def run(argv=None) -> int:
         return 2
     try:
         engine = engines.decide(jobs.settings(args))
-        args.jobs = (args.jobs or onnx_graph.default_jobs()) if engine.backend == "onnxruntime" else 1
-        threads = max(1, onnx_graph.cores() // args.jobs) if args.jobs > 1 else None
+        args.jobs = (args.jobs or sessions.default_jobs()) if engine.backend == "onnxruntime" else 1
+        threads = max(1, sessions.cores() // args.jobs) if args.jobs > 1 else None
         models, *more = [engines.Models(jobs.settings(args, threads=threads), engine) for _ in range(args.jobs)]
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -118,9 +118,9 @@ def test_an_int8_graph_that_cannot_be_built_falls_back_to_float32_under_auto_onl
 
 @pytest.mark.parametrize("cores, jobs", [(1, 1), (2, 1), (4, 1), (7, 1), (8, 2), (16, 4), (64, 16)])
 def test_photos_at_once_are_one_per_four_cores(cores, jobs):
-    from qgac_jax.graphs import onnx_graph
+    from qgac_jax.graphs import sessions
 
-    assert onnx_graph.default_jobs(cores) == jobs
+    assert sessions.default_jobs(cores) == jobs
 
 
 def test_clips_get_the_video_fine_tune_and_photos_the_photo_model(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ import pytest
 import skimage.data
 
 from qgac_jax.evaluation import protocol as eval_protocol
+from qgac_jax.graphs import sessions
 from qgac_jax.models import grid, quality_estimate, shipped
 
 jnp = pytest.importorskip("jax.numpy", reason="the JAX estimator is what the ONNX one is checked against")
@@ -28,7 +29,7 @@ def test_the_shipped_estimators_run_in_onnx_runtime_as_in_jax(name, tmp_path, mo
         pytest.skip(f"this installation ships no {name}")
     monkeypatch.setenv("QGAC_ONNX_CACHE", str(tmp_path / "cache"))  # (the shipped graph: nothing converted)
     in_jax = quality_estimate.QualityEstimate.from_checkpoint(path)
-    in_onnx = quality_estimate.QualityEstimate.from_onnx(path)
+    in_onnx = sessions.estimate(path)
     assert in_onnx.codecs == in_jax.codecs and in_onnx.engine == "ONNX Runtime"
     assert not (tmp_path / "cache").exists()
     photo = skimage.data.coffee()[:300, :420]

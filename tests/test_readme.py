@@ -235,6 +235,7 @@ RULES = [
     (r"^bash \.ci/run$", by_ci),
     (r"^bash \.ci/restore_install\.sh$", by_ci),
     (r"^python3 -m venv \.venv && \.venv/bin/pip install \.$", by_ci),
+    (r"^\.venv/bin/pip install \.$", by_ci),  # (the same install, as docs/development.md names it)
     (PY + r"-m qgac_jax\.train --config=configs/(?!(cpu|gpu|codecs|perceptual)\.py:|int8\.py)\w+\.py(:[\w,=]+)? "
           r"--workdir=workdirs/", train_short),
     (PY + r"-m qgac_jax\.train --config=configs/int8\.py --workdir=workdirs/", trained_in(

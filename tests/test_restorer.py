@@ -156,11 +156,12 @@ def test_a_codec_file_is_raised_to_an_earlier_jpeg_only_by_an_estimator_that_rea
 
 def test_the_shipped_estimate_sends_jpegs_to_the_jpeg_estimator_and_other_files_to_the_codec_one():
     from qgac_jax.models import quality_estimate, shipped
+    from qgac_jax.restoring import guide
     from qgac_jax.data.degrade import codec_encode
 
     if shipped.codec_estimator_checkpoint() is None:
         pytest.skip("this version ships no codec estimator")
-    both = quality_estimate.resolve("shipped")
+    both = guide.resolve_estimator("shipped")
     assert isinstance(both, quality_estimate.PerCodec) and set(both.codecs) == {"jpeg", "webp", "avif", "heic"}
     assert both.by_codec["webp"] is both.by_codec["heic"] is not both.by_codec["jpeg"]
     for data in (jpeg_bytes(natural_image(64, 64), quality=30), codec_encode(natural_image(64, 64), "webp", 50)):

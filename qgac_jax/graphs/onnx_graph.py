@@ -35,8 +35,6 @@ import json
 import logging
 import os
 import pathlib
-import queue
-import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
@@ -277,97 +275,3 @@ def metadata(path) -> Dict[str, str]:
     import onnx
 
     return {p.key: p.value for p in onnx.load(os.fspath(path), load_external_data=False).metadata_props}
-
-
-def session(path, threads: int = 0):
-    """An ONNX Runtime session of the graph at `path` on the CPU, on `threads` cores (0: all); a ValueError where
-    it cannot be loaded."""
-    try:
-        import onnxruntime as ort
-    except ImportError as err:
-        raise ValueError(f"ONNX Runtime, which every install of qgac_jax brings, is missing: {err}") from None
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    try:
-        return ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
-    except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own classes for unreadable files
-        raise ValueError(f"{path} is not an ONNX model ONNX Runtime can load: {err}") from None
-
-
-MAX_WORKERS = 4  # each worker holds a tile's activations: a bound on memory for machines with many cores
-
-
-def cores() -> int:
-    """The cores this process may run on (a container's or `taskset`'s share, not the machine's)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-def default_workers(threads: Optional[int] = None) -> int:
-    """Tiles restored at once: one per core up to MAX_WORKERS, the cores shared out among them. One ONNX
-    Runtime session per core restores more pixels per second than one session on all cores
-    (docs/performance.md)."""
-    return max(1, min(int(threads or cores()), MAX_WORKERS))
-
-
-def default_jobs(available: Optional[int] = None) -> int:
-    """Photos restored at once (restore --jobs): one per MAX_WORKERS cores, at least one. One photo's tiles
-    keep at most MAX_WORKERS sessions busy; the cores beyond them take other photos (docs/performance.md)."""
-    return max(1, int(available or cores()) // MAX_WORKERS)
-
-
-class OnnxModel:
-    """An exported model in an ONNX Runtime session, called as Restorer calls a Flax model.
-
-    `__call__(y [B, H, W, C], qmap [B, H, W, K]) -> [B, H, W, C]` in [0, 1], NHWC like the rest of
-    the package; the transposes to the graph's NCHW happen here.
-    """
-
-    def __init__(self, path, threads: Optional[int] = None, workers: int = 1):
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise ValueError(f"ONNX model {path} does not exist")
-        self.path, self.threads = path, int(threads or 0)  # 0: ONNX Runtime's default, all cores
-        self.session = self._session(self.threads)
-        self.workers = max(1, int(workers))
-        self._idle: "queue.SimpleQueue" = queue.SimpleQueue()  # worker sessions, made on first use
-        self._made = 0
-        self._lock = threading.Lock()
-        names = [i.name for i in self.session.get_inputs()]
-        if names != ["image", "qmap"]:
-            raise ValueError(f"{path} has inputs {names}; restore takes the two-input export (image, qmap), not "
-                             "one exported with --quality")
-        self.channels = int(self.session.get_inputs()[0].shape[1])
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.precision = meta.get("qgac_jax.precision", "float32").split()[0]  # int8 graphs say so (int8_graph)
-
-    def _session(self, threads: int):
-        return session(self.path, threads)
-
-    @staticmethod
-    def _run(session, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
-        feed = {"image": np.ascontiguousarray(np.transpose(y, (0, 3, 1, 2)), np.float32),
-                "qmap": np.ascontiguousarray(np.transpose(qmap, (0, 3, 1, 2)), np.float32)}
-        return np.transpose(session.run(["restored"], feed)[0], (0, 2, 3, 1))
-
-    def __call__(self, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
-        return self._run(self.session, y, qmap)
-
-    def in_worker(self, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
-        """As __call__, from one of `workers` threads at once: each call takes a session of its own, with the
-        cores shared out (ONNX Runtime runs one tile per core faster than one tile on all cores)."""
-        try:
-            session = self._idle.get_nowait()
-        except queue.Empty:
-            with self._lock:
-                self._made += 1
-                if self._made > self.workers:
-                    raise RuntimeError(f"more than {self.workers} concurrent calls") from None
-            session = self._session(max(1, (self.threads or cores()) // self.workers))
-        try:
-            return self._run(session, y, qmap)
-        finally:
-            self._idle.put(session)

@@ -9,14 +9,14 @@ estimator learned that codec: its export lists the codecs) near that JPEG's,
 or 100 where there was none. What the network is then told is `guide`'s.
 
 The grid and the crops are found here in numpy; the network runs in JAX
-(`from_checkpoint`) or in ONNX Runtime (`from_onnx`, what restoring on a CPU
-uses: no JAX imported), the two agreeing (tests/test_quality_estimate.py).
+(`from_checkpoint`) or in ONNX Runtime (`graphs.sessions.estimate`, what
+restoring on a CPU uses: no JAX imported), the two agreeing
+(tests/test_quality_estimate.py).
 """
 
 from __future__ import annotations
 
-import os
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, List, Tuple
 
 import numpy as np
 
@@ -72,26 +72,6 @@ class QualityEstimate:
             raise ValueError(f"{path} holds a restoration model, not a quality estimator")
         return cls.of_model(model, params, tuple(config.get("codecs", ("jpeg",))))
 
-    @classmethod
-    def from_onnx(cls, path, threads: Optional[int] = None) -> "QualityEstimate":
-        """An estimator's export run by ONNX Runtime: its graph as the package ships it, else converted once and
-        cached (`onnx_graph.cached`)."""
-        import json
-
-        from qgac_jax.graphs import onnx_graph
-
-        graph = onnx_graph.cached(path)
-        session = onnx_graph.session(graph, threads or 0)
-        config = json.loads(session.get_modelmeta().custom_metadata_map.get("qgac_jax.model_config", "{}"))
-        if config.get("kind") != "estimator":
-            raise ValueError(f"{path} holds a restoration model, not a quality estimator")
-
-        def predict(x, t):  # NHWC -> the graph's NCHW
-            feed = {"luma": np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32), "table": t.astype(np.float32)}
-            return session.run(["quality"], feed)[0]
-
-        return cls(predict, tuple(config.get("codecs", ("jpeg",))), "ONNX Runtime")
-
     def __call__(self, pixels: np.ndarray, quantization: codecs.Quantization) -> float:
         h, w = pixels.shape[:2]
         # Sides of each crop: CROP, or what the image allows (8 more than a multiple of 16, padded if tiny).
@@ -129,27 +109,3 @@ class PerCodec:
 
     def __call__(self, pixels: np.ndarray, quantization: codecs.Quantization) -> float:
         return self.by_codec[quantization.codec](pixels, quantization)
-
-
-Choice = Union[None, str, os.PathLike, "QualityEstimate"]  # what Restorer's estimator= accepts
-
-
-def resolve(choice: Choice, onnx: bool = False):
-    """"shipped", an export's path, a QualityEstimate (any callable) or None -> a callable or None; an export runs
-    in ONNX Runtime with `onnx` (a restorer that does: no JAX), else in JAX.
-
-    "shipped": the JPEG estimator for JPEGs and, where the package ships it, the codec one for the codecs
-    it read (`PerCodec`).
-    """
-    from qgac_jax.models import shipped
-
-    load = QualityEstimate.from_onnx if onnx else QualityEstimate.from_checkpoint
-    if isinstance(choice, str) and choice == "shipped":
-        jpeg_path, codec_path = shipped.estimator_checkpoint(), shipped.codec_estimator_checkpoint()
-        if jpeg_path is None or codec_path is None:
-            return resolve(jpeg_path, onnx)
-        jpeg_estimate, codec_estimate = load(jpeg_path), load(codec_path)
-        return PerCodec({"jpeg": jpeg_estimate, **{c: codec_estimate for c in codec_estimate.codecs if c != "jpeg"}})
-    if isinstance(choice, (str, os.PathLike)):
-        return load(choice)
-    return choice

@@ -70,7 +70,7 @@ def codec_estimator_checkpoint() -> Optional[pathlib.Path]:
 def with_graphs() -> Dict[str, List[pathlib.Path]]:
     """{precision: the shipped exports whose ONNX graphs of that precision ship in GRAPHS}: every restoration
     export restore can pick by itself (each model, for each colour, at each precision) and, in float32, the quality
-    estimators. What python -m qgac_jax.tools.ship_graphs builds and tests/test_shipped_graphs.py holds it to."""
+    estimators. What python -m qgac_jax.tools.ship_graphs builds and tests/test_ship_graphs.py holds it to."""
     picked: Dict[str, List[pathlib.Path]] = {"float32": [], "int8": []}
     for precision, exports in picked.items():
         for model in MODELS:

@@ -21,6 +21,7 @@ mode, and the quality estimator.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Callable, Optional, Union
 
 import numpy as np
@@ -184,3 +185,34 @@ class AfterJpeg:
 
     def describe(self) -> str:
         return f"{self.file.describe()}, after a JPEG of about quality {self.quality}"
+
+
+EstimatorChoice = Union[None, str, os.PathLike, Estimator]  # what Restorer's estimator= accepts
+
+
+def resolve_estimator(choice: EstimatorChoice, onnx: bool = False) -> Optional[Estimator]:
+    """"shipped", an export's path, an Estimator (any callable) or None -> a callable or None; an export runs in
+    ONNX Runtime with `onnx` (a restorer that does: no JAX, `graphs.sessions.estimate`), else in JAX.
+
+    "shipped": the JPEG estimator for JPEGs and, where the package ships it, the codec one for the codecs
+    it read (`quality_estimate.PerCodec`).
+    """
+    from qgac_jax.models import quality_estimate, shipped
+
+    if onnx:
+        from qgac_jax.graphs import sessions
+
+        load = sessions.estimate
+    else:
+        load = quality_estimate.QualityEstimate.from_checkpoint
+    if isinstance(choice, str) and choice == "shipped":
+        jpeg_path, codec_path = shipped.estimator_checkpoint(), shipped.codec_estimator_checkpoint()
+        if jpeg_path is None or codec_path is None:
+            return resolve_estimator(jpeg_path, onnx)
+        jpeg_estimate, codec_estimate = load(jpeg_path), load(codec_path)
+        return quality_estimate.PerCodec({"jpeg": jpeg_estimate,
+                                          **{c: codec_estimate for c in codec_estimate.codecs if c != "jpeg"}})
+    if isinstance(choice, (str, os.PathLike)):
+        return load(choice)
+    return choice
+

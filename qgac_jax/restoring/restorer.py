@@ -30,7 +30,6 @@ import numpy as np
 
 from qgac_jax import codecs
 from qgac_jax.restoring import ensemble as ensemble_lib
-from qgac_jax.models import quality_estimate
 from qgac_jax.models import shipped, tiling
 from qgac_jax.restoring import guide
 from qgac_jax.codecs.jpeg import rgb_to_ycbcr, ycbcr_to_rgb
@@ -67,7 +66,7 @@ class Restorer:
         self.estimator = estimator
 
     @classmethod
-    def from_checkpoint(cls, path, estimator: quality_estimate.Choice = "shipped", **kwargs) -> "Restorer":
+    def from_checkpoint(cls, path, estimator: guide.EstimatorChoice = "shipped", **kwargs) -> "Restorer":
         """From an export folder (or a training workdir that holds export/).
 
         `estimator`: "shipped" (the package's quality estimator, when it ships one), an estimator
@@ -80,23 +79,23 @@ class Restorer:
         if "://" not in path and not os.path.exists(path):
             raise ValueError(f"checkpoint {path} does not exist")
         model, params, _ = exports.load_restoration_export(path)
-        return cls(model, params, estimator=quality_estimate.resolve(estimator), **kwargs)
+        return cls(model, params, estimator=guide.resolve_estimator(estimator), **kwargs)
 
     @classmethod
-    def from_onnx(cls, path, estimator: quality_estimate.Choice = "shipped", threads: Optional[int] = None,
+    def from_onnx(cls, path, estimator: guide.EstimatorChoice = "shipped", threads: Optional[int] = None,
                   workers: Optional[int] = None, **kwargs) -> "Restorer":
         """From an ONNX export (`python -m qgac_jax.export`), run by ONNX Runtime on the CPU.
 
         The same tiling, Q-maps, estimate (its network in ONNX Runtime too: no JAX is imported) and colour policy
         as `from_checkpoint`; `threads`: ONNX
         Runtime's intra-op threads (default: all cores); `workers`: tiles restored at once, each on
-        threads / workers cores (default `onnx_graph.default_workers`).
+        threads / workers cores (default `sessions.default_workers`).
         """
-        from qgac_jax.graphs.onnx_graph import OnnxModel, default_workers
+        from qgac_jax.graphs.sessions import OnnxModel, default_workers
 
         onnx_model = OnnxModel(path, threads, default_workers(threads) if workers is None else workers)
         kwargs.setdefault("tile_batch", 1)
-        restorer = cls(onnx_model, None, estimator=quality_estimate.resolve(estimator, onnx=True), **kwargs)
+        restorer = cls(onnx_model, None, estimator=guide.resolve_estimator(estimator, onnx=True), **kwargs)
         restorer._network = lambda y, q: onnx_model(np.asarray(y), np.asarray(q))
         restorer.engine = f"ONNX Runtime {onnx_model.precision}"
         restorer.workers = onnx_model.workers

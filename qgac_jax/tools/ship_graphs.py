@@ -5,7 +5,7 @@
 Run after any shipped export changes (a retrained model, a new int8 recipe or
 calibration set): each graph is named as the ONNX cache names it, by the
 digest of the export it was built from (and the int8 recipe's), so a graph
-whose export changed no longer matches and tests/test_shipped_graphs.py
+whose export changed no longer matches and tests/test_ship_graphs.py
 fails until this is run again. Needs the full install with the extra `onnx`
 (JAX and the converter). Which exports get graphs: `shipped.with_graphs`.
 Replaces qgac_jax/pretrained/graphs/ whole; takes a few minutes on a CPU.

@@ -9,9 +9,9 @@ from typing import Callable, Optional, Sequence
 
 def require_jax(prog: str) -> None:
     """Exits with one line where JAX is not installed (the restore-only install): before a trainer is imported."""
-    from qgac_jax.commands import engines
+    from qgac_jax.models import jax_installed
 
-    if not engines.jax_installed():
+    if not jax_installed():
         sys.exit(f"{prog}: error: training needs JAX and its stack, which this install left out: "
                  "pip install '.[train]'")
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from conftest import jpeg_bytes, natural_image
 from qgac_jax.codecs import jpeg
-from qgac_jax.graphs import int8_graph, onnx_graph
+from qgac_jax.graphs import int8_graph, onnx_graph, sessions
 from qgac_jax.models import exports, shipped
 
 ROOT = pathlib.Path(__file__).parents[1]
@@ -56,14 +56,14 @@ def test_each_shipped_graph_restores_as_the_export_beside_it():
         model, params, _ = exports.load_restoration_export(path)
         y = pixels if model.channels == 3 else pixels.mean(-1, keepdims=True)
         qmap = told.qmap(72, 88)[None, ..., : 2 if model.channels == 3 else 1].astype(np.float32)
-        graph = onnx_graph.OnnxModel(shipped.GRAPHS / name)
+        graph = sessions.OnnxModel(shipped.GRAPHS / name)
         out = graph(y, qmap)
         if precision == "float32":
             want = np.clip(np.asarray(model.apply({"params": params}, y, qmap)), 0, 1)
             assert np.abs(out - want).max() < 1e-4, (name, path.name)
         else:
             assert graph.precision == "int8"
-            want = onnx_graph.OnnxModel(onnx_graph.cached(path, log=lambda *a, **k: None))(y, qmap)
+            want = sessions.OnnxModel(onnx_graph.cached(path, log=lambda *a, **k: None))(y, qmap)
             assert 10 * np.log10(1 / np.mean((out - want) ** 2)) > 33, (name, path.name)
             # the convolutions int8 keeps in float32 are this export's, bit for bit (another export's are not)
             assert int8_graph.kept_float(onnx.load(str(shipped.GRAPHS / name)), params, model.KEEP_FLOAT)
