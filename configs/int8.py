@@ -2,6 +2,7 @@
 
     python -m qgac_jax.train --config=configs/int8.py --workdir=workdirs/int8_colour
     python -m qgac_jax.train --config=configs/int8.py:grey --workdir=workdirs/int8_grey
+    python -m qgac_jax.train --config=configs/int8.py:frozen --workdir=workdirs/int8_colour_frozen
 
 Starts from the shipped PSNR model of the same colour, with the int8 graph's
 arithmetic simulated in the forward pass (`model.overrides.int8 = "fake"`,
@@ -14,6 +15,9 @@ at a lower learning rate: the network is already trained, it only learns to
 survive the rounding. The export carries the ranges; `graphs/int8_graph`
 writes them into the int8 graph instead of calibrating.
 
+`frozen`: the ranges learned alone, the shipped float weights kept bit for
+bit (the weights' fine-tune costs float quality: docs/performance.md).
+
 Cost: configs/codecs.py's step plus the rounding (the same FLOPs); measured
 time of the shipped runs on 2 CPU cores: docs/model_cards.md.
 """
@@ -22,7 +26,7 @@ from qgac_jax.training.config import codec_mix, defaults, l1_only, parse_arg
 
 
 def get_config(arg: str = ""):
-    args = parse_arg(arg, grey=False, steps=0)
+    args = parse_arg(arg, grey=False, frozen=False, steps=0)
     c = defaults()
     l1_only(c)
     codec_mix(c, args["grey"])
@@ -32,4 +36,7 @@ def get_config(arg: str = ""):
     c.optim.range_lr_scale = 30.0  # ranges of 0.5..20 must move by up to their size; weights by a rounding step
     c.train.log_every, c.train.eval_every, c.train.checkpoint_every = 25, 400, 50
     c.train.steps = args["steps"] or 1_600
+    if args["frozen"]:
+        c.optim.frozen_weights = True
+        c.train.steps = args["steps"] or 600
     return c

@@ -25,6 +25,11 @@ def test_int8_ranges_learn_at_their_own_rate():
         updates, opt = parts.g_tx.update(grads, opt, params)
     weight, ranges = np.abs(updates["conv"]["kernel"]).mean(), np.abs(updates["conv"]["output"][int8.RANGE]).mean()
     assert ranges / weight == pytest.approx(_config().optim.range_lr_scale, rel=1e-3) and weight > 0
+    frozen = train_step.make_parts(sections.training(_config("frozen")))  # the ranges alone
+    opt = frozen.g_tx.init(params)
+    for _ in range(60):
+        updates, opt = frozen.g_tx.update(grads, opt, params)
+    assert np.all(updates["conv"]["kernel"] == 0) and np.abs(updates["conv"]["output"][int8.RANGE]).min() > 0
 
 
 @pytest.mark.slow

@@ -72,6 +72,7 @@ class OptimSection:
     ema_decay: float = 0.999
     weight_decay: float = 0.0
     range_lr_scale: float = 1.0  # a model trained for int8: its ranges' learning rate, relative to the weights'
+    frozen_weights: bool = False  # a model trained for int8: learn its ranges alone, the float weights kept as they are
 
 
 @dataclasses.dataclass

@@ -79,7 +79,8 @@ def make_parts(config: sections.TrainingConfig) -> TrainParts:
     g_tx = tx(schedule(optim, total))
     if model.int8:  # the int8 ranges at their own pace: the weights are trained already, the ranges are not
         range_schedule = schedule(dataclasses.replace(optim, lr=optim.lr * optim.range_lr_scale), total)
-        g_tx = optax.multi_transform({"weights": g_tx, "ranges": tx(range_schedule)}, _range_labels)
+        weights = optax.set_to_zero() if optim.frozen_weights else g_tx  # (frozen: the float model loses nothing)
+        g_tx = optax.multi_transform({"weights": weights, "ranges": tx(range_schedule)}, _range_labels)
     vgg = None
     if config.loss.perceptual > 0:
         vgg = vgg_lib.VGG(arch=config.loss.vgg, layers=config.loss.vgg_layers, dtype=model.dtype,
