@@ -25,8 +25,8 @@ import jax.numpy as jnp
 
 from qgac_jax.models import qgac
 from qgac_jax.models.estimator import QualityEstimator
-from qgac_jax.models.qga import QGABlock, pool_qmap
-from qgac_jax.models.qgac import QGAC, ResBlock, pad_to_multiple
+from qgac_jax.models.qga import QGABlock, pool_qmap  # noqa: F401 - (models/__init__ names them)
+from qgac_jax.models.qgac import QGAC, ResBlock, pad_to_multiple  # noqa: F401 - (models/__init__ names them)
 
 # The restoration architectures, by the name a config's model.architecture and an export give. Each is a module
 # with VARIANTS (named sizes: {name: constructor fields}) and MODEL, a Flax module built as
@@ -111,22 +111,3 @@ def model_stats(model: QGAC, height: int = 256, width: int = 256) -> Dict[str, f
     params = jax.eval_shape(lambda: model.init(jax.random.key(0), *inputs)["params"])
     flops = count_flops(lambda p, y, q: model.apply({"params": p}, y, q), params, *inputs)
     return {"params": count_params(params), "gflops_per_mp": flops / 1e9 / (height * width / 1e6)}
-
-
-__all__ = [
-    "ARCHITECTURES",
-    "QGAC",
-    "QGABlock",
-    "QualityEstimator",
-    "ResBlock",
-    "VARIANTS",
-    "create_model",
-    "create_model_from_config",
-    "count_params",
-    "dummy_inputs",
-    "init_params",
-    "model_stats",
-    "pad_to_multiple",
-    "pool_qmap",
-    "qmap_channels",
-]
