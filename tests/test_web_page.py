@@ -322,9 +322,13 @@ def test_the_hugging_face_space_assembles_and_its_app_builds_the_page(tmp_path):
     space = tmp_path / "space"
     (wheel,) = space.glob("qgac_jax-*.whl")
     requirements = (space / "requirements.txt").read_text().split()
-    assert requirements[0] == f"./{wheel.name}" and any(r.startswith("gradio") for r in requirements)
-    with zipfile.ZipFile(wheel) as z:  # the shipped models travel inside the wheel
+    assert requirements == [f"./{wheel.name}[app]"]
+    with zipfile.ZipFile(wheel) as z:  # the shipped models and their graphs travel inside the wheel
         assert any(n.startswith("qgac_jax/pretrained/colour/") for n in z.namelist())
+        assert any(n.startswith("qgac_jax/pretrained/graphs/") and n.endswith(".onnx") for n in z.namelist())
+        meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    assert "onnxruntime" in meta and any(line.startswith("Requires-Dist: gradio") and 'extra == "app"' in line
+                                         for line in meta.splitlines())
     card = (space / "README.md").read_text()
     assert "sdk: gradio" in card and "app_file: app.py" in card
     demo = runpy.run_path(str(space / "app.py"))["demo"]  # built, not launched
