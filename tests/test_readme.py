@@ -241,7 +241,7 @@ RULES = [
     (PY + r"-m qgac_jax\.train --config=configs/int8\.py --workdir=workdirs/", trained_in(
         "tests/test_restoration.py::test_the_int8_fine_tune_starts_from_the_shipped_model_with_calibrated_ranges_and_"
         "exports_them")),
-    (PY + r"-m qgac_jax\.train --config=configs/(cpu|gpu|codecs|perceptual)\.py:[\w,=]+ --workdir=workdirs/",
+    (PY + r"-m qgac_jax\.train --config=configs/(cpu|gpu|codecs|perceptual|int8)\.py:[\w,=]+ --workdir=workdirs/",
      train_preset),
     (PY + r"-m qgac_jax\.train_estimator --config=configs/estimator\.py --workdir=workdirs/", train_estimator_short),
     (PY + r"-m qgac_jax\.train_estimator --config=configs/estimator\.py:\w+ --workdir=workdirs/", train_preset),
@@ -282,6 +282,8 @@ RULES = [
     (PY + r"benchmarks/int8_sensitivity\.py", run_in_sandbox(["--calibration", "2", "--rank", "2", "--keep", "1",
                                                                  "--seconds", "0.05"])),
     (PY + r"benchmarks/estimator_accuracy\.py ", lambda c, t: run_in_sandbox(["--max-images", "1"])(_shared(c), t)),
+    (PY + r"benchmarks/int8_quality\.py ", lambda c, t: run_in_sandbox(["--max-images", "1", "--cases", "10"])(
+        _shared(c), t)),
     (PY + r"benchmarks/profile_step\.py$", run_in_sandbox(["--variant", "tiny", "--batch", "1", "--patch", "32",
                                                               "--seconds", "0.05"])),
 ]
