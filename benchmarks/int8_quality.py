@@ -1,11 +1,12 @@
 """int8 against float32, photo by photo: what the int8 graphs lose on each set and case, mean and worst photo.
 
     .venv/bin/python benchmarks/int8_quality.py --images ../shared/data/cbsd68 [--images DIR ...]
-        [--cases 10,40,20:75,20:75:4,30:90,10:50:3,webp:10,avif:10,heic:10] [--int8 EXPORT ...] [--json OUT]
+        [--cases 10,40,20:75,20:75:4,30:90,10:50:3,webp:10,avif:10,heic:10] [--int8 EXPORT ...] [--grey]
+        [--json OUT]
 
-The float32 reference is the shipped colour model's graph (ONNX Runtime, as
+The float32 reference is the shipped colour (`--grey`: grey) model's graph (ONNX Runtime, as
 restore runs it); each --int8 EXPORT (default: what `--precision int8` runs,
-pretrained/int8_colour) is restored through its int8 graph (shipped, else
+pretrained/int8_colour or int8_grey) is restored through its int8 graph (shipped, else
 quantized once and cached: `int8_graph.cached`). Every photo of each folder
 is compressed as `evaluate` compresses it (`protocol.eval_examples`), restored
 told the file's quantization and the shipped estimator's raise, and measured
@@ -45,17 +46,19 @@ def main():
     parser.add_argument("--images", action="append", required=True)
     parser.add_argument("--cases", default="10,40,20:75,20:75:4,30:90,10:50:3,webp:10,avif:10,heic:10")
     parser.add_argument("--int8", action="append", help="an export whose int8 graph is measured (repeatable)")
+    parser.add_argument("--grey", action="store_true", help="grey photos, the grey models (int8_grey)")
     parser.add_argument("--max-images", type=int, default=0)
     parser.add_argument("--json")
     args = parser.parse_args()
     quiet = lambda *a, **k: None  # noqa: E731
-    reference = Restorer.from_onnx(onnx_graph.cached(shipped.default_checkpoint(3), log=quiet))
+    channels = 1 if args.grey else 3
+    reference = Restorer.from_onnx(onnx_graph.cached(shipped.default_checkpoint(channels), log=quiet))
     int8s = {pathlib.Path(p).name: Restorer.from_onnx(int8_graph.cached(p, log=quiet))
-             for p in (args.int8 or [shipped.default_checkpoint(3, precision="int8")])}
+             for p in (args.int8 or [shipped.default_checkpoint(channels, precision="int8")])}
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     results = {}
     for folder in args.images:
-        for ex in eval_examples(folder, cases, max_images=args.max_images):
+        for ex in eval_examples(folder, cases, grey=args.grey, max_images=args.max_images):
             pixels, told = ex["compressed"], ex["quantization"]
             base = psnr(ex["target"], reference.restore_compressed(pixels, told))
             for name, restorer in int8s.items():

@@ -6,6 +6,7 @@ Needs ONNX Runtime alone, which every install brings: no JAX is imported here.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -26,12 +27,24 @@ def session(path, threads: int = 0):
     except ImportError as err:
         raise ValueError(f"ONNX Runtime, which every install of qgac_jax brings, is missing: {err}") from None
     options = ort.SessionOptions()
+    options.enable_mem_pattern = False  # (a memory plan cached per input shape: a folder's sizes each kept one)
     if threads:
         options.intra_op_num_threads = threads
     try:
         return ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own classes for unreadable files
         raise ValueError(f"{path} is not an ONNX model ONNX Runtime can load: {err}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _shrinking():
+    """Run options that hand the arena's memory back after each tile: a session otherwise keeps the largest tile's
+    activations for good, each session of each model a folder loads (docs/performance.md#memory)."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options
 
 
 MAX_WORKERS = 4  # each worker holds a tile's activations: a bound on memory for machines with many cores
@@ -90,7 +103,7 @@ class OnnxModel:
     def _run(session, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
         feed = {"image": np.ascontiguousarray(np.transpose(y, (0, 3, 1, 2)), np.float32),
                 "qmap": np.ascontiguousarray(np.transpose(qmap, (0, 3, 1, 2)), np.float32)}
-        return np.transpose(session.run(["restored"], feed)[0], (0, 2, 3, 1))
+        return np.transpose(session.run(["restored"], feed, _shrinking())[0], (0, 2, 3, 1))
 
     def __call__(self, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
         return self._run(self.session, y, qmap)
