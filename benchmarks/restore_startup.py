@@ -48,7 +48,7 @@ def main() -> None:
         buf = io.BytesIO()
         Image.fromarray(np.stack([x * 4, y * 4, (x * y) % 256], -1).astype(np.uint8)).save(buf, "JPEG", quality=20)
         (tmp / "tiny.jpg").write_bytes(buf.getvalue())
-        for python in args.python or [sys.executable]:
+        for python in [os.path.abspath(p) for p in args.python or [sys.executable]]:
             has_jax = subprocess.run([python, "-c", "import jax"], capture_output=True).returncode == 0
             baseline = best_of(args.rounds, [python, "-c", "pass"], tmp)
             imported = best_of(args.rounds, [python, "-c", "import qgac_jax.restore"], tmp)

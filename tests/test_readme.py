@@ -282,6 +282,9 @@ RULES = [
     (PY + r"benchmarks/int8_sensitivity\.py", run_in_sandbox(["--calibration", "2", "--rank", "2", "--keep", "1",
                                                                  "--seconds", "0.05"])),
     (PY + r"benchmarks/estimator_accuracy\.py ", lambda c, t: run_in_sandbox(["--max-images", "1"])(_shared(c), t)),
+    (PY + r"benchmarks/restore_startup\.py ", lambda c, t: run_in_sandbox(["--rounds", "1"])(
+        c.split(" --python")[0], t)),  # (this environment's interpreter: the sandbox has no lite/ or .venv/)
+    (PY + r"benchmarks/restore_folder_memory\.py$", run_in_sandbox(["--megapixels", "0.05,0.1"])),
     (PY + r"benchmarks/int8_quality\.py ", lambda c, t: run_in_sandbox(["--max-images", "1", "--cases", "10"])(
         _shared(c), t)),
     (PY + r"benchmarks/profile_step\.py$", run_in_sandbox(["--variant", "tiny", "--batch", "1", "--patch", "32",
