@@ -30,6 +30,14 @@ def by_ci(command, tmp_path):
                                                              and "bash .ci/restore_install.sh" in ci)
 
 
+def restore_install_named(command, tmp_path):
+    """The restore install as docs/development.md names it, without the venv's creation: the README's marked line
+    ends with it, and CI runs that line (`by_ci`)."""
+    line = re.search(r"<!-- restore-install -->\n```\n(.*)\n```", README).group(1)
+    assert line.endswith("&& " + command), line
+    by_ci("bash .ci/restore_install.sh", tmp_path)
+
+
 def fast_tier(command, tmp_path):
     """The fast tier's command, collected (running it here would run the suite inside itself): it selects
     tests, none of them marked slow, and the slow ones are left for the full command."""
@@ -235,7 +243,7 @@ RULES = [
     (r"^bash \.ci/run$", by_ci),
     (r"^bash \.ci/restore_install\.sh$", by_ci),
     (r"^python3 -m venv \.venv && \.venv/bin/pip install \.$", by_ci),
-    (r"^\.venv/bin/pip install \.$", by_ci),  # (the same install, as docs/development.md names it)
+    (r"^\.venv/bin/pip install \.$", restore_install_named),
     (PY + r"-m qgac_jax\.train --config=configs/(?!(cpu|gpu|codecs|perceptual)\.py:|int8\.py)\w+\.py(:[\w,=]+)? "
           r"--workdir=workdirs/", train_short),
     (PY + r"-m qgac_jax\.train --config=configs/int8\.py --workdir=workdirs/", trained_in(
