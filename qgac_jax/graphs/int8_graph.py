@@ -215,8 +215,9 @@ def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
 
     export_path = exports.export_dir(export_path)
     name = f"{exports.digest(export_path)}.int8-{_recipe_digest()}.onnx"
-    if onnx_graph.shipped_graph(name) is not None:  # (no float graph needed)
-        return onnx_graph.shipped_graph(name)
+    shipped_graph = onnx_graph.shipped_graph(name)
+    if shipped_graph is not None:  # (no float graph needed)
+        return shipped_graph
     float_path = onnx_graph.cached(export_path, log)
     out = onnx_graph.cache_dir() / name
 

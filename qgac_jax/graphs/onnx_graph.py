@@ -255,8 +255,9 @@ def cached(export_path, log: Callable[..., None] = print) -> pathlib.Path:
 
     export_path = exports.export_dir(export_path)
     name = f"{exports.digest(export_path)}.onnx"
-    if shipped_graph(name) is not None:
-        return shipped_graph(name)
+    shipped = shipped_graph(name)
+    if shipped is not None:
+        return shipped
 
     def build(out):
         _converter()  # (one line naming the extra where it is missing, before reading the export with JAX)

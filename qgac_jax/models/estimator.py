@@ -64,9 +64,8 @@ class QualityEstimator(nn.Module):
         found the grid on the whole photo: `quality_estimate`, and the estimator's ONNX graph)."""
         b, h, w = image.shape[:3]
         margin = 0 if aligned else MARGIN
-        if not isinstance(h, int):  # (symbolic sides: the ONNX conversion, whose caller checks them)
-            pass
-        elif (h - margin) % MULTIPLE or (w - margin) % MULTIPLE or min(h, w) < margin + MULTIPLE:
+        symbolic = not isinstance(h, int)  # (the ONNX conversion's sides, which its caller checks)
+        if not symbolic and ((h - margin) % MULTIPLE or (w - margin) % MULTIPLE or min(h, w) < margin + MULTIPLE):
             raise ValueError(f"estimator input sides must be {margin} more than a multiple of {MULTIPLE} "
                              f"(e.g. {128 + margin}), got {h}x{w}")
         if aligned:
