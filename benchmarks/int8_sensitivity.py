@@ -34,22 +34,24 @@ SIDE = 128
 
 
 def training_photos():
+    """The training photos' paths (decoded when a crop needs them: a short run reads a few)."""
     files = sorted(f for folder in ("t91", "bsds500_train") for f in glob.glob(os.path.join(SHARED, folder, "*"))
                    if f.lower().endswith((".png", ".jpg", ".bmp")))
     if files:
-        return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+        return files
     from qgac_jax.data import sources
 
-    return [sources.load_image(p, False, 10**8) for p in sources.builtin_files(False)]
+    return list(sources.builtin_files(False))
 
 
 def crops(photos, n, rng):
     """n feeds of the graph: JPEG crops at random qualities, with the Q-maps of their files."""
     from qgac_jax.codecs import jpeg
+    from qgac_jax.data import sources
 
     out = []
     for i in range(n):
-        img = photos[i % len(photos)]
+        img = sources.load_image(photos[i % len(photos)], False, 10**8)
         img = np.pad(img, ((0, max(0, SIDE - img.shape[0])), (0, max(0, SIDE - img.shape[1])), (0, 0)), "reflect")
         y, x = (rng.integers(0, d - SIDE + 1) // 8 * 8 for d in img.shape[:2])
         buf = io.BytesIO()

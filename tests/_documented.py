@@ -45,9 +45,10 @@ def _env():
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT), XLA_FLAGS=xla_flags(), PATH=path)
 
 
-def _run(argv, cwd=ROOT, timeout=600):
-    proc = subprocess.run(argv, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
-    return proc
+def _run(argv, cwd=ROOT, timeout=600, env=None):
+    """argv in a fresh shell's environment (`_env`), with `env`'s variables on top."""
+    return subprocess.run(argv, cwd=cwd, env=dict(_env(), **(env or {})), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def _argv(command):
