@@ -125,9 +125,11 @@ def test_quantized_tensors_are_those_of_the_int8_convolutions_each_once(tiny):
     assert not any(n.startswith(QGAC.KEEP_FLOAT) for n in names)  # stem, QGA, fuse0, head stay float
     # tiny: 1 block per level, 2 levels; a ResBlock's two outputs and its ReLU, and its input where no int8
     # convolution made it; each downsampling's input and output; fuse1, fuse2's input and output.
-    assert {"enc0_res0_input", "down0_input", "down0/output", "fuse1_input", "fuse1/output",
-            "enc0_res0/relu", "enc0_res0/Conv_0/output", "enc0_res0/Conv_1/output", "dec0_res0/input"} <= names
+    assert {"down0_input", "down0/output", "fuse1_input", "fuse1/output", "enc0_res0/relu",
+            "enc0_res0/Conv_1/output", "enc1_res0/Conv_0/output", "dec1_res0/relu", "dec0_res0/relu"} <= names
     assert "enc1_res0/input" not in names and "dec1_res0/input" not in names  # down1/fuse1 made them
+    # a full-resolution block's first convolution stays float, and so its input: the stem's and fuse0's outputs
+    assert not {"enc0_res0_input", "enc0_res0/Conv_0/output", "dec0_res0/input", "dec0_res0/Conv_0/output"} & names
 
 
 def test_bad_int8_modes_are_refused():
@@ -155,3 +157,24 @@ def test_a_fake_int8_model_trains(tiny):
     assert any(float(jnp.abs(g).max()) > 0 for g in ranges)
     stepped = jax.tree.map(lambda p, g: p - 1e-3 * jnp.sign(g), p8, grads)
     assert float(jax.jit(loss)(stepped)) < float(value)
+
+
+def test_an_int8_export_with_ranges_its_network_no_longer_reads_loads_without_them(tiny, tmp_path):
+    """An int8 fine-tune exported before the network kept more convolutions float holds ranges of tensors it no
+    longer quantizes: those are dropped on loading; any other parameter it lacks a place for is refused."""
+    from qgac_jax.models import exports
+
+    model, params = tiny
+    params = int8.calibrate(model.clone(int8="fake"), params, _pairs(n=1))
+    config = {"variant": "tiny", "channels": 3, "dtype": "float32", "overrides": {"int8": "fake"}}
+    flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params))
+    stale = {**flat, ("enc0_res0_input", int8.RANGE): np.array([-1.0, 1.0], np.float32)}
+    exports.export_params(tmp_path / "old", flax.traverse_util.unflatten_dict(stale), config)
+    _, loaded, _ = exports.load_export(tmp_path / "old")
+    assert int8.ranges(loaded).keys() == int8.ranges(params).keys() and "enc0_res0_input" not in int8.ranges(loaded)
+    for key, value in flax.traverse_util.flatten_dict(flax.core.unfreeze(loaded)).items():
+        np.testing.assert_array_equal(value, flat[key])
+    alien = {**flat, ("extra_conv", "kernel"): np.ones((3, 3, 4, 4), np.float32)}
+    exports.export_params(tmp_path / "alien", flax.traverse_util.unflatten_dict(alien), config)
+    with pytest.raises(ValueError):
+        exports.load_export(tmp_path / "alien")

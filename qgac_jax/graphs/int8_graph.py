@@ -8,10 +8,13 @@ qualities 10..90, with the Q-maps of those files. The convolutions of the
 modules in the network's KEEP_FLOAT stay float32: the stem reads the image and the Q-map,
 the QGA blocks read quantization steps spread over two orders of magnitude
 and write a sigmoid's argument, the full-resolution fuse and the head carry
-the residual's small values next to large ones. They hold a few percent of the
-arithmetic and most of int8's error (docs/performance.md ranks every
-convolution). Each graph convolution is matched to its Flax module by its
-weights, so the rule holds for any width or depth.
+the residual's small values next to large ones, and the first convolution of
+the full-resolution blocks reads the image-scale stream, whose uint8 steps
+show on smooth photos. They hold a sixth of the arithmetic and most of
+int8's error (docs/performance.md ranks every convolution). Each graph
+convolution is matched to its Flax module by its weights, so the rule holds
+for any width or depth. A model fine-tuned for int8 brings its ranges, which
+the graph widens by WIDEN (`models.int8.widened`).
 
 The graph keeps the float32 graph's tensor contract (`onnx_graph`): float32
 image and qmap in, float32 restored out.
@@ -31,8 +34,10 @@ from qgac_jax.codecs import jpeg
 from qgac_jax.graphs import onnx_graph
 from qgac_jax.models import shipped
 
-RECIPE = "qdq/conv/per-channel/u8s8/moving-average/float-stem-qga-fuse0-head-v1"  # a new recipe gets new cached graphs
-RECIPE_LEARNED = "qdq/conv/per-channel/u8s8/learned-ranges/float-stem-qga-fuse0-head-v1"  # a model trained for int8
+# A new recipe gets new cached graphs (both are in the cache's names).
+RECIPE = "qdq/conv/per-channel/u8s8/moving-average/float-stem-qga-fuse0-head-fullres-conv0-v2"
+WIDEN = 1.5  # a learned range, times this: the margin large sharp photos need (docs/performance.md)
+RECIPE_LEARNED = f"qdq/conv/per-channel/u8s8/learned-ranges-x{WIDEN:g}/float-stem-qga-fuse0-head-fullres-conv0-v2"
 CALIBRATION = shipped.ROOT / "calibration"
 
 
@@ -67,13 +72,13 @@ def calibration_pairs(channels: int) -> List[Tuple[np.ndarray, np.ndarray]]:
 
 def kept_float(model, params, keep_float) -> List[str]:
     """Names of the Conv nodes of an ONNX ModelProto whose weights belong to a `keep_float` module of `params`
-    (the network's KEEP_FLOAT: prefixes of its module names)."""
+    (the network's KEEP_FLOAT: prefixes of its module paths, 'enc0_res0/Conv_0')."""
     import jax
     from onnx import numpy_helper
 
     keep = set()
     for path, value in jax.tree_util.tree_flatten_with_path(params)[0]:
-        module = str(getattr(path[0], "key", path[0]))
+        module = "/".join(str(getattr(p, "key", p)) for p in path[:-1])
         if getattr(path[-1], "key", None) == "kernel" and np.ndim(value) == 4 and module.startswith(tuple(keep_float)):
             keep.add(np.asarray(value, np.float32).transpose(3, 2, 0, 1).tobytes())  # HWIO -> ONNX's OIHW
     weights = {init.name: init for init in model.graph.initializer}
@@ -188,6 +193,7 @@ def quantize(float_path, out_path, model, params, quality: Optional[int] = None)
         keep = kept_float(graph, params, model.KEEP_FLOAT)
         if int8_lib.ranges(params):
             recipe = RECIPE_LEARNED
+            params = int8_lib.widened(params, WIDEN)
             quantize_with_ranges(pre, out, learned_ranges(graph, keep, model, params, quality), keep)
         else:
             recipe = RECIPE
@@ -201,7 +207,7 @@ def quantize(float_path, out_path, model, params, quality: Optional[int] = None)
 
 
 def _recipe_digest() -> str:
-    h = hashlib.sha256(RECIPE.encode())
+    h = hashlib.sha256((RECIPE + RECIPE_LEARNED).encode())
     for path in calibration_files():
         h.update(path.name.encode())
         h.update(path.read_bytes())

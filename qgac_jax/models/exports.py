@@ -104,6 +104,30 @@ def load_export(path):
     model = create_model_from_config(config)
     like = jax.eval_shape(lambda: model.init(jax.random.key(0), *dummy_inputs(model, 32, 32))["params"])
     with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckpt:
-        params = ckpt.restore(orbax_path(path), args=ocp.args.Composite(params=ocp.args.StandardRestore(like))).params
+        try:
+            params = ckpt.restore(orbax_path(path),
+                                  args=ocp.args.Composite(params=ocp.args.StandardRestore(like))).params
+        except ValueError as err:
+            params = _without_stale_ranges(ckpt, orbax_path(path), like, err)
     return model, params, config
+
+
+def _without_stale_ranges(ckpt, path, like, err: ValueError):
+    """The params of an int8 fine-tune exported before its network kept more convolutions float: the ranges of
+    tensors it no longer quantizes are dropped. Any other difference from `like` raises `err`."""
+    import flax
+    import orbax.checkpoint as ocp
+
+    from qgac_jax.models import int8
+
+    stored = flax.traverse_util.flatten_dict(
+        ckpt.restore(path, args=ocp.args.Composite(params=ocp.args.StandardRestore())).params)
+    want = flax.traverse_util.flatten_dict(flax.core.unfreeze(like))
+    extra = set(stored) - set(want)
+    if set(want) - set(stored) or not extra or any(k[-1] != int8.RANGE for k in extra):
+        raise err
+    for k, v in want.items():
+        if tuple(stored[k].shape) != tuple(v.shape):
+            raise err
+    return flax.traverse_util.unflatten_dict({k: stored[k] for k in want})
 

@@ -113,6 +113,15 @@ def ranges(params) -> Dict[str, np.ndarray]:
     return {"/".join(k[:-1]): np.asarray(v, np.float32) for k, v in flat.items() if k[-1] == RANGE}
 
 
+def widened(params, factor: float):
+    """`params` with every int8 range multiplied by `factor`, both ends. Ranges learned on training crops fit a
+    crop's extremes; a large, sharp photo runs past them, and clipping costs it more than the coarser steps cost
+    others (measured: docs/performance.md#int8-by-default)."""
+    flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params))
+    return flax.traverse_util.unflatten_dict(
+        {k: jnp.asarray(np.asarray(v, np.float32) * factor) if k[-1] == RANGE else v for k, v in flat.items()})
+
+
 def _observer(model):
     """(float params, image, qmap) -> {point: value [B, H, W, C]} of each quantized tensor, jitted."""
     def run(params, image, qmap):

@@ -25,6 +25,7 @@ class ResBlock(nn.Module):
     dtype: Any = jnp.float32
     int8: str = ""
     quantize_input: bool = True
+    float_first: bool = False  # under `int8`, the first convolution (and so its input) stays float
 
     @nn.compact
     def __call__(self, x):
@@ -32,9 +33,12 @@ class ResBlock(nn.Module):
         if not self.int8:
             h = nn.relu(nn.Conv(c, (3, 3), dtype=self.dtype)(x))
             return x + nn.Conv(c, (3, 3), dtype=self.dtype)(h)
-        if self.quantize_input:
-            x = int8_lib.Point(self.int8, name="input")(x)
-        h = nn.relu(int8_lib.Conv(c, dtype=self.dtype, mode=self.int8, name="Conv_0")(x))
+        if self.float_first:
+            h = nn.relu(nn.Conv(c, (3, 3), dtype=self.dtype, name="Conv_0")(x))
+        else:
+            if self.quantize_input:
+                x = int8_lib.Point(self.int8, name="input")(x)
+            h = nn.relu(int8_lib.Conv(c, dtype=self.dtype, mode=self.int8, name="Conv_0")(x))
         h = int8_lib.Point(self.int8, name="relu")(h)
         return x + int8_lib.Conv(c, dtype=self.dtype, mode=self.int8, name="Conv_1")(h)
 
@@ -96,9 +100,12 @@ class QGAC(nn.Module):
     zero_head: bool = True
     dtype: Any = jnp.float32
     int8: str = ""
-    # Modules whose convolutions stay float32 in the int8 graph (prefixes of module names): the stem reads the
-    # image and the Q-map, the QGA blocks' sigmoids and the head are the most sensitive (docs/algorithm.md).
-    KEEP_FLOAT: ClassVar[Tuple[str, ...]] = ("stem", "qga", "fuse0", "head")
+    # Modules whose convolutions stay float32 in the int8 graph (prefixes of module paths): the stem reads the
+    # image and the Q-map, the QGA blocks' sigmoids and the head are the most sensitive (docs/algorithm.md); the
+    # first convolution of the full-resolution blocks that read the image-scale stream (the stem's and fuse0's
+    # outputs) cost smooth photos most of what int8 lost with those alone (docs/performance.md).
+    KEEP_FLOAT: ClassVar[Tuple[str, ...]] = ("stem", "qga", "fuse0", "head", "enc0_res0/Conv_0", "dec0_res0/Conv_0",
+                                             "dec0_res1/Conv_0")
 
     def __post_init__(self):
         if self.int8 not in int8_lib.MODES:
@@ -127,14 +134,16 @@ class QGAC(nn.Module):
             return int8_lib.Conv(features, kernel, strides, dtype=self.dtype, mode=self.int8, name=name)
         return nn.Conv(features, kernel, strides=strides, dtype=self.dtype, name=name)
 
-    def _point(self, x, name):
-        """x as a quantized tensor where the int8 graph quantizes it (the input of an int8 convolution)."""
-        if self.int8 and not name.startswith(self.KEEP_FLOAT):
+    def _point(self, x, name, reader=None):
+        """x as a quantized tensor where the int8 graph quantizes it: the input of `reader` (default `name`), an
+        int8 convolution."""
+        if self.int8 and not (reader or name).startswith(self.KEEP_FLOAT):
             return int8_lib.Point(self.int8, name=f"{name}_input")(x)
         return x
 
     def _res(self, x, name, quantized_input=False):
-        return ResBlock(self.dtype, self.int8, not quantized_input, name=name)(x)
+        float_first = f"{name}/Conv_0".startswith(self.KEEP_FLOAT)
+        return ResBlock(self.dtype, self.int8, not quantized_input, float_first, name=name)(x)
 
     def _fuse(self, x, skip, name):
         if self.fuse == "add":
@@ -159,7 +168,8 @@ class QGAC(nn.Module):
 
         x = jnp.concatenate([yp, qp], axis=-1).astype(self.dtype)
         x = self._conv(self.widths[0], (3, 3), "stem")(x)
-        x = self._point(x, "enc0_res0" if self.levels else "mid_res0")  # the skip reads it quantized too
+        first = "enc0_res0" if self.levels else "mid_res0"
+        x = self._point(x, first, f"{first}/Conv_0")  # the skip reads it quantized too
         skips = [x]  # full-resolution skip: no QGA (QGA follows each downsampling)
         for level in range(self.levels):
             for i in range(self.blocks):  # the stem's or a downsampling's output: quantized already
