@@ -138,14 +138,15 @@ def test_restore_defaults_to_onnx_runtime_on_cpu_and_converts_once(tmp_path, mon
     src = tmp_path / "in"
     src.mkdir()
     (src / "a.jpg").write_bytes(jpeg_bytes(natural_image(72, 88), quality=15))
-    assert restore.run([str(src), "--output", str(tmp_path / "auto")]) == 0
+    fp32 = ["--precision", "float32"]  # the backend's default is the subject (tests/test_engines.py: precision's)
+    assert restore.run([str(src), "--output", str(tmp_path / "auto"), *fp32]) == 0
     err = capsys.readouterr().err  # one line for the conversion, none of the converter's own warnings
     assert re.fullmatch(r"converting \S+ to ONNX once \(kept at \S+\.onnx\) \.\.\. \d+ s\n", err), err
     # the colour model's graph and the two estimators' (converted as the model's is, their message on stdout)
     models = (shipped.default_checkpoint(3), shipped.estimator_checkpoint(), shipped.codec_estimator_checkpoint())
     assert sorted((tmp_path / "cache").glob("*.onnx")) == sorted(tmp_path / "cache" / f"{exports.digest(p)}.onnx"
                                                                  for p in models)
-    assert restore.run([str(src), "--output", str(tmp_path / "again")]) == 0
+    assert restore.run([str(src), "--output", str(tmp_path / "again"), *fp32]) == 0
     assert "converting" not in capsys.readouterr().err  # the cached graph
     assert restore.run([str(src), "--output", str(tmp_path / "jax"), "--backend", "jax"]) == 0
     a, b = (np.asarray(Image.open(tmp_path / d / "a.png"), np.float64) for d in ("auto", "jax"))
@@ -184,14 +185,15 @@ def test_a_damaged_cached_graph_is_converted_again_and_an_unwritable_cache_falls
     monkeypatch.setattr(shipped, "GRAPHS", tmp_path / "none")  # converted as a checkpoint of one's own is
     src = tmp_path / "a.jpg"
     src.write_bytes(jpeg_bytes(natural_image(40, 48), quality=15))
-    assert restore.run([str(src), "--output", str(tmp_path / "first")]) == 0
+    fp32 = ["--precision", "float32"]  # the float32 graph's cache is the subject
+    assert restore.run([str(src), "--output", str(tmp_path / "first"), *fp32]) == 0
     graph = tmp_path / "cache" / f"{exports.digest(shipped.default_checkpoint(3))}.onnx"
     graph.write_bytes(graph.read_bytes()[: graph.stat().st_size // 2])  # truncated, as by a full disk
     capsys.readouterr()
-    assert restore.run([str(src), "--output", str(tmp_path / "healed")]) == 0
+    assert restore.run([str(src), "--output", str(tmp_path / "healed"), *fp32]) == 0
     err = capsys.readouterr().err
     assert err.startswith("the cached ONNX graph was damaged; converting") and err.count("\n") == 1, err
-    assert restore.run([str(src), "--output", str(tmp_path / "again"), "--backend", "onnxruntime"]) == 0
+    assert restore.run([str(src), "--output", str(tmp_path / "again"), "--backend", "onnxruntime", *fp32]) == 0
     assert capsys.readouterr().err == ""  # the repaired graph is used as it is
     a, b = (np.asarray(Image.open(tmp_path / d / "a.png")) for d in ("first", "again"))
     np.testing.assert_array_equal(a, b)
@@ -199,7 +201,7 @@ def test_a_damaged_cached_graph_is_converted_again_and_an_unwritable_cache_falls
     (tmp_path / "file").write_text("not a folder")
     monkeypatch.setenv("QGAC_ONNX_CACHE", str(tmp_path / "file" / "cache"))
     start = time.perf_counter()
-    assert restore.run([str(src), "--output", str(tmp_path / "jax")]) == 0
+    assert restore.run([str(src), "--output", str(tmp_path / "jax"), *fp32]) == 0
     err = capsys.readouterr().err
     assert err.startswith("warning: the ONNX cache") and "QGAC_ONNX_CACHE" in err and "using JAX" in err
     assert err.count("\n") == 1 and "converting" not in err and time.perf_counter() - start < 60

@@ -2,10 +2,9 @@
 that restore (restore, evaluate, the web page, the archive job), and `Models`, which loads each model a run
 needs once.
 
---precision auto runs int8 where it pays: ONNX Runtime on a CPU with int8 dot-product instructions (VNNI,
-AMX, Arm's dot product), where the int8 graph is faster (docs/performance.md); float32 elsewhere.
-The default stays float32 until an int8 model holds float32's quality on every measured set
-(docs/performance.md#int8-by-default).
+--precision auto, the default, runs int8 where it pays: ONNX Runtime on a CPU with int8 dot-product
+instructions (VNNI, AMX, Arm's dot product), where the int8 graph is faster at a few thousandths of a dB
+(docs/performance.md#int8-by-default); float32 elsewhere.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from qgac_jax.models import jax_installed, realism, shipped
 
 BACKENDS = ("auto", "jax", "onnxruntime")  # what --backend and $QGAC_BACKEND accept
 PRECISIONS = ("auto", "float32", "int8")  # what --precision accepts; int8 runs `int8_graph` in ONNX Runtime
-DEFAULT_PRECISION = "float32"  # auto when int8 holds float32's quality: docs/performance.md#int8-by-default
+DEFAULT_PRECISION = "auto"  # int8 holds float32's quality on every set measured: docs/performance.md#int8-by-default
 _BUILDING = threading.Lock()
 INT8_FLAGS = {"amx_int8": "AMX", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "asimddp": "Arm dot product"}
 
@@ -78,11 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or where JAX is not installed (faster there; the shipped models' graphs come with the "
                              "package, a checkpoint's own is converted once and cached), else JAX")
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
-                        help="float32 (default): the exact float network; int8: a quantized graph in ONNX "
-                             "Runtime (of the shipped model fine-tuned for it where one ships), 1.5 to 2.0 times as "
-                             "fast on a 12-megapixel photo on a CPU with VNNI or AMX, 0.02-0.10 dB of PSNR below "
-                             "float32 on the sets measured (docs/performance.md); auto: int8 where the CPU has such "
-                             "instructions (VNNI, AMX, Arm's dot product), float32 elsewhere")
+                        help="auto (default): int8 where ONNX Runtime runs on a CPU with int8 dot-product "
+                             "instructions (VNNI, AMX, Arm's), float32 elsewhere; int8: a quantized graph in ONNX "
+                             "Runtime (of the shipped model fine-tuned for it where one ships), faster on such CPUs "
+                             "and within 0.02 dB of float32's PSNR on average on the sets measured "
+                             "(docs/performance.md); float32: the exact float network")
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, onnx_file: bool = False) -> None:

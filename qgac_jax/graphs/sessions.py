@@ -11,7 +11,7 @@ import json
 import os
 import queue
 import threading
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -88,6 +88,7 @@ class OnnxModel:
         self._idle: "queue.SimpleQueue" = queue.SimpleQueue()  # worker sessions, made on first use
         self._made = 0
         self._lock = threading.Lock()
+        self._shapes: Dict[int, tuple] = {}  # id(session) -> the input shape it ran last
         names = [i.name for i in self.session.get_inputs()]
         if names != ["image", "qmap"]:
             raise ValueError(f"{path} has inputs {names}; restore takes the two-input export (image, qmap), not "
@@ -99,11 +100,15 @@ class OnnxModel:
     def _session(self, threads: int):
         return session(self.path, threads)
 
-    @staticmethod
-    def _run(session, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
+    def _run(self, session, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
         feed = {"image": np.ascontiguousarray(np.transpose(y, (0, 3, 1, 2)), np.float32),
                 "qmap": np.ascontiguousarray(np.transpose(qmap, (0, 3, 1, 2)), np.float32)}
-        return np.transpose(session.run(["restored"], feed, _shrinking())[0], (0, 2, 3, 1))
+        # The arena is handed back where the input's size changes (another photo, an edge tile): a folder's
+        # memory does not grow from photo to photo, and a photo's tiles of one size reuse it (handing it back
+        # after every tile cost int8 a third of its speed: docs/performance.md).
+        changed = self._shapes.get(id(session)) != feed["image"].shape
+        self._shapes[id(session)] = feed["image"].shape  # (a session runs in one thread at a time)
+        return np.transpose(session.run(["restored"], feed, _shrinking() if changed else None)[0], (0, 2, 3, 1))
 
     def __call__(self, y: np.ndarray, qmap: np.ndarray) -> np.ndarray:
         return self._run(self.session, y, qmap)
