@@ -175,8 +175,8 @@ def test_the_int8_graph_of_a_model_trained_for_int8_computes_its_simulation(trai
 
     folder, model, params = trained_for_int8
     graph = int8_graph.cached(folder, log=lambda *a, **k: None)
-    learned, params = int8_lib.ranges(params), int8_lib.widened(params, int8_graph.WIDEN)
-    assert all(np.allclose(int8_lib.ranges(params)[k], v * int8_graph.WIDEN) for k, v in learned.items())
+    as_learned, params = int8_lib.ranges(params), int8_lib.widened(params, int8_graph.WIDEN)
+    assert all(np.allclose(int8_lib.ranges(params)[k], v * int8_graph.WIDEN) for k, v in as_learned.items())
     assert onnx_graph.metadata(graph)["qgac_jax.precision"] == "int8 " + int8_graph.RECIPE_LEARNED
     session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
     fake = model.clone(int8="fake")

@@ -38,8 +38,9 @@ def session(path, threads: int = 0):
 
 @functools.lru_cache(maxsize=1)
 def _shrinking():
-    """Run options that hand the arena's memory back after each tile: a session otherwise keeps the largest tile's
-    activations for good, each session of each model a folder loads (docs/performance.md#memory)."""
+    """Run options that hand the arena's memory back at the end of the run: a session otherwise keeps the largest
+    input's activations for good, each session of each model a folder loads (`OnnxModel._run` asks for it where
+    the input size changes; docs/performance.md#the-restore-install-size-start-up-memory)."""
     import onnxruntime as ort
 
     options = ort.RunOptions()

@@ -119,7 +119,7 @@ def widened(params, factor: float):
     others (measured: docs/performance.md#int8-by-default)."""
     flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params))
     return flax.traverse_util.unflatten_dict(
-        {k: jnp.asarray(np.asarray(v, np.float32) * factor) if k[-1] == RANGE else v for k, v in flat.items()})
+        {k: np.asarray(v, np.float32) * factor if k[-1] == RANGE else v for k, v in flat.items()})
 
 
 def _observer(model):
