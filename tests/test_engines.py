@@ -152,3 +152,22 @@ def test_a_clip_loads_no_quality_estimator_and_a_photo_of_the_same_model_still_g
     assert models(False, clip=True)["estimator"] is None
     assert models(False)["estimator"] == "shipped" and models(False, clip=True)["estimator"] is None
     assert len(loads) == 2  # (and each once)
+
+
+@pytest.mark.parametrize("instructions, network", [
+    ("AVX-512 VNNI", "network: ONNX Runtime int8 (auto: this CPU has AVX-512 VNNI)"),
+    (None, "network: ONNX Runtime float32 (auto: this CPU has no fast int8 instructions (VNNI, AMX))"),
+])
+def test_restore_runs_int8_by_default_where_the_cpu_has_fast_int8(instructions, network, tmp_path, monkeypatch,
+                                                                    capsys):
+    """No --precision: the shipped int8 graph on such a CPU, float32 elsewhere (a restored PNG either way)."""
+    from conftest import jpeg_bytes, natural_image
+    from qgac_jax import restore
+
+    monkeypatch.delenv("QGAC_BACKEND", raising=False)
+    monkeypatch.setenv("QGAC_ONNX_CACHE", str(tmp_path / "cache"))  # nothing converted: the shipped graphs
+    monkeypatch.setattr(engines, "fast_int8", lambda: instructions)
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(natural_image(64, 80), quality=20))
+    assert restore.run([str(tmp_path / "a.jpg"), "--output", str(tmp_path / "out"), "--show-quality"]) == 0
+    assert network in capsys.readouterr().out.splitlines()
+    assert (tmp_path / "out" / "a.png").is_file() and not (tmp_path / "cache").exists()
